@@ -1,0 +1,1 @@
+"""videoprovider: one small interface for AI text-to-video services."""

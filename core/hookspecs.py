@@ -1,0 +1,122 @@
+"""The plugin surface, as pluggy hook specifications.
+
+Two kinds of hooks live here:
+
+* **Provider operations** (`videoprovider_submit`, `_status`, `_url`, `_cancel`) are implemented
+  by exactly one provider plugin per client. They are `firstresult` hooks that return an
+  awaitable; the client awaits it. A provider implements the operations it lists in its
+  `capabilities`, no more and no fewer (checked when it is loaded).
+* **Host events** (`videoprovider_task_submitted`, `_updated`, `_finished`) are implemented by
+  any number of host-application plugins registered with `client.register(plugin)`. They are
+  notifications: their return values are ignored, except that an awaitable is awaited.
+
+Hooks are always called with keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .models import Task, TaskStatus, VideoRequest
+
+__all__ = ["hookimpl", "hookspec"]
+
+PROJECT = "videoprovider"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+OPERATION_HOOKS = (
+    "videoprovider_submit",
+    "videoprovider_status",
+    "videoprovider_url",
+    "videoprovider_cancel",
+)
+PROVIDER_SUPPORT_HOOKS = ("videoprovider_http_mounts", "videoprovider_aclose")
+EVENT_HOOKS = (
+    "videoprovider_task_submitted",
+    "videoprovider_task_updated",
+    "videoprovider_task_finished",
+)
+
+
+# -- provider operations -------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def videoprovider_submit(request: VideoRequest) -> Awaitable[Task] | None:
+    """Start generating `request`; return the accepted `Task`.
+
+    Validate the request against the provider's own limits *before* sending anything and raise
+    `RequestRejected` (naming the field and the allowed values) when it cannot succeed. Raise
+    `SubmitOutcomeUnknown` when the request may have been accepted but no reply arrived, and
+    never resend a submit that may have landed: that pays for a duplicate video.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_status(task_id: str) -> Awaitable[TaskStatus] | None:
+    """Return the current `TaskStatus` of `task_id`.
+
+    A task the provider does not know (never existed, expired) is reported as state UNKNOWN,
+    not raised. Raise `RateLimited` (with `retry_after`) when throttled, `ProviderUnavailable`
+    for transient faults that survived the provider's own retries.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_url(task_id: str) -> Awaitable[str] | None:
+    """Return a download URL for the video of a COMPLETED task.
+
+    Raise `TaskNotReady` when the task has not completed, `TaskFailed` when it failed.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_cancel(task_id: str) -> Awaitable[TaskStatus] | None:
+    """Ask the provider to cancel `task_id`; return the status after the request.
+
+    Only providers that can stop a task reliably declare this capability.
+    """
+
+
+@hookspec
+def videoprovider_http_mounts() -> Mapping[str, httpx.AsyncBaseTransport] | None:
+    """Extra httpx transports for the download client, keyed by URL pattern.
+
+    Lets a provider serve its videos from somewhere other than the network (the fake provider
+    serves `https://fake.videoprovider.invalid/...` from memory) while `download` stays the one
+    code path every provider uses.
+    """
+
+
+@hookspec
+def videoprovider_aclose() -> Awaitable[None] | None:
+    """Release the provider's resources (HTTP connection pools). Called once by the client."""
+
+
+# -- host events ---------------------------------------------------------------------------
+
+
+@hookspec
+def videoprovider_task_submitted(task: Task) -> Awaitable[None] | None:
+    """A task was accepted by its provider. Store `task` to find it again after a crash."""
+
+
+@hookspec
+def videoprovider_task_updated(
+    task: Task, status: TaskStatus, previous: TaskStatus | None
+) -> Awaitable[None] | None:
+    """`wait` observed a new state or progress for `task` (`previous` is None on the first)."""
+
+
+@hookspec
+def videoprovider_task_finished(
+    task: Task, status: TaskStatus, path: str | None
+) -> Awaitable[None] | None:
+    """`task` reached a terminal state; `path` is set when `generate` saved the video."""

@@ -1,0 +1,1 @@
+"""videoprovider plugin for Alibaba Cloud Model Studio (DashScope) Wan video models."""

@@ -1,0 +1,1 @@
+"""An offline, deterministic videoprovider plugin for tests and first runs."""
