@@ -28,8 +28,7 @@ class Backoff:
     def __post_init__(self) -> None:
         if not 0 < self.floor <= self.ceiling:
             raise ValueError(
-                f"backoff needs 0 < floor <= ceiling, got floor={self.floor} "
-                f"ceiling={self.ceiling}"
+                f"backoff needs 0 < floor <= ceiling, got floor={self.floor} ceiling={self.ceiling}"
             )
         if self.multiplier < 1:
             raise ValueError(f"backoff multiplier must be >= 1, got {self.multiplier}")

@@ -42,7 +42,7 @@ class VideoProviderError(Exception):
     """
 
     retryable: bool = False
-    default_hint: str = ""
+    default_hint: str = "See the videoprovider docs for this error, or report it with its context."
 
     def __init__(
         self,
@@ -171,6 +171,8 @@ class ContentRejected(RequestRejected):
 
 class TaskFailed(VideoProviderError):
     """The task ended in FAILED. `status` holds the provider's final report."""
+
+    default_hint = "The provider's message says why; adjust the request and submit again."
 
     def __init__(
         self, message: str, *, task: Task | None = None, status: TaskStatus | None = None, **kw: Any

@@ -1,3 +1,8 @@
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
 
@@ -5,3 +10,41 @@ import pytest
 def anyio_backend() -> str:
     # Async tests run on asyncio, the loop every supported host framework uses.
     return "asyncio"
+
+
+InstallDist = Callable[..., Path]
+
+
+@pytest.fixture
+def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallDist]:
+    """Put a throwaway distribution with entry points on sys.path, as pip would install one.
+
+    `install_dist("acme-video", {"acme_video": "source"}, {"videoprovider.providers":
+    {"acme": "acme_video:AcmeProvider"}})` returns the site folder.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    modules: list[str] = []
+
+    def install(
+        dist: str, sources: dict[str, str], entry_points: dict[str, dict[str, str]]
+    ) -> Path:
+        for module, source in sources.items():
+            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            modules.append(module)
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        lines = []
+        for group, names in entry_points.items():
+            lines.append(f"[{group}]")
+            lines.extend(f"{name} = {target}" for name, target in names.items())
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        record = [f"{module}.py,," for module in sources] + [f"{info.name}/RECORD,,"]
+        (info / "RECORD").write_text("\n".join(record) + "\n")
+        return site
+
+    monkeypatch.syspath_prepend(str(site))
+    yield install
+    for module in modules:
+        sys.modules.pop(module, None)

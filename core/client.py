@@ -1,0 +1,471 @@
+"""AsyncVideoClient: the one implementation of every client behaviour.
+
+`VideoClient` (in `sync.py`) runs these same coroutines on a private event loop, so there is
+exactly one place where submit, wait, download and generate are written.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import platform
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import hookspecs
+from ._version import __version__
+from .clock import Clock, SystemClock
+from .config import Config, ConfigArg, CoreSettings, load_config, redacted
+from .download import ProgressFn, download_to
+from .errors import (
+    ConfigurationError,
+    DownloadError,
+    ProtocolError,
+    TaskCanceled,
+    TaskFailed,
+    TaskNotFound,
+    TaskNotReady,
+    UnsupportedOperation,
+    VideoProviderError,
+)
+from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
+from .plugins import load_provider_class, make_plugin_manager
+from .polling import PollPolicy, poll_until_terminal
+from .provider import Operation, ProviderContext
+
+__all__ = ["AsyncVideoClient", "OnProgress", "TaskRef"]
+
+log = logging.getLogger("videoprovider")
+
+TaskRef = Task | str
+OnProgress = Callable[[TaskStatus], Awaitable[None] | None]
+T = TypeVar("T")
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<configured>"
+
+
+DEFAULT: Any = _Default()
+
+
+def user_agent() -> str:
+    return (
+        f"videoprovider/{__version__} python/{platform.python_version()} "
+        f"{platform.system().lower()}"
+    )
+
+
+class AsyncVideoClient:
+    """Generate videos with the configured provider, from async code.
+
+    `provider` names the provider plugin (default: the configured one, else `fake`); keyword
+    `settings` override configuration for this client, core settings (`wait_timeout`, ...)
+    and the provider's own (`api_key`, `model`, ...) alike. `config` is a config file path,
+    or False to read none; `environ` replaces `os.environ` as the environment to read. `clock`
+    and `rng` make waiting deterministic in tests; `transport` is an httpx transport handed
+    to the provider instead of the network; `plugins` are host plugins to register.
+    """
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        config: ConfigArg = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        plugins: Iterable[object] = (),
+        **settings: Any,
+    ) -> None:
+        core_args = {k: settings.pop(k) for k in list(settings) if k in CoreSettings.model_fields}
+        if provider is not None:
+            core_args["provider"] = provider
+        self._config: Config = load_config(config=config, environ=environ, args=core_args)
+        name = self._config.core.provider
+        cls = load_provider_class(name)
+        unknown = sorted(set(settings) - set(cls.Settings.model_fields))
+        if unknown:
+            valid = [*CoreSettings.model_fields, *cls.Settings.model_fields]
+            raise ConfigurationError(
+                f"Unknown setting {unknown[0]!r} for VideoClient with provider {name!r}. "
+                f"Valid settings: {', '.join(valid)}."
+            )
+        self._provider_settings, self._provider_sources = self._config.resolve_provider(
+            name, cls.Settings, settings
+        )
+        self._clock: Clock = clock or SystemClock()
+        self._rng = rng
+        self._provider_cls = cls
+        context = ProviderContext(
+            name=name,
+            clock=self._clock,
+            user_agent=user_agent(),
+            transport=transport,
+            logger=logging.getLogger(f"videoprovider.{name}"),
+        )
+        self._provider = cls(self._provider_settings, context)
+        self._pm = make_plugin_manager()
+        self._pm.register(self._provider, name=f"provider:{name}")
+        self._http: httpx.AsyncClient | None = None
+        self._closed = False
+        for plugin in plugins:
+            self.register(plugin)
+
+    # -- what this client is --------------------------------------------------------------
+
+    @property
+    def provider_name(self) -> str:
+        return self._config.core.provider
+
+    @property
+    def capabilities(self) -> frozenset[Operation]:
+        """The operations the provider offers; others raise UnsupportedOperation unsent."""
+        return frozenset(self._provider_cls.capabilities)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        core = self._config.core
+        return PollPolicy(
+            interval=core.poll_interval,
+            max_interval=core.poll_max_interval,
+            multiplier=core.poll_multiplier,
+            jitter=core.poll_jitter,
+        )
+
+    def settings_report(self) -> dict[str, dict[str, Any]]:
+        """Every effective setting, redacted, with where it came from."""
+        core = redacted(self._config.core)
+        prov = redacted(self._provider_settings)
+        return {
+            "videoprovider": {
+                k: {"value": v, "source": self._config.core_sources[k]} for k, v in core.items()
+            },
+            self.provider_name: {
+                k: {"value": v, "source": self._provider_sources[k]} for k, v in prov.items()
+            },
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider_name!r})"
+
+    # -- host plugins ---------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a host plugin: an object (or module) with `@hookimpl` event methods."""
+        self._pm.register(plugin, name=name)
+        try:
+            self._pm.check_pending()
+        except Exception as exc:
+            self._pm.unregister(plugin)
+            raise ConfigurationError(
+                f"Host plugin {plugin!r} has a hook that does not exist: {exc}.",
+                hint="Host plugins implement only " + ", ".join(hookspecs.EVENT_HOOKS) + ".",
+            ) from None
+        wrong = sorted(
+            c.name
+            for c in self._pm.get_hookcallers(plugin) or ()
+            if c.name not in hookspecs.EVENT_HOOKS
+        )
+        if wrong:
+            self._pm.unregister(plugin)
+            raise ConfigurationError(
+                f"Host plugin {plugin!r} implements provider hooks ({', '.join(wrong)}).",
+                hint="A provider is a separate plugin selected by config; see "
+                "docs/writing-a-provider.md.",
+            )
+
+    def unregister(self, plugin: object) -> None:
+        self._pm.unregister(plugin)
+
+    async def _emit(self, hook: str, **kwargs: Any) -> None:
+        # Each host hook runs on its own: one failing observer must neither stop the others
+        # nor turn a task the provider accepted into an exception that loses it.
+        for impl in getattr(self._pm.hook, hook).get_hookimpls():
+            try:
+                result = impl.function(*[kwargs[a] for a in impl.argnames])
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("host plugin %s failed in %s", impl.plugin_name, hook)
+
+    # -- the four operations ----------------------------------------------------------------
+
+    def _require(self, op: Operation) -> None:
+        if op not in self.capabilities:
+            why = getattr(self._provider_cls, "unsupported", {}).get(op, "")
+            raise UnsupportedOperation(
+                f"The {self.provider_name} provider does not support {op.value}. {why}".strip(),
+                provider=self.provider_name,
+                operation=op.value,
+            )
+
+    def _task(self, task: TaskRef) -> Task:
+        if isinstance(task, str):
+            return Task(provider=self.provider_name, task_id=task)
+        if task.provider != self.provider_name:
+            raise ConfigurationError(
+                f"Task {task.task_id} belongs to provider {task.provider!r}, but this client "
+                f"uses {self.provider_name!r}.",
+                hint=f"Use VideoClient(provider={task.provider!r}) for this task.",
+            )
+        return task
+
+    async def _call(
+        self, op: Operation, expect: type[T], for_task: str | None = None, **kwargs: Any
+    ) -> T:
+        self._require(op)
+        pending = getattr(self._pm.hook, op.hook_name)(**kwargs)
+        try:
+            result = await pending
+        except VideoProviderError as exc:
+            exc.provider = exc.provider or self.provider_name
+            exc.operation = exc.operation or op.value
+            exc.task_id = exc.task_id or for_task
+            raise
+        if not isinstance(result, expect):
+            raise ProtocolError(
+                f"The {self.provider_name} provider's {op.value} returned "
+                f"{type(result).__name__}, not {expect.__name__}.",
+                hint="This is a bug in the provider plugin; report it to its authors.",
+                provider=self.provider_name,
+                operation=op.value,
+                task_id=for_task,
+            )
+        return result
+
+    async def submit(self, request: VideoRequest | str, **fields: Any) -> Task:
+        """Start generating; return the Task at once. A str is taken as the prompt."""
+        if isinstance(request, str):
+            request = VideoRequest(prompt=request, **fields)
+        elif fields:
+            request = VideoRequest.model_validate({**request.model_dump(), **fields})
+        task = await self._call(Operation.SUBMIT, Task, request=request)
+        await self._emit("videoprovider_task_submitted", task=task)
+        return task
+
+    async def status(self, task: TaskRef) -> TaskStatus:
+        t = self._task(task)
+        return await self._call(Operation.STATUS, TaskStatus, t.task_id, task_id=t.task_id)
+
+    async def url(self, task: TaskRef) -> str:
+        """The download URL of a completed task's video."""
+        t = self._task(task)
+        return await self._call(Operation.URL, str, t.task_id, task_id=t.task_id)
+
+    async def cancel(self, task: TaskRef) -> TaskStatus:
+        t = self._task(task)
+        status = await self._call(Operation.CANCEL, TaskStatus, t.task_id, task_id=t.task_id)
+        if status.is_terminal:
+            await self._emit("videoprovider_task_finished", task=t, status=status, path=None)
+        return status
+
+    # -- waiting, downloading, generating ---------------------------------------------------
+
+    async def wait(
+        self,
+        task: TaskRef,
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> TaskStatus:
+        """Poll until the task ends; return its COMPLETED status.
+
+        Raises TaskFailed, TaskCanceled or TaskNotFound for the other endings, and
+        WaitTimeout (carrying the task) when `timeout` seconds pass first; None waits forever.
+        """
+        return await self._wait(self._task(task), timeout, on_progress, announce_success=True)
+
+    async def _wait(
+        self,
+        task: Task,
+        timeout: float | None,
+        on_progress: OnProgress | None,
+        *,
+        announce_success: bool,
+    ) -> TaskStatus:
+        self._require(Operation.STATUS)
+
+        async def on_change(status: TaskStatus, previous: TaskStatus | None) -> None:
+            await self._emit(
+                "videoprovider_task_updated", task=task, status=status, previous=previous
+            )
+            if on_progress is not None:
+                result = on_progress(status)
+                if inspect.isawaitable(result):
+                    await result
+
+        final = await poll_until_terminal(
+            lambda: self.status(task),
+            task=task,
+            clock=self._clock,
+            policy=self.poll_policy,
+            timeout=self._config.core.wait_timeout if timeout is DEFAULT else timeout,
+            on_change=on_change,
+            rng=self._rng,
+        )
+        if final.state is not TaskState.COMPLETED or announce_success:
+            await self._emit("videoprovider_task_finished", task=task, status=final, path=None)
+        _raise_for_ending(task, final)
+        return final
+
+    def _download_http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            mounts: dict[str, httpx.AsyncBaseTransport] = {}
+            for extra in self._pm.hook.videoprovider_http_mounts():
+                mounts.update(extra or {})
+            timeout = httpx.Timeout(10.0, read=self._config.core.download_timeout)
+            self._http = httpx.AsyncClient(
+                mounts=mounts,
+                timeout=timeout,
+                follow_redirects=True,
+                headers={"User-Agent": user_agent()},
+            )
+        return self._http
+
+    async def download(
+        self,
+        task_or_url: TaskRef,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+    ) -> Path:
+        """Save a completed task's video (or a video URL) to `path` (a file or directory)."""
+        saved, _ = await self._download(task_or_url, path, overwrite=overwrite, on_bytes=on_bytes)
+        return saved
+
+    async def _download(
+        self,
+        task_or_url: TaskRef,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool,
+        on_bytes: ProgressFn | None,
+        status: TaskStatus | None = None,
+    ) -> tuple[Path, int]:
+        task_id = None
+        if isinstance(task_or_url, str) and "://" in task_or_url:
+            url = task_or_url
+        else:
+            task = self._task(task_or_url)
+            task_id = task.task_id
+            url = await self._video_url(task, status)
+        return await download_to(
+            self._download_http(),
+            url,
+            path,
+            max_bytes=self._config.core.download_max_bytes,
+            overwrite=overwrite,
+            default_name=f"{task_id or 'video'}.mp4",
+            on_bytes=on_bytes,
+            context={"provider": self.provider_name, "operation": "download", "task_id": task_id},
+        )
+
+    async def _video_url(self, task: Task, status: TaskStatus | None) -> str:
+        if status is not None and status.video_url:
+            return status.video_url
+        if Operation.URL in self.capabilities:
+            return await self.url(task)
+        status = await self.status(task)
+        _raise_for_ending(task, status)
+        if not status.video_url:
+            raise TaskNotReady(
+                f"Task {task.task_id} is {status.state.value}; it has no video yet.",
+                provider=self.provider_name,
+                operation="download",
+                task_id=task.task_id,
+            )
+        return status.video_url
+
+    async def generate(
+        self,
+        request: VideoRequest | str,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+        **fields: Any,
+    ) -> GeneratedVideo:
+        """Submit, wait and download in one call; return the task, status and saved path."""
+        if not overwrite:
+            # Checked before paying for a video that could then not be saved.
+            _refuse_existing(path)
+        task = await self.submit(request, **fields)
+        final = await self._wait(task, timeout, on_progress, announce_success=False)
+        saved, size = await self._download(
+            task, path, overwrite=overwrite, on_bytes=on_bytes, status=final
+        )
+        await self._emit("videoprovider_task_finished", task=task, status=final, path=str(saved))
+        return GeneratedVideo(task=task, status=final, path=str(saved), bytes=size)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._http is not None:
+            await self._http.aclose()
+        for pending in self._pm.hook.videoprovider_aclose():
+            if inspect.isawaitable(pending):
+                await pending
+
+    async def __aenter__(self) -> AsyncVideoClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _refuse_existing(path: str | os.PathLike[str]) -> None:
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise DownloadError(
+            f"{target} already exists; videoprovider never replaces a file unless asked. "
+            "Nothing was submitted.",
+            hint="Choose another path, or pass overwrite=True (CLI: --overwrite).",
+        )
+
+
+def _raise_for_ending(task: Task, status: TaskStatus) -> None:
+    where: dict[str, Any] = {
+        "provider": task.provider,
+        "task_id": task.task_id,
+        "request_id": status.request_id,
+    }
+    if status.state is TaskState.FAILED:
+        detail = ": ".join(x for x in (status.error_code, status.error_message) if x)
+        raise TaskFailed(
+            f"Task {task.task_id} failed" + (f" ({detail})." if detail else "."),
+            task=task,
+            status=status,
+            code=status.error_code,
+            hint="Adjust the request and submit again; the provider's message says why.",
+            **where,
+        )
+    if status.state is TaskState.CANCELED:
+        raise TaskCanceled(f"Task {task.task_id} was canceled.", task=task, status=status, **where)
+    if status.state is TaskState.UNKNOWN:
+        raise TaskNotFound(
+            f"The {task.provider} provider does not know task {task.task_id}.", **where
+        )

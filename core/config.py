@@ -1,0 +1,266 @@
+"""Settings and their precedence: explicit arguments > environment > config file > defaults.
+
+The config file is TOML. Core settings sit at the top level; each provider's settings sit in
+a table named after it:
+
+    provider = "dashscope"
+    wait_timeout = 900
+
+    [dashscope]
+    region = "singapore"
+
+It is found at `$VIDEOPROVIDER_CONFIG`, else `./videoprovider.toml`, else `config.toml` in
+the user config dir (`videoprovider config path` prints it). Every resolved value remembers
+where it came from, so `config show` can say so; secrets stay `SecretStr` and never print.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["Config", "CoreSettings", "Resolved", "default_config_paths", "load_config"]
+
+ENV_PREFIX = "VIDEOPROVIDER_"
+CONFIG_ENV = "VIDEOPROVIDER_CONFIG"
+FILE_NAME = "videoprovider.toml"
+
+ConfigArg = str | os.PathLike[str] | Literal[False] | None
+M = TypeVar("M", bound=BaseModel)
+
+
+class CoreSettings(BaseModel):
+    """Settings of videoprovider itself (not of any one provider)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str = Field(default="fake", description="Name of the provider plugin to use.")
+    poll_interval: float = Field(
+        default=2.0, gt=0, description="First delay between status polls in wait(), seconds."
+    )
+    poll_max_interval: float = Field(
+        default=15.0, gt=0, description="Longest delay between status polls, seconds."
+    )
+    poll_multiplier: float = Field(
+        default=1.5, ge=1, description="Growth of the poll delay after each unchanged poll."
+    )
+    poll_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Random fraction taken off each poll delay."
+    )
+    wait_timeout: float = Field(
+        default=1800.0, gt=0, description="Default time wait() gives a task, seconds."
+    )
+    download_max_bytes: int = Field(
+        default=2 * 1024**3, gt=0, description="Largest video download accepted, bytes."
+    )
+    download_timeout: float = Field(
+        default=60.0, gt=0, description="Network read timeout of a download, seconds."
+    )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated settings model and where each field's value came from."""
+
+    settings: BaseModel
+    sources: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The loaded configuration: core settings, the raw provider sections, the file used."""
+
+    core: CoreSettings
+    core_sources: dict[str, str]
+    file: Path | None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def resolve_provider(
+        self, name: str, model: type[M], args: Mapping[str, Any]
+    ) -> tuple[M, dict[str, str]]:
+        """Validate provider `name`'s settings from `args`, env and its file section."""
+        aliases: dict[str, tuple[str, ...]] = dict(getattr(model, "env_vars", {}))
+        return resolve(
+            model,
+            scope=name,
+            args=args,
+            environ=self.environ,
+            env_prefix=f"{ENV_PREFIX}{_env_name(name)}_",
+            aliases=aliases,
+            file_values=self.sections.get(name, {}),
+            file=self.file,
+        )
+
+
+def default_config_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where a config file is looked for, in order."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CONFIG_ENV):
+        return [Path(environ[CONFIG_ENV]).expanduser()]
+    from platformdirs import user_config_dir
+
+    return [Path.cwd() / FILE_NAME, Path(user_config_dir("videoprovider")) / "config.toml"]
+
+
+def load_config(
+    *,
+    config: ConfigArg = None,
+    environ: Mapping[str, str] | None = None,
+    args: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the config file (if any) and resolve the core settings.
+
+    `config`: a file path (must exist), None to search the default places, or False for no
+    file at all. `environ`: the environment to read (default `os.environ`). `args`: explicit
+    core settings, which win over everything.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    path = _find_file(config, environ)
+    data = _read_toml(path) if path else {}
+    sections = {k: v for k, v in data.items() if isinstance(v, dict)}
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    core, sources = resolve(
+        CoreSettings,
+        scope=None,
+        args=args or {},
+        environ=environ,
+        env_prefix=ENV_PREFIX,
+        aliases={},
+        file_values=top,
+        file=path,
+    )
+    return Config(core=core, core_sources=sources, file=path, sections=sections, environ=environ)
+
+
+def resolve(
+    model: type[M],
+    *,
+    scope: str | None,
+    args: Mapping[str, Any],
+    environ: Mapping[str, str],
+    env_prefix: str,
+    aliases: Mapping[str, tuple[str, ...]],
+    file_values: Mapping[str, Any],
+    file: Path | None,
+) -> tuple[M, dict[str, str]]:
+    """Pick each field of `model` from the first layer that sets it, then validate."""
+    where = f"[{scope}]" if scope else "the top level"
+    fields = model.model_fields
+    _reject_unknown(args, fields, f"argument for {scope or 'videoprovider'}")
+    _reject_unknown(file_values, fields, f"key in {where} of {file}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in fields:
+        if name in args and args[name] is not None:
+            values[name], sources[name] = args[name], "argument"
+            continue
+        for var in (f"{env_prefix}{name.upper()}", *aliases.get(name, ())):
+            if environ.get(var, "") != "":
+                values[name], sources[name] = environ[var], f"environment ({var})"
+                break
+        else:
+            if name in file_values:
+                values[name], sources[name] = file_values[name], f"file ({file})"
+            else:
+                sources[name] = "default"
+    try:
+        settings = model.model_validate(values)
+    except ValidationError as exc:
+        raise _config_error(exc, scope, sources, env_prefix, aliases) from None
+    return settings, sources
+
+
+def _reject_unknown(values: Mapping[str, Any], fields: Mapping[str, Any], what: str) -> None:
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting {unknown[0]!r} ({what}). Valid settings: {', '.join(fields)}."
+        )
+
+
+def _config_error(
+    exc: ValidationError,
+    scope: str | None,
+    sources: Mapping[str, str],
+    env_prefix: str,
+    aliases: Mapping[str, tuple[str, ...]],
+) -> ConfigurationError:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        label = f"{scope}.{name}" if scope else name
+        if err["type"] == "missing":
+            envs = " or ".join((f"{env_prefix}{name.upper()}", *aliases.get(name, ())))
+            section = f"[{scope}] section" if scope else "top level"
+            lines.append(
+                f"{label} is required: set {envs}, or {name} in the {section} of the config file"
+            )
+        else:
+            # pydantic echoes the bad input; a secret's value must not reach the message.
+            lines.append(f"{label} (from {sources.get(name, 'default')}): {err['msg']}")
+    return ConfigurationError("Invalid configuration: " + "; ".join(lines) + ".")
+
+
+def _find_file(config: ConfigArg, environ: Mapping[str, str]) -> Path | None:
+    if config is False:
+        return None
+    if config is not None:
+        path = Path(config).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"Config file {path} does not exist.")
+        return path
+    candidates = default_config_paths(environ)
+    if environ.get(CONFIG_ENV):
+        if not candidates[0].is_file():
+            raise ConfigurationError(
+                f"Config file {candidates[0]} (from {CONFIG_ENV}) does not exist.",
+                hint=f"Create it or unset {CONFIG_ENV}.",
+            )
+        return candidates[0]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            f"Config file {path} is not valid TOML: {exc}.", hint="Fix the file's syntax."
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+
+
+def _env_name(provider: str) -> str:
+    return provider.upper().replace("-", "_").replace(".", "_")
+
+
+def redacted(settings: BaseModel) -> dict[str, Any]:
+    """The settings as plain JSON-able values with every secret replaced by a mask."""
+    out: dict[str, Any] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "**********" if value.get_secret_value() else ""
+        elif isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        elif isinstance(value, Path):
+            value = str(value)
+        out[name] = value
+    return out

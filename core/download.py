@@ -1,0 +1,142 @@
+"""Saving a video: streamed to a temporary file beside the target, renamed in only when whole.
+
+A download that is interrupted, truncated or over the size cap leaves nothing at the target
+path and never replaces an existing file unless asked to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from .errors import DownloadError
+
+__all__ = ["download_to", "redact_url"]
+
+ProgressFn = Callable[[int, "int | None"], None]
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def redact_url(url: str) -> str:
+    """`url` without its query string and fragment: signed URLs carry credentials there."""
+    parts = urlsplit(url)
+    return parts._replace(query="", fragment="").geturl()
+
+
+def target_path(path: str | os.PathLike[str], url: str, default_name: str) -> Path:
+    """The file to write: `path` itself, or a name taken from the URL inside a directory."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        name = _SAFE_NAME.sub("_", unquote(Path(urlsplit(url).path).name)).strip("._")
+        target = target / (name or default_name)
+    return target
+
+
+async def download_to(
+    http: httpx.AsyncClient,
+    url: str,
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int,
+    overwrite: bool = False,
+    default_name: str = "video.mp4",
+    on_bytes: ProgressFn | None = None,
+    context: dict[str, str | None] | None = None,
+) -> tuple[Path, int]:
+    """Stream `url` into `path`; return the final path and the number of bytes written."""
+    ctx: dict[str, Any] = {k: v for k, v in (context or {}).items() if v is not None}
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(
+            f"Refusing to download {redact_url(url)!r}: only http and https URLs are downloaded.",
+            hint="Pass the video URL the provider returned.",
+            **ctx,
+        )
+    target = target_path(path, url, default_name)
+    if target.exists() and not overwrite:
+        raise DownloadError(
+            f"{target} already exists; videoprovider never replaces a file unless asked.",
+            hint="Choose another path, or pass overwrite=True (CLI: --overwrite).",
+            **ctx,
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
+            out.flush()
+            os.fsync(out.fileno())
+        if target.exists() and not overwrite:
+            raise DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target, written
+
+
+async def _stream(
+    http: httpx.AsyncClient,
+    url: str,
+    out: object,
+    max_bytes: int,
+    on_bytes: ProgressFn | None,
+    ctx: dict[str, Any],
+) -> int:
+    shown = redact_url(url)
+    written = 0
+    try:
+        async with http.stream("GET", url) as resp:
+            if resp.status_code != 200:
+                raise DownloadError(
+                    f"Downloading {shown} failed with HTTP {resp.status_code}.",
+                    hint="The URL may have expired; get a fresh one with url(task).",
+                    http_status=resp.status_code,
+                    **ctx,
+                )
+            length = _content_length(resp)
+            if length is not None and length > max_bytes:
+                raise DownloadError(
+                    f"{shown} is {length} bytes, over the download cap of {max_bytes}.",
+                    hint="Raise download_max_bytes if the video is expected to be this large.",
+                    **ctx,
+                )
+            async for chunk in resp.aiter_bytes():
+                written += len(chunk)
+                if written > max_bytes:
+                    raise DownloadError(
+                        f"{shown} sent more than the download cap of {max_bytes} bytes; stopped.",
+                        hint="Raise download_max_bytes if the video is expected to be this large.",
+                        **ctx,
+                    )
+                out.write(chunk)  # type: ignore[attr-defined]
+                if on_bytes is not None:
+                    on_bytes(written, length)
+            if length is not None and written != length:
+                raise DownloadError(f"{shown} ended after {written} of {length} bytes.", **ctx)
+    except httpx.HTTPError as exc:
+        raise DownloadError(
+            f"Downloading {shown} was interrupted after {written} bytes: {type(exc).__name__}.",
+            **ctx,
+        ) from exc
+    return written
+
+
+def _content_length(resp: httpx.Response) -> int | None:
+    # A compressed body's Content-Length counts the compressed bytes, not what we write, so
+    # it says nothing about the file's size; the cap then applies to the decoded bytes.
+    if resp.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    value = resp.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

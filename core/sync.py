@@ -1,0 +1,151 @@
+"""VideoClient: the blocking twin of AsyncVideoClient.
+
+Every call runs the async client's coroutine on a private event loop in a helper thread (an
+anyio blocking portal), so there is no second implementation to drift, and the sync client
+works even where an event loop is already running (Jupyter, async web frameworks).
+Callbacks (`on_progress`, host event hooks) run on that helper thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import weakref
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .client import DEFAULT, AsyncVideoClient, OnProgress, TaskRef
+from .download import ProgressFn
+from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
+from .provider import Operation
+
+__all__ = ["VideoClient"]
+
+T = TypeVar("T")
+
+
+class VideoClient:
+    """Generate videos with the configured provider, from ordinary (blocking) code.
+
+    Takes the same arguments as `AsyncVideoClient` and offers the same methods. Use it as a
+    context manager, or call `close()`, to release its connections and helper thread.
+    """
+
+    def __init__(self, provider: str | None = None, **kwargs: Any) -> None:
+        self._aclient = AsyncVideoClient(provider, **kwargs)
+        cm: AbstractContextManager[BlockingPortal] = start_blocking_portal()
+        self._portal = cm.__enter__()
+        self._finalizer = weakref.finalize(self, _shutdown, self._portal, cm, self._aclient)
+
+    def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
+        result: T = self._portal.call(functools.partial(fn, *args, **kwargs))
+        return result
+
+    @property
+    def async_client(self) -> AsyncVideoClient:
+        """The async client underneath (its coroutines belong to this client's loop)."""
+        return self._aclient
+
+    @property
+    def provider_name(self) -> str:
+        return self._aclient.provider_name
+
+    @property
+    def capabilities(self) -> frozenset[Operation]:
+        return self._aclient.capabilities
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        self._aclient.register(plugin, name)
+
+    def unregister(self, plugin: object) -> None:
+        self._aclient.unregister(plugin)
+
+    def settings_report(self) -> dict[str, dict[str, Any]]:
+        return self._aclient.settings_report()
+
+    def submit(self, request: VideoRequest | str, **fields: Any) -> Task:
+        return self._run(self._aclient.submit, request, **fields)
+
+    def status(self, task: TaskRef) -> TaskStatus:
+        return self._run(self._aclient.status, task)
+
+    def url(self, task: TaskRef) -> str:
+        return self._run(self._aclient.url, task)
+
+    def cancel(self, task: TaskRef) -> TaskStatus:
+        return self._run(self._aclient.cancel, task)
+
+    def wait(
+        self,
+        task: TaskRef,
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> TaskStatus:
+        return self._run(self._aclient.wait, task, timeout=timeout, on_progress=on_progress)
+
+    def download(
+        self,
+        task_or_url: TaskRef,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+    ) -> Path:
+        return self._run(
+            self._aclient.download, task_or_url, path, overwrite=overwrite, on_bytes=on_bytes
+        )
+
+    def generate(
+        self,
+        request: VideoRequest | str,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+        **fields: Any,
+    ) -> GeneratedVideo:
+        return self._run(
+            self._aclient.generate,
+            request,
+            path,
+            timeout=timeout,
+            on_progress=on_progress,
+            overwrite=overwrite,
+            on_bytes=on_bytes,
+            **fields,
+        )
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> VideoClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VideoClient(provider={self.provider_name!r})"
+
+
+def _shutdown(
+    portal: BlockingPortal, cm: AbstractContextManager[BlockingPortal], aclient: AsyncVideoClient
+) -> None:
+    # A finalizer, not a method: it must not hold a reference to the VideoClient itself.
+    try:
+        portal.call(aclient.aclose)
+    finally:
+        cm.__exit__(None, None, None)

@@ -1,0 +1,51 @@
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from videoprovider.backoff import Backoff
+
+
+def test_delays_grow_to_the_ceiling_without_jitter() -> None:
+    b = Backoff(floor=1, ceiling=8, multiplier=2, jitter=0)
+    assert [b.delay(n) for n in range(6)] == [1, 2, 4, 8, 8, 8]
+
+
+@given(
+    floor=st.floats(0.01, 10),
+    extra=st.floats(0, 100),
+    mult=st.floats(1, 4),
+    jitter=st.floats(0, 0.99),
+    attempt=st.integers(0, 200),
+    seed=st.integers(),
+)
+def test_delay_stays_within_jittered_bounds(
+    floor: float, extra: float, mult: float, jitter: float, attempt: int, seed: int
+) -> None:
+    b = Backoff(
+        floor=floor, ceiling=floor + extra, multiplier=mult, jitter=jitter, rng=random.Random(seed)
+    )
+    d = b.delay(attempt)
+    assert floor * (1 - jitter) - 1e-9 <= d <= floor + extra + 1e-9
+
+
+def test_retry_after_wins_when_longer_and_is_capped() -> None:
+    b = Backoff(floor=1, ceiling=8, jitter=0, max_retry_after=60)
+    assert b.delay(0, retry_after=5) == 5
+    assert b.delay(3, retry_after=2) == 8
+    assert b.delay(0, retry_after=10_000) == 60
+
+
+def test_same_seed_same_delays() -> None:
+    a = Backoff(rng=random.Random(7))
+    b = Backoff(rng=random.Random(7))
+    assert [a.delay(n) for n in range(10)] == [b.delay(n) for n in range(10)]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"floor": 0}, {"floor": 5, "ceiling": 1}, {"multiplier": 0.5}, {"jitter": 1.0}]
+)
+def test_invalid_backoff_is_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="backoff"):
+        Backoff(**kwargs)

@@ -1,0 +1,387 @@
+"""The client's behaviour, run through both the async client and its sync twin."""
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from videoprovider import (
+    AsyncVideoClient,
+    ConfigurationError,
+    DownloadError,
+    Operation,
+    RequestRejected,
+    Task,
+    TaskFailed,
+    TaskNotReady,
+    TaskState,
+    TaskStatus,
+    UnsupportedOperation,
+    VideoClient,
+    VideoRequest,
+    VirtualClock,
+    WaitTimeout,
+    hookimpl,
+)
+
+InstallDist = Any  # the install_dist fixture from tests/conftest.py
+
+pytestmark = pytest.mark.anyio
+MP4_MAGIC = b"ftyp"
+
+
+class Either:
+    """Awaitable facade over either client, so one test body checks both."""
+
+    def __init__(self, client: VideoClient | AsyncVideoClient, clock: VirtualClock) -> None:
+        self.client = client
+        self.clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        if not callable(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        return call
+
+
+MakeClient = Callable[..., "Either"]
+
+
+@pytest.fixture(params=["async", "sync"])
+async def make_client(request: pytest.FixtureRequest) -> AsyncIterator[MakeClient]:
+    made: list[Either] = []
+
+    def make(**settings: Any) -> Either:
+        clock = VirtualClock()
+        cls = AsyncVideoClient if request.param == "async" else VideoClient
+        settings.setdefault("provider", "fake")
+        client = cls(config=False, environ={}, clock=clock, **settings)
+        made.append(Either(client, clock))
+        return made[-1]
+
+    yield make
+    for either in made:
+        if isinstance(either.client, AsyncVideoClient):
+            await either.client.aclose()
+        else:
+            either.client.close()
+
+
+async def test_submit_accepts_a_prompt_a_request_or_fields(make_client: MakeClient) -> None:
+    c = make_client()
+    t1 = await c.submit("a cat")
+    t2 = await c.submit(VideoRequest(prompt="a dog"), duration=5)
+    assert t1.provider == "fake" and t1.request == VideoRequest(prompt="a cat")
+    assert t2.request is not None and t2.request.duration == 5 and t1.task_id != t2.task_id
+
+
+async def test_invalid_fields_fail_before_submitting(make_client: MakeClient) -> None:
+    from pydantic import ValidationError
+
+    c = make_client()
+    with pytest.raises(ValidationError, match="duration"):
+        await c.submit("a cat", duration=0)
+
+
+async def test_wait_returns_completed_and_reports_changes(make_client: MakeClient) -> None:
+    c = make_client(polls=3)
+    task = await c.submit("a cat")
+    seen: list[TaskStatus] = []
+    final = await c.wait(task, on_progress=seen.append)
+    assert final.state is TaskState.COMPLETED and final.video_url
+    assert seen[-1] == final
+    assert next(s.state for s in seen) in (TaskState.PENDING, TaskState.PROCESSING)
+    assert len({(s.state, s.progress) for s in seen}) == len(seen)
+
+
+async def test_async_progress_callbacks_are_awaited(make_client: MakeClient) -> None:
+    c = make_client()
+    seen: list[TaskState] = []
+
+    async def on_progress(status: TaskStatus) -> None:
+        seen.append(status.state)
+
+    await c.wait(await c.submit("a cat"), on_progress=on_progress)
+    assert seen[-1] is TaskState.COMPLETED
+
+
+async def test_status_and_url_take_a_task_or_a_bare_id(make_client: MakeClient) -> None:
+    c = make_client()
+    task = await c.submit("a cat")
+    await c.wait(task)
+    assert (await c.status(task.task_id)).state is TaskState.COMPLETED
+    assert await c.url(task) == await c.url(task.task_id)
+
+
+async def test_url_before_completion_is_not_ready(make_client: MakeClient) -> None:
+    c = make_client(scenario="stuck")
+    task = await c.submit("a cat")
+    with pytest.raises(TaskNotReady) as info:
+        await c.url(task)
+    assert info.value.task_id == task.task_id and info.value.provider == "fake"
+
+
+async def test_failed_task_raises_with_code_and_message(make_client: MakeClient) -> None:
+    c = make_client(scenario="fail", fail_code="Boom", fail_message="it broke")
+    task = await c.submit("a cat")
+    with pytest.raises(TaskFailed) as info:
+        await c.wait(task)
+    err = info.value
+    assert err.code == "Boom" and "it broke" in str(err) and err.task == task
+    assert err.status is not None and err.status.state is TaskState.FAILED
+
+
+async def test_timeout_keeps_the_task(make_client: MakeClient) -> None:
+    c = make_client(scenario="stuck")
+    task = await c.submit("a cat")
+    with pytest.raises(WaitTimeout) as info:
+        await c.wait(task, timeout=120)
+    assert info.value.task == task and c.clock.monotonic() == pytest.approx(120)
+    assert task.task_id in str(info.value)
+
+
+async def test_default_timeout_comes_from_settings(make_client: MakeClient) -> None:
+    c = make_client(scenario="stuck", wait_timeout=42)
+    with pytest.raises(WaitTimeout):
+        await c.wait(await c.submit("a cat"))
+    assert c.clock.monotonic() == pytest.approx(42)
+
+
+async def test_retry_after_from_throttling_is_honoured(make_client: MakeClient) -> None:
+    c = make_client(scenario="throttle", throttle_first=1, retry_after=37)
+    task = await c.submit("a cat")
+    await c.wait(task)
+    assert 37 in c.clock.sleeps
+
+
+async def test_cancel_is_offered_by_the_fake(make_client: MakeClient) -> None:
+    c = make_client(scenario="stuck")
+    assert Operation.CANCEL in c.capabilities
+    status = await c.cancel(await c.submit("a cat"))
+    assert status.state is TaskState.CANCELED
+
+
+async def test_task_of_another_provider_is_refused(make_client: MakeClient) -> None:
+    c = make_client()
+    with pytest.raises(ConfigurationError, match="belongs to provider 'dashscope'"):
+        await c.status(Task(provider="dashscope", task_id="x"))
+
+
+async def test_generate_saves_a_playable_file(make_client: MakeClient, tmp_path: Path) -> None:
+    c = make_client()
+    video = await c.generate("a cat", tmp_path / "cat.mp4")
+    data = Path(video.path).read_bytes()
+    assert data[4:8] == MP4_MAGIC and video.bytes == len(data)
+    assert video.status.state is TaskState.COMPLETED and video.task.provider == "fake"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.mp4"]
+
+
+async def test_generate_refuses_an_existing_file_before_submitting(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    target = tmp_path / "cat.mp4"
+    target.write_bytes(b"mine")
+    c = make_client()
+    events = Recorder()
+    c.client.register(events)
+    with pytest.raises(DownloadError, match="Nothing was submitted"):
+        await c.generate("a cat", target)
+    assert events.calls == [] and target.read_bytes() == b"mine"
+    video = await c.generate("a cat", target, overwrite=True)
+    assert Path(video.path).read_bytes()[4:8] == MP4_MAGIC
+
+
+async def test_download_by_task_id_or_url(make_client: MakeClient, tmp_path: Path) -> None:
+    c = make_client()
+    task = await c.submit("a cat")
+    await c.wait(task)
+    by_id = await c.download(task.task_id, tmp_path / "a.mp4")
+    by_url = await c.download(await c.url(task), tmp_path / "b.mp4")
+    into_dir = await c.download(task, tmp_path)
+    assert by_id.read_bytes() == by_url.read_bytes() == into_dir.read_bytes()
+
+
+async def test_interrupted_download_leaves_no_file(make_client: MakeClient, tmp_path: Path) -> None:
+    c = make_client(download_fault="drop")
+    with pytest.raises(DownloadError) as info:
+        await c.generate("a cat", tmp_path / "cat.mp4")
+    assert info.value.task_id and list(tmp_path.iterdir()) == []
+
+
+async def test_download_cap(make_client: MakeClient, tmp_path: Path) -> None:
+    c = make_client(download_max_bytes=100)
+    with pytest.raises(DownloadError, match="cap"):
+        await c.generate("a cat", tmp_path / "cat.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_content_rejection_raises_before_a_task_exists(make_client: MakeClient) -> None:
+    c = make_client(scenario="reject_content")
+    with pytest.raises(RequestRejected):
+        await c.submit("a cat")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def videoprovider_task_submitted(self, task: Task) -> None:
+        self.calls.append(("submitted", task.task_id))
+
+    @hookimpl
+    def videoprovider_task_updated(
+        self, task: Task, status: TaskStatus, previous: TaskStatus | None
+    ) -> None:
+        self.calls.append(("updated", status.state))
+
+    @hookimpl
+    def videoprovider_task_finished(self, task: Task, status: TaskStatus, path: str | None) -> None:
+        self.calls.append(("finished", path))
+
+
+async def test_host_plugins_see_submitted_updated_finished(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    c = make_client()
+    rec = Recorder()
+    c.client.register(rec)
+    video = await c.generate("a cat", tmp_path / "cat.mp4")
+    kinds = [k for k, _ in rec.calls]
+    assert kinds[0] == "submitted" and kinds[-1] == "finished"
+    assert rec.calls[0] == ("submitted", video.task.task_id)
+    assert rec.calls[-1] == ("finished", video.path)
+    assert ("updated", TaskState.COMPLETED) in rec.calls
+    assert kinds.count("finished") == 1
+
+
+async def test_async_host_hooks_are_awaited(make_client: MakeClient) -> None:
+    seen: list[str] = []
+
+    class AsyncHost:
+        @hookimpl
+        async def videoprovider_task_submitted(self, task: Task) -> None:
+            seen.append(task.task_id)
+
+    c = make_client(plugins=[AsyncHost()])
+    task = await c.submit("a cat")
+    assert seen == [task.task_id]
+
+
+async def test_a_failing_host_plugin_does_not_lose_the_task(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        @hookimpl
+        def videoprovider_task_submitted(self, task: Task) -> None:
+            raise RuntimeError("database down")
+
+    rec = Recorder()
+    c = make_client(plugins=[Broken(), rec])
+    task = await c.submit("a cat")
+    assert task.task_id and rec.calls == [("submitted", task.task_id)]
+    assert "database down" in caplog.text
+
+
+async def test_host_plugin_may_not_implement_provider_hooks(make_client: MakeClient) -> None:
+    class Sneaky:
+        @hookimpl
+        async def videoprovider_submit(self, request: VideoRequest) -> None:
+            return None
+
+    c = make_client()
+    with pytest.raises(ConfigurationError, match="implements provider hooks"):
+        c.client.register(Sneaky())
+    assert (await c.submit("a cat")).provider == "fake"
+
+
+async def test_misspelled_host_hook_is_refused(make_client: MakeClient) -> None:
+    class Typo:
+        @hookimpl
+        def videoprovider_task_submited(self, task: Task) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        make_client(plugins=[Typo()])
+
+
+async def test_unknown_setting_lists_valid_ones(make_client: MakeClient) -> None:
+    with pytest.raises(ConfigurationError, match="'scenaro'") as info:
+        make_client(scenaro="fail")
+    assert "scenario" in str(info.value) and "wait_timeout" in str(info.value)
+
+
+def test_settings_report_names_sources() -> None:
+    with VideoClient(
+        "fake", config=False, environ={"VIDEOPROVIDER_WAIT_TIMEOUT": "9"}, polls=4
+    ) as client:
+        report = client.settings_report()
+    assert report["videoprovider"]["provider"] == {"value": "fake", "source": "argument"}
+    assert report["videoprovider"]["wait_timeout"]["source"] == (
+        "environment (VIDEOPROVIDER_WAIT_TIMEOUT)"
+    )
+    assert report["fake"]["polls"] == {"value": 4, "source": "argument"}
+
+
+def test_provider_chosen_by_environment() -> None:
+    with VideoClient(config=False, environ={"VIDEOPROVIDER_PROVIDER": "fake"}) as client:
+        assert client.provider_name == "fake"
+    with pytest.raises(ConfigurationError, match="Installed providers"):
+        VideoClient(config=False, environ={"VIDEOPROVIDER_PROVIDER": "nope"})
+
+
+CANCELLESS = """
+from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+
+CALLS = []
+
+class Settings(ProviderSettings):
+    pass
+
+class NoCancel:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
+    unsupported = {Operation.CANCEL: "Tasks here cannot be stopped."}
+    Settings = Settings
+
+    def __init__(self, settings, context):
+        self.context = context
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        CALLS.append("submit")
+        return Task(provider=self.context.name, task_id="n1", request=request)
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        CALLS.append("status")
+        return TaskStatus(provider=self.context.name, task_id=task_id,
+                          state=TaskState.COMPLETED, video_url="https://x.invalid/v.mp4")
+"""
+
+
+async def test_unsupported_operation_is_refused_unsent(
+    make_client: MakeClient, install_dist: InstallDist
+) -> None:
+    install_dist(
+        "nocancel-video",
+        {"nocancel_video": CANCELLESS},
+        {"videoprovider.providers": {"nocancel": "nocancel_video:NoCancel"}},
+    )
+    import nocancel_video  # type: ignore[import-not-found]
+
+    c = make_client(provider="nocancel")
+    assert c.capabilities == {Operation.SUBMIT, Operation.STATUS}
+    with pytest.raises(UnsupportedOperation) as info:
+        await c.cancel("n1")
+    assert info.value.operation == "cancel" and info.value.provider == "nocancel"
+    assert "cannot be stopped" in str(info.value) and "Nothing was sent" in str(info.value)
+    with pytest.raises(UnsupportedOperation) as info:
+        await c.url("n1")
+    assert info.value.operation == "url"
+    assert nocancel_video.CALLS == []

@@ -1,0 +1,173 @@
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pydantic import SecretStr
+
+from videoprovider.config import CoreSettings, default_config_paths, load_config, redacted
+from videoprovider.errors import ConfigurationError
+from videoprovider.provider import ProviderSettings
+
+
+class KeySettings(ProviderSettings):
+    env_vars: ClassVar[dict[str, tuple[str, ...]]] = {"api_key": ("ACME_KEY", "OLD_ACME_KEY")}
+    api_key: SecretStr
+    model: str = "m1"
+    timeout: float = 10.0
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "videoprovider.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_env_or_file() -> None:
+    config = load_config(config=False, environ={})
+    assert config.core == CoreSettings()
+    assert config.core.provider == "fake"
+    assert set(config.core_sources.values()) == {"default"}
+    assert config.file is None
+
+
+def test_precedence_argument_over_env_over_file_over_default(tmp_path: Path) -> None:
+    path = write(tmp_path, 'provider = "from-file"\nwait_timeout = 10\npoll_interval = 3\n')
+    env = {"VIDEOPROVIDER_PROVIDER": "from-env", "VIDEOPROVIDER_WAIT_TIMEOUT": "20"}
+    config = load_config(config=path, environ=env, args={"provider": "from-arg"})
+    assert config.core.provider == "from-arg"
+    assert config.core.wait_timeout == 20.0
+    assert config.core.poll_interval == 3.0
+    assert config.core.poll_max_interval == CoreSettings().poll_max_interval
+    assert config.core_sources["provider"] == "argument"
+    assert config.core_sources["wait_timeout"] == "environment (VIDEOPROVIDER_WAIT_TIMEOUT)"
+    assert config.core_sources["poll_interval"] == f"file ({path})"
+    assert config.core_sources["poll_max_interval"] == "default"
+
+
+def test_empty_env_var_counts_as_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, 'provider = "from-file"\n')
+    assert load_config(config=path, environ={"VIDEOPROVIDER_PROVIDER": ""}).core.provider == (
+        "from-file"
+    )
+
+
+def test_config_file_found_through_env_var(tmp_path: Path) -> None:
+    path = write(tmp_path, 'provider = "x"\n')
+    config = load_config(environ={"VIDEOPROVIDER_CONFIG": str(path)})
+    assert config.file == path and config.core.provider == "x"
+
+
+def test_missing_config_file_named_by_env_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VIDEOPROVIDER_CONFIG"):
+        load_config(environ={"VIDEOPROVIDER_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_config(config=tmp_path / "nope.toml", environ={})
+
+
+def test_file_in_working_directory_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, 'provider = "cwd"\n')
+    monkeypatch.chdir(tmp_path)
+    assert default_config_paths({})[0] == tmp_path / "videoprovider.toml"
+    assert load_config(environ={}).core.provider == "cwd"
+
+
+def test_user_config_dir_is_searched_after_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    user_file = default_config_paths({})[1]
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text('provider = "user"\n')
+    assert load_config(environ={}).core.provider == "user"
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "provider = \n")
+    with pytest.raises(ConfigurationError, match="not valid TOML") as info:
+        load_config(config=path, environ={})
+    assert str(path) in str(info.value)
+
+
+def test_unknown_top_level_key_lists_valid_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "wait_timout = 3\n")
+    with pytest.raises(ConfigurationError, match="'wait_timout'") as info:
+        load_config(config=path, environ={})
+    assert "wait_timeout" in str(info.value)
+
+
+def test_invalid_value_names_field_and_source() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_config(config=False, environ={"VIDEOPROVIDER_WAIT_TIMEOUT": "soon"})
+    assert "wait_timeout" in str(info.value)
+    assert "VIDEOPROVIDER_WAIT_TIMEOUT" in str(info.value)
+
+
+def test_provider_section_precedence_and_aliases(tmp_path: Path) -> None:
+    path = write(tmp_path, '[acme]\napi_key = "sk-test-file"\nmodel = "m-file"\n')
+    config = load_config(
+        config=path, environ={"OLD_ACME_KEY": "sk-test-old", "VIDEOPROVIDER_ACME_TIMEOUT": "3"}
+    )
+    settings, sources = config.resolve_provider("acme", KeySettings, {"model": "m-arg"})
+    assert settings.api_key.get_secret_value() == "sk-test-old"
+    assert sources["api_key"] == "environment (OLD_ACME_KEY)"
+    assert settings.model == "m-arg" and sources["model"] == "argument"
+    assert settings.timeout == 3.0
+
+
+def test_prefixed_env_var_wins_over_aliases_in_order() -> None:
+    config = load_config(
+        config=False, environ={"ACME_KEY": "sk-test-a", "OLD_ACME_KEY": "sk-test-b"}
+    )
+    settings, _ = config.resolve_provider("acme", KeySettings, {})
+    assert settings.api_key.get_secret_value() == "sk-test-a"
+    config = load_config(
+        config=False, environ={"ACME_KEY": "sk-test-a", "VIDEOPROVIDER_ACME_API_KEY": "sk-test-p"}
+    )
+    settings, _ = config.resolve_provider("acme", KeySettings, {})
+    assert settings.api_key.get_secret_value() == "sk-test-p"
+
+
+def test_missing_required_setting_says_where_to_set_it() -> None:
+    config = load_config(config=False, environ={})
+    with pytest.raises(ConfigurationError) as info:
+        config.resolve_provider("acme", KeySettings, {})
+    message = str(info.value)
+    assert "acme.api_key is required" in message
+    for where in ("VIDEOPROVIDER_ACME_API_KEY", "ACME_KEY", "OLD_ACME_KEY", "[acme]"):
+        assert where in message
+
+
+def test_unknown_key_in_provider_section(tmp_path: Path) -> None:
+    path = write(tmp_path, '[acme]\napi_key = "sk-test-1"\nmodle = "x"\n')
+    config = load_config(config=path, environ={})
+    with pytest.raises(ConfigurationError, match="'modle'"):
+        config.resolve_provider("acme", KeySettings, {})
+
+
+def test_sections_of_other_providers_are_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, "[not-installed]\nanything = 1\n")
+    assert load_config(config=path, environ={}).core.provider == "fake"
+
+
+def test_secrets_never_print() -> None:
+    config = load_config(config=False, environ={"ACME_KEY": "sk-test-supersecret"})
+    settings, _ = config.resolve_provider("acme", KeySettings, {})
+    assert "supersecret" not in repr(settings) + str(settings) + str(redacted(settings))
+    assert redacted(settings)["api_key"] == "**********"
+
+
+def test_invalid_secret_value_is_not_echoed() -> None:
+    class Strict(ProviderSettings):
+        api_key: SecretStr
+        retries: int = 1
+
+    config = load_config(config=False, environ={"VIDEOPROVIDER_ACME_RETRIES": "sk-test-oops"})
+    with pytest.raises(ConfigurationError) as info:
+        config.resolve_provider("acme", Strict, {"api_key": "sk-test-x"})
+    assert "sk-test-oops" not in str(info.value)
