@@ -264,3 +264,14 @@ def redacted(settings: BaseModel) -> dict[str, Any]:
             value = str(value)
         out[name] = value
     return out
+
+
+def settings_table(model: type[BaseModel], env_prefix: str) -> str:
+    """A Markdown table of `model`'s settings, for the docs (tests keep the docs in sync)."""
+    aliases: dict[str, tuple[str, ...]] = dict(getattr(model, "env_vars", {}))
+    rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        envs = ", ".join(f"`{v}`" for v in (f"{env_prefix}{name.upper()}", *aliases.get(name, ())))
+        default = "required" if info.is_required() else f"`{info.get_default()!r}`"
+        rows.append(f"| `{name}` | {envs} | {default} | {info.description or ''} |")
+    return "\n".join(rows)

@@ -171,3 +171,10 @@ def test_invalid_secret_value_is_not_echoed() -> None:
     with pytest.raises(ConfigurationError) as info:
         config.resolve_provider("acme", Strict, {"api_key": "sk-test-x"})
     assert "sk-test-oops" not in str(info.value)
+
+
+def test_configuration_doc_lists_every_core_setting() -> None:
+    from videoprovider.config import settings_table
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert settings_table(CoreSettings, "VIDEOPROVIDER_") in doc
