@@ -81,7 +81,11 @@ def _run(ctx: _Ctx, body: Callable[[], int | None]) -> None:
     sys.exit(code)
 
 
-@click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    name="videoprovider",
+    epilog=EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--provider",
     "-p",

@@ -59,7 +59,7 @@ async def download_to(
             hint="Pass the video URL the provider returned.",
             **ctx,
         )
-    target = target_path(path, url, default_name)
+    target = target_path(path, url, default_name).absolute()
     if target.exists() and not overwrite:
         raise DownloadError(
             f"{target} already exists; videoprovider never replaces a file unless asked.",

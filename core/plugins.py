@@ -55,18 +55,15 @@ def _forget_cached_entry_points() -> None:
     ExtensionManager.ENTRY_POINT_CACHE.pop(NAMESPACE, None)
 
 
-def _distribution(ep: importlib.metadata.EntryPoint) -> str | None:
-    # stevedore's cached entry points do not carry their distribution; find it by module.
-    dist = getattr(ep, "dist", None)
-    if dist is not None:
-        return f"{dist.metadata['Name']} {dist.version}"
-    top = ep.value.split(":")[0].split(".")[0]
-    for name in importlib.metadata.packages_distributions().get(top, []):
-        try:
-            return f"{name} {importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+def _distributions() -> dict[tuple[str, str], str]:
+    # stevedore's cached entry points do not carry their distribution, so look it up: the
+    # package that registered (name, target) in our group.
+    found: dict[tuple[str, str], str] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == NAMESPACE:
+                found.setdefault((ep.name, ep.value), f"{dist.metadata['Name']} {dist.version}")
+    return found
 
 
 def list_providers() -> list[ProviderInfo]:
@@ -75,13 +72,14 @@ def list_providers() -> list[ProviderInfo]:
     from stevedore import ExtensionManager
 
     _forget_cached_entry_points()
+    dists = _distributions()
     failures: dict[str, ProviderInfo] = {}
 
     def on_failure(_mgr: Any, ep: importlib.metadata.EntryPoint, err: BaseException) -> None:
         failures[ep.name] = ProviderInfo(
             name=ep.name,
             target=ep.value,
-            distribution=_distribution(ep),
+            distribution=dists.get((ep.name, ep.value)),
             error=f"{type(err).__name__}: {err}",
         )
 
@@ -94,14 +92,14 @@ def list_providers() -> list[ProviderInfo]:
             found[ext.name] = ProviderInfo(
                 name=ext.name,
                 target=ext.entry_point.value,
-                distribution=_distribution(ext.entry_point),
+                distribution=dists.get((ext.name, ext.entry_point.value)),
                 error=exc.message,
             )
             continue
         found[ext.name] = ProviderInfo(
             name=ext.name,
             target=ext.entry_point.value,
-            distribution=_distribution(ext.entry_point),
+            distribution=dists.get((ext.name, ext.entry_point.value)),
             provider_class=ext.plugin,
         )
     return [found[k] for k in sorted(found)]

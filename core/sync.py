@@ -8,6 +8,7 @@ Callbacks (`on_progress`, host event hooks) run on that helper thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import weakref
@@ -148,4 +149,8 @@ def _shutdown(
     try:
         portal.call(aclient.aclose)
     finally:
+        # Cancel calls still running (a wait another thread was blocked in, or one left
+        # behind by Ctrl-C) instead of waiting for them: closing must not hang.
+        with contextlib.suppress(RuntimeError):
+            portal.call(portal.stop, True)
         cm.__exit__(None, None, None)

@@ -385,3 +385,31 @@ async def test_unsupported_operation_is_refused_unsent(
         await c.url("n1")
     assert info.value.operation == "url"
     assert nocancel_video.CALLS == []
+
+
+def test_closing_the_sync_client_cancels_a_wait_in_another_thread() -> None:
+    import threading
+
+    client = VideoClient("fake", config=False, environ={}, clock=VirtualClock(), scenario="stuck")
+    task = client.submit("a cat")
+    outcome: list[BaseException | None] = []
+
+    def waiter() -> None:
+        try:
+            client.wait(task, timeout=None)
+            outcome.append(None)
+        except BaseException as exc:  # the cancellation surfaces here
+            outcome.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    client.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome and outcome[0] is not None
+
+
+async def test_context_manager_closes_connections(tmp_path: Path) -> None:
+    async with AsyncVideoClient("fake", config=False, environ={}, clock=VirtualClock()) as c:
+        await c.generate("a cat", tmp_path / "a.mp4")
+        http = c._http
+    assert http is not None and http.is_closed

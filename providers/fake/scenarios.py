@@ -1,0 +1,77 @@
+"""What a fake task does, as data: the scenario model and the state it is in at any moment.
+
+A task's state is a pure function of its scenario, how many times it was polled and how much
+(injected) time has passed, which keeps the fake deterministic and lets another process
+answer for a task it did not submit (time-based scenarios only: poll counts are per process).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from videoprovider.models import TaskState
+
+ScenarioName = Literal["succeed", "fail", "stuck", "throttle", "unavailable", "reject_content"]
+
+
+class Scenario(BaseModel):
+    """How a fake task behaves. Set in the `[fake]` config section or per request with
+    `extra={"fake": {...}}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenario: ScenarioName = Field(
+        default="succeed",
+        description="succeed, fail, stuck, throttle, unavailable or reject_content.",
+    )
+    polls: int = Field(
+        default=3,
+        ge=1,
+        le=10_000,
+        description="Status calls until the task ends (first PENDING, then PROCESSING).",
+    )
+    seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="If set, the task ends after this many seconds of the clock instead.",
+    )
+    fail_code: str = Field(default="FakeFailure", description="error_code of a failed task.")
+    fail_message: str = Field(
+        default="The fake provider was told to fail this task.",
+        description="error_message of a failed task.",
+    )
+    throttle_first: int = Field(
+        default=1, ge=0, description="throttle: status calls per task answered with RateLimited."
+    )
+    unavailable_first: int = Field(
+        default=1,
+        ge=0,
+        description="unavailable: status calls per task answered with ProviderUnavailable.",
+    )
+    retry_after: float = Field(
+        default=1.0, ge=0, description="retry_after (seconds) of a throttled call."
+    )
+    download_fault: Literal["none", "drop"] = Field(
+        default="none", description="drop: the video download breaks off after its first chunk."
+    )
+
+
+def state_at(scenario: Scenario, polls: int, elapsed: float) -> tuple[TaskState, int]:
+    """The (state, progress) of a task polled `polls` times, `elapsed` seconds old."""
+    if scenario.scenario == "stuck":
+        return (TaskState.PENDING, 10) if polls <= 1 else (TaskState.PROCESSING, 50)
+    if scenario.seconds is not None:
+        done = elapsed / scenario.seconds
+        if done < 0.1:
+            return TaskState.PENDING, 10
+    else:
+        if polls <= 1 < scenario.polls:
+            return TaskState.PENDING, 10
+        done = (polls - 1) / max(1, scenario.polls - 1) if scenario.polls > 1 else 1.0
+    if done >= 1:
+        if scenario.scenario == "fail":
+            return TaskState.FAILED, 0
+        return TaskState.COMPLETED, 100
+    return TaskState.PROCESSING, min(99, max(11, int(done * 100)))
