@@ -258,3 +258,10 @@ def test_sample_decodes_with_ffprobe(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert out.strip() == "h264,30"
+
+
+def test_doc_lists_every_setting() -> None:
+    from videoprovider.config import settings_table
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "providers" / "fake.md"
+    assert settings_table(FakeSettings, "VIDEOPROVIDER_FAKE_") in doc.read_text()
