@@ -1,8 +1,9 @@
 """What a fake task does, as data: the scenario model and the state it is in at any moment.
 
-A task's state is a pure function of its scenario, how many times it was polled and how much
-(injected) time has passed, which keeps the fake deterministic and lets another process
-answer for a task it did not submit (time-based scenarios only: poll counts are per process).
+A task's state is a pure function of its scenario, how much (injected) time has passed and,
+for poll-count scenarios, how many times it was polled. That keeps the fake deterministic and
+lets another process answer for a task it did not submit (poll counts are per process, so
+the default is time-based).
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ class Scenario(BaseModel):
         default="succeed",
         description="succeed, fail, stuck, throttle, unavailable or reject_content.",
     )
-    polls: int = Field(
-        default=3,
+    seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds of the client's clock until the task ends.",
+    )
+    polls: int | None = Field(
+        default=None,
         ge=1,
         le=10_000,
-        description="Status calls until the task ends (first PENDING, then PROCESSING).",
-    )
-    seconds: float | None = Field(
-        default=None,
-        gt=0,
-        description="If set, the task ends after this many seconds of the clock instead.",
+        description="If set, the task ends on this status call instead (counted per process).",
     )
     fail_code: str = Field(default="FakeFailure", description="error_code of a failed task.")
     fail_message: str = Field(
@@ -62,7 +63,8 @@ def state_at(scenario: Scenario, polls: int, elapsed: float) -> tuple[TaskState,
     """The (state, progress) of a task polled `polls` times, `elapsed` seconds old."""
     if scenario.scenario == "stuck":
         return (TaskState.PENDING, 10) if polls <= 1 else (TaskState.PROCESSING, 50)
-    if scenario.seconds is not None:
+    if scenario.polls is None:
+        # Time-based by default: any process can tell where a task is from its id alone.
         done = elapsed / scenario.seconds
         if done < 0.1:
             return TaskState.PENDING, 10

@@ -8,7 +8,11 @@ from click.testing import CliRunner
 
 from videoprovider.cli import main
 
-FAST = {"VIDEOPROVIDER_POLL_INTERVAL": "0.001", "VIDEOPROVIDER_POLL_MAX_INTERVAL": "0.002"}
+FAST = {
+    "VIDEOPROVIDER_POLL_INTERVAL": "0.001",
+    "VIDEOPROVIDER_POLL_MAX_INTERVAL": "0.002",
+    "VIDEOPROVIDER_FAKE_SECONDS": "0.01",
+}
 
 
 @pytest.fixture(autouse=True)
