@@ -21,7 +21,7 @@ import httpx
 from . import hookspecs
 from ._version import __version__
 from .clock import Clock, SystemClock
-from .config import Config, ConfigArg, CoreSettings, load_config, redacted
+from .config import Config, ConfigArg, CoreSettings, describe, load_config
 from .download import ProgressFn, download_to
 from .errors import (
     ConfigurationError,
@@ -147,15 +147,9 @@ class AsyncVideoClient:
 
     def settings_report(self) -> dict[str, dict[str, Any]]:
         """Every effective setting, redacted, with where it came from."""
-        core = redacted(self._config.core)
-        prov = redacted(self._provider_settings)
         return {
-            "videoprovider": {
-                k: {"value": v, "source": self._config.core_sources[k]} for k, v in core.items()
-            },
-            self.provider_name: {
-                k: {"value": v, "source": self._provider_sources[k]} for k, v in prov.items()
-            },
+            "videoprovider": describe(self._config.core, self._config.core_sources),
+            self.provider_name: describe(self._provider_settings, self._provider_sources),
         }
 
     def __repr__(self) -> str:

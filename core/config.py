@@ -251,6 +251,11 @@ def _env_name(provider: str) -> str:
     return provider.upper().replace("-", "_").replace(".", "_")
 
 
+def describe(settings: BaseModel, sources: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Each setting's redacted value and where it came from, for `config show`."""
+    return {k: {"value": v, "source": sources[k]} for k, v in redacted(settings).items()}
+
+
 def redacted(settings: BaseModel) -> dict[str, Any]:
     """The settings as plain JSON-able values with every secret replaced by a mask."""
     out: dict[str, Any] = {}

@@ -1,18 +1,23 @@
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from videoprovider import GeneratedVideo, Task, TaskState, TaskStatus
 from videoprovider.cli import main
 
+InstallDist = Any  # the install_dist fixture from tests/conftest.py
 FAST = {
     "VIDEOPROVIDER_POLL_INTERVAL": "0.001",
     "VIDEOPROVIDER_POLL_MAX_INTERVAL": "0.002",
     "VIDEOPROVIDER_FAKE_SECONDS": "0.01",
 }
+SECRET = "sk-test-verysecretvalue0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +36,30 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def run_json(*args: str) -> tuple[int, Any]:
+    code, out, _ = run("--json", *args)
+    return code, json.loads(out)
+
+
 def test_generate_saves_the_video_and_prints_its_path(tmp_path: Path) -> None:
     code, out, err = run("generate", "A cat running on the grass", "--out", "cat.mp4")
     assert code == 0, err
     assert out.strip() == str(tmp_path / "cat.mp4")
     assert (tmp_path / "cat.mp4").read_bytes()[4:8] == b"ftyp"
     assert "submitted task" in err and "completed" in err
+
+
+def test_generate_json_is_one_generated_video_document(tmp_path: Path) -> None:
+    code, doc = run_json("generate", "a cat", "--out", "cat.mp4", "--duration", "5")
+    assert code == 0
+    video = GeneratedVideo.model_validate(doc)
+    assert video.status.state is TaskState.COMPLETED and video.task.request is not None
+    assert video.task.request.duration == 5 and Path(video.path).stat().st_size == video.bytes
+
+
+def test_quiet_prints_only_the_result() -> None:
+    code, out, err = run("--quiet", "generate", "a cat", "--out", "cat.mp4")
+    assert code == 0 and err == "" and out.strip().endswith("cat.mp4")
 
 
 def test_generate_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
@@ -47,9 +70,43 @@ def test_generate_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
     assert run("generate", "a cat", "--out", "cat.mp4", "--overwrite")[0] == 0
 
 
+def test_submit_then_every_task_command_in_separate_invocations(tmp_path: Path) -> None:
+    code, doc = run_json("submit", "a cat", "--seed", "7", "--no-watermark")
+    assert code == 0
+    task = Task.model_validate(doc)
+    assert task.request is not None and task.request.seed == 7
+    assert task.request.watermark is False
+    code, doc = run_json("wait", task.task_id)
+    assert code == 0 and TaskStatus.model_validate(doc).state is TaskState.COMPLETED
+    code, doc = run_json("status", task.task_id)
+    assert TaskStatus.model_validate(doc).state is TaskState.COMPLETED
+    code, doc = run_json("url", task.task_id)
+    assert code == 0 and doc["url"].endswith(".mp4") and doc["task_id"] == task.task_id
+    code, doc = run_json("download", task.task_id, "--out", "v.mp4")
+    assert code == 0 and doc["bytes"] == (tmp_path / "v.mp4").stat().st_size
+    code, out, _ = run("status", task.task_id)
+    assert out.split()[:2] == [task.task_id, "COMPLETED"]
+
+
+def test_the_task_document_printed_by_submit_is_accepted_verbatim() -> None:
+    _, out, _ = run("--json", "submit", "a cat")
+    code, doc = run_json("wait", out)
+    assert code == 0 and doc["task_id"] == json.loads(out)["task_id"]
+
+
+def test_cancel_on_the_fake() -> None:
+    _, doc = run_json("submit", "a cat", "--extra", 'fake={"scenario": "stuck"}')
+    code, status = run_json("cancel", doc["task_id"])
+    assert code == 0 and status["state"] == "CANCELED"
+
+
 def test_request_options_are_validated_with_the_option_name() -> None:
     code, _, err = run("generate", "a cat", "--out", "x.mp4", "--duration", "0")
     assert code == 2 and "--duration" in err and "Traceback" not in err
+
+
+def test_bad_extra_is_a_usage_error() -> None:
+    assert run("submit", "a cat", "--extra", "novalue")[0] == 2
 
 
 def test_failed_task_exits_1(tmp_path: Path) -> None:
@@ -57,6 +114,14 @@ def test_failed_task_exits_1(tmp_path: Path) -> None:
         "generate", "a cat", "--out", "x.mp4", "--extra", 'fake={"scenario": "fail"}'
     )
     assert code == 1 and "failed" in err and not (tmp_path / "x.mp4").exists()
+
+
+def test_json_error_document_on_failure() -> None:
+    code, out, _ = run(
+        "--json", "submit", "a cat", "--extra", 'fake={"scenario": "reject_content"}'
+    )
+    error = json.loads(out)["error"]
+    assert code == 1 and error["type"] == "ContentRejected" and error["provider"] == "fake"
 
 
 def test_timeout_exits_4_and_names_the_task() -> None:
@@ -70,26 +135,132 @@ def test_timeout_exits_4_and_names_the_task() -> None:
         "--extra",
         'fake={"scenario": "stuck"}',
     )
-    assert code == 4 and "fake-" in err and "wait()" in err
+    assert code == 4 and "fake-" in err
+
+
+def test_unreachable_provider_exits_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, doc = run_json("submit", "a cat", "--extra", 'fake={"scenario": "unavailable"}')
+    code, _, err = run("status", doc["task_id"])
+    assert code == 5 and "unavailable" in err
 
 
 def test_unknown_provider_exits_2_listing_installed() -> None:
     code, _, err = run("--provider", "nope", "generate", "a cat", "--out", "x.mp4")
-    assert code == 2 and "fake" in err and "dashscope" in err
+    assert code == 2 and "fake" in err and "dashscope" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = CliRunner().invoke(main, ["--debug", "--provider", "nope", "status", "x"])
+    assert result.exit_code == 1 and result.exception is not None
+
+
+CANCELLESS = """
+from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+
+CALLS = []
+
+class Settings(ProviderSettings):
+    pass
+
+class NoCancel:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
+    unsupported = {Operation.CANCEL: "Tasks here cannot be stopped."}
+    Settings = Settings
+
+    def __init__(self, settings, context):
+        self.context = context
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        CALLS.append("submit")
+        return Task(provider=self.context.name, task_id="n1", request=request)
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        CALLS.append("status")
+        return TaskStatus(provider=self.context.name, task_id=task_id, state=TaskState.PENDING)
+"""
+
+
+def test_unsupported_operation_exits_3_and_sends_nothing(install_dist: InstallDist) -> None:
+    install_dist(
+        "nocancel-video",
+        {"nocancel_cli": CANCELLESS},
+        {"videoprovider.providers": {"nocancel": "nocancel_cli:NoCancel"}},
+    )
+    import nocancel_cli  # type: ignore[import-not-found]
+
+    code, _, err = run("--provider", "nocancel", "cancel", "n1")
+    assert code == 3 and "cannot be stopped" in err and "Nothing was sent" in err
+    assert nocancel_cli.CALLS == []
+    code, out, _ = run("--json", "providers")
+    row = next(r for r in json.loads(out) if r["name"] == "nocancel")
+    assert row["capabilities"] == ["submit", "status"]
+    assert row["unsupported"] == {"cancel": "Tasks here cannot be stopped."}
 
 
 def test_providers_lists_capabilities_and_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test-verysecretvalue")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
     code, out, _ = run("providers")
-    assert code == 0
-    lines = {
-        line.split()[1] if line.startswith("*") else line.split()[0]: line
-        for line in out.splitlines()
+    assert code == 0 and SECRET not in out
+    fake = next(line for line in out.splitlines() if " fake " in line)
+    assert fake.startswith("*") and "submit, status, url, cancel" in fake
+    code, rows = run_json("providers")
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["fake"]["configured"] and by_name["fake"]["selected"]
+    assert by_name["dashscope"]["error"] is None, by_name["dashscope"]["error"]
+    assert "cancel" not in by_name["dashscope"]["capabilities"]
+    assert by_name["dashscope"]["configured"]
+
+
+def test_config_show_names_sources_and_redacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "videoprovider.toml").write_text("wait_timeout = 99\n[fake]\nseed = 4\n")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
+    code, doc = run_json("config", "show")
+    assert code == 0 and doc["file"] == str(tmp_path / "videoprovider.toml")
+    assert doc["videoprovider"]["wait_timeout"] == {
+        "value": 99.0,
+        "source": f"file ({tmp_path / 'videoprovider.toml'})",
     }
-    assert lines["fake"].startswith("*")
-    assert "submit, status, url, cancel" in lines["fake"]
-    assert "cancel" not in lines["dashscope"] and "configured" in lines["dashscope"]
-    assert "verysecretvalue" not in out
+    assert doc["videoprovider"]["poll_interval"]["source"] == (
+        "environment (VIDEOPROVIDER_POLL_INTERVAL)"
+    )
+    assert doc["fake"]["seed"]["value"] == 4
+    for args in (
+        ("config", "show"),
+        ("--provider", "dashscope", "config", "show"),
+        ("--json", "--provider", "dashscope", "config", "show"),
+    ):
+        code, out, err = run(*args)
+        assert code == 0 and SECRET not in out + err
+
+
+def test_config_path_lists_the_search_order(tmp_path: Path) -> None:
+    (tmp_path / "videoprovider.toml").write_text("")
+    code, doc = run_json("config", "path")
+    assert code == 0 and doc["paths"][0] == str(tmp_path / "videoprovider.toml")
+    assert doc["active"] == doc["paths"][0] and doc["paths"][1].startswith(str(tmp_path / "xdg"))
+
+
+def test_no_command_output_contains_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEOPROVIDER_DASHSCOPE_API_KEY", SECRET)
+    _, doc = run_json("submit", "a cat")
+    for args in (
+        ("providers",),
+        ("config", "show"),
+        ("config", "path"),
+        ("status", doc["task_id"]),
+        ("wait", doc["task_id"]),
+        ("--provider", "dashscope", "cancel", "x"),
+        ("--debug", "--provider", "dashscope", "config", "show"),
+    ):
+        for prefix in ((), ("--json",)):
+            result = CliRunner().invoke(main, [*prefix, *args])
+            assert SECRET not in result.stdout + result.stderr, args
 
 
 def test_help_lists_exit_codes() -> None:
@@ -98,11 +269,10 @@ def test_help_lists_exit_codes() -> None:
 
 
 def test_generate_as_a_real_subprocess(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()}
     result = subprocess.run(
         [sys.executable, "-m", "videoprovider.cli", "generate", "a cat", "--out", "cat.mp4"],
         cwd=tmp_path,
-        env=env,
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,185 @@
+"""The command group, its global options, output and the mapping of errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ..errors import VideoProviderError
+    from ..models import Task
+    from ..sync import VideoClient
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  the task failed or the request was rejected (content, parameters)
+  2  usage or configuration error
+  3  operation not supported by the provider (nothing was sent)
+  4  timed out waiting (the task id is printed; run `wait` again)
+  5  provider unreachable, throttled, or authentication failed
+  130  interrupted (the task id is printed; the task was not canceled)"""
+
+INTERRUPTED = 130
+
+
+def exit_code_for(exc: VideoProviderError) -> int:
+    from .. import errors as e
+
+    table: list[tuple[type[e.VideoProviderError], int]] = [
+        (e.UnsupportedOperation, 3),
+        (e.WaitTimeout, 4),
+        (e.ConfigurationError, 2),
+        (e.AuthenticationError, 5),
+        (e.RateLimited, 5),
+        (e.ProviderUnavailable, 5),
+        (e.SubmitOutcomeUnknown, 5),
+        (e.ProtocolError, 5),
+    ]
+    return next((code for cls, code in table if isinstance(exc, cls)), 1)
+
+
+@dataclass
+class State:
+    """What the global options said, handed to every command."""
+
+    provider: str | None
+    debug: bool
+    quiet: bool
+    json: bool
+
+    def say(self, message: str) -> None:
+        """A message for the human: stderr, silenced by --quiet."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def show(self, text: str, document: Any) -> None:
+        """The result: one JSON document with --json, else `text`; always on stdout."""
+        if self.json:
+            click.echo(json.dumps(_plain(document), indent=2, sort_keys=True))
+        else:
+            click.echo(text)
+
+    def client(self, provider: str | None = None) -> VideoClient:
+        from ..sync import VideoClient
+
+        return VideoClient(self.provider or provider)
+
+    def task(self, value: str) -> tuple[str | None, str | Task]:
+        """A TASK argument: a bare id, or the JSON a `submit --json` printed (whose provider
+        then selects the client unless --provider says otherwise)."""
+        if not value.lstrip().startswith("{"):
+            return None, value.strip()
+        from pydantic import ValidationError
+
+        from ..models import Task
+
+        try:
+            task = Task.model_validate_json(value)
+        except ValidationError as exc:
+            raise click.BadParameter(
+                f"not a task id or task document: {exc.errors()[0]['msg']}", param_hint="TASK"
+            ) from None
+        return task.provider, task
+
+
+def _plain(document: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(document, BaseModel):
+        return document.model_dump(mode="json")
+    if isinstance(document, list):
+        return [_plain(d) for d in document]
+    if isinstance(document, dict):
+        return {k: _plain(v) for k, v in document.items()}
+    return document
+
+
+def run(state: State, body: Callable[[], int | None]) -> None:
+    """Run a command body; expected errors become one message and an exit code."""
+    from pydantic import ValidationError
+
+    from ..errors import VideoProviderError
+
+    try:
+        code = body() or 0
+    except VideoProviderError as exc:
+        if state.debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        if state.json:
+            error = {
+                "type": type(exc).__name__,
+                "message": exc.message,
+                "hint": exc.hint,
+                **exc.context(),
+            }
+            click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+        code = exit_code_for(exc)
+    except ValidationError as exc:
+        if state.debug:
+            raise
+        for err in exc.errors():
+            field = ".".join(str(x) for x in err["loc"]) or "request"
+            click.echo(f"error: --{field.replace('_', '-')}: {err['msg']}", err=True)
+        code = 2
+    sys.exit(code)
+
+
+@contextmanager
+def interruptible(state: State, task_id: Callable[[], str | None], provider: str) -> Iterator[None]:
+    """Ctrl-C stops waiting, never the task: say how to pick it up again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        tid = task_id()
+        if tid:
+            click.echo(
+                f"\nstopped waiting; task {tid} is still running at {provider} and was not "
+                f"canceled. Resume with: videoprovider --provider {provider} wait {tid}",
+                err=True,
+            )
+        sys.exit(INTERRUPTED)
+
+
+@click.group(
+    name="videoprovider",
+    epilog=EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--provider",
+    "-p",
+    metavar="NAME",
+    help="Provider for this call (default: VIDEOPROVIDER_PROVIDER or the config).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress or messages, only results.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="videoprovider", prog_name="videoprovider")
+@click.pass_context
+def main(ctx: click.Context, provider: str | None, as_json: bool, quiet: bool, debug: bool) -> None:
+    """Generate AI videos with any installed provider (the offline `fake` by default)."""
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    ctx.obj = State(provider=provider, debug=debug, quiet=quiet, json=as_json)
+
+
+def _register() -> None:
+    from . import info, tasks
+
+    for command in (*tasks.COMMANDS, *info.COMMANDS):
+        main.add_command(command)
+
+
+_register()

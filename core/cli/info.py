@@ -1,0 +1,132 @@
+"""Commands that describe the installation: providers, config show, config path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .app import State, run
+
+
+def _provider_rows(state: State) -> list[dict[str, Any]]:
+    from ..config import load_config
+    from ..errors import VideoProviderError
+    from ..plugins import list_providers
+    from ..provider import Operation
+
+    config = None
+    selected = state.provider
+    try:
+        config = load_config()
+        selected = state.provider or config.core.provider
+    except VideoProviderError as exc:
+        state.say(f"warning: {exc}")
+    rows = []
+    for info in list_providers():
+        row: dict[str, Any] = {
+            "name": info.name,
+            "selected": info.name == selected,
+            "capabilities": [op.value for op in Operation if op in info.capabilities],
+            "unsupported": {
+                op.value: why for op, why in getattr(info.provider_class, "unsupported", {}).items()
+            },
+            "models": list(getattr(info.provider_class, "model_families", lambda: [])()),
+            "distribution": info.distribution,
+            "error": info.error,
+            "configured": False,
+            "problem": None,
+        }
+        if config is not None and info.provider_class is not None:
+            try:
+                config.resolve_provider(info.name, info.provider_class.Settings, {})
+                row["configured"] = True
+            except VideoProviderError as exc:
+                row["problem"] = exc.message
+        rows.append(row)
+    return rows
+
+
+@click.command()
+@click.pass_obj
+def providers(state: State, /) -> None:
+    """List installed providers, what each can do, and whether it is configured."""
+
+    def body() -> None:
+        rows = _provider_rows(state)
+        lines = []
+        for row in rows:
+            mark = "*" if row["selected"] else " "
+            if row["error"]:
+                lines.append(f"{mark} {row['name']:<12} BROKEN: {row['error']}")
+                continue
+            caps = ", ".join(row["capabilities"])
+            ready = "configured" if row["configured"] else f"not configured: {row['problem']}"
+            line = f"{mark} {row['name']:<12} {caps:<28} {ready}"
+            if row["models"]:
+                line += f"\n{'':15}models: {', '.join(row['models'])}"
+            lines.append(line)
+        state.show("\n".join(lines), rows)
+
+    run(state, body)
+
+
+@click.group()
+def config() -> None:
+    """Show the effective configuration and where the config file is."""
+
+
+@config.command()
+@click.pass_obj
+def show(state: State, /) -> None:
+    """Every effective setting, where it came from, secrets redacted."""
+
+    def body() -> None:
+        from ..config import describe, load_config
+        from ..errors import ConfigurationError
+        from ..plugins import load_provider_class
+
+        cfg = load_config(args={"provider": state.provider} if state.provider else None)
+        report: dict[str, Any] = {
+            "file": str(cfg.file) if cfg.file else None,
+            "videoprovider": describe(cfg.core, cfg.core_sources),
+        }
+        name = cfg.core.provider
+        try:
+            cls = load_provider_class(name)
+            settings, sources = cfg.resolve_provider(name, cls.Settings, {})
+            report[name] = describe(settings, sources)
+        except ConfigurationError as exc:
+            report[name] = {"error": exc.message}
+        lines = [f"config file: {report['file'] or '(none)'}"]
+        for section, values in report.items():
+            if section == "file":
+                continue
+            lines.append(f"[{section}]")
+            if "error" in values:
+                lines.append(f"  error: {values['error']}")
+                continue
+            for key, item in values.items():
+                lines.append(f"  {key} = {item['value']!r}  ({item['source']})")
+        state.show("\n".join(lines), report)
+
+    run(state, body)
+
+
+@config.command()
+@click.pass_obj
+def path(state: State, /) -> None:
+    """Where the config file is looked for, in order, and which one is in use."""
+
+    def body() -> None:
+        from ..config import default_config_paths, load_config
+
+        paths = [str(p) for p in default_config_paths()]
+        active = load_config().file
+        lines = [f"{'*' if active and str(active) == p else ' '} {p}" for p in paths]
+        state.show("\n".join(lines), {"paths": paths, "active": str(active) if active else None})
+
+    run(state, body)
+
+
+COMMANDS = (providers, config)

@@ -1,0 +1,61 @@
+"""Command-line options that map one-to-one onto VideoRequest fields."""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+def request_options(fn: F) -> F:
+    """Add one option per VideoRequest field, so the CLI cannot drift from the model."""
+    from ..models import VideoRequest
+
+    for name, info in reversed(list(VideoRequest.model_fields.items())):
+        if name in ("prompt", "extra"):
+            continue
+        flag = name.replace("_", "-")
+        kinds = [
+            a for a in typing.get_args(info.annotation) or (info.annotation,) if a is not type(None)
+        ]
+        if kinds == [bool]:
+            fn = click.option(f"--{flag}/--no-{flag}", name, default=None, help=info.description)(
+                fn
+            )
+        else:
+            fn = click.option(
+                f"--{flag}", name, type=kinds[0], default=None, help=info.description
+            )(fn)
+    option = click.option(
+        "--extra",
+        "extra",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Provider-specific field; VALUE is parsed as JSON if it can be.",
+    )
+    return option(fn)
+
+
+def build_request(prompt: str, extra: tuple[str, ...], fields: dict[str, Any]) -> Any:
+    from ..models import VideoRequest
+
+    given = {k: v for k, v in fields.items() if v is not None}
+    return VideoRequest(prompt=prompt, extra=parse_extra(extra), **given)
+
+
+def parse_extra(pairs: tuple[str, ...]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--extra")
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
+    return extra

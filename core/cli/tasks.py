@@ -1,0 +1,199 @@
+"""Commands that act on tasks: generate, submit, status, wait, url, download, cancel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .app import State, interruptible, run
+from .options import build_request, request_options
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..models import Task, TaskStatus
+
+TIMEOUT = click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait (default: the wait_timeout setting).",
+)
+OVERWRITE = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+TASK = click.argument("task", metavar="TASK")
+
+
+def _status_line(status: TaskStatus) -> str:
+    line = f"{status.task_id}  {status.state.value}  {status.progress}%"
+    if status.error_code or status.error_message:
+        line += f"  {status.error_code or ''}: {status.error_message or ''}"
+    return line
+
+
+def _timeout(value: float | None) -> Any:
+    from ..client import DEFAULT
+
+    return DEFAULT if value is None else value
+
+
+@click.command()
+@click.argument("prompt")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(),
+    help="File (or existing directory) to save the video to.",
+)
+@TIMEOUT
+@OVERWRITE
+@request_options
+@click.pass_obj
+def generate(
+    state: State,
+    /,
+    prompt: str,
+    out: str,
+    timeout: float | None,
+    overwrite: bool,
+    extra: tuple[str, ...],
+    **fields: Any,
+) -> None:
+    """Submit PROMPT, wait with progress, download the video to --out, print its path."""
+
+    def body() -> None:
+        from ..hookspecs import hookimpl
+
+        request = build_request(prompt, extra, fields)
+        submitted: list[Task] = []
+
+        class Remember:
+            @hookimpl
+            def videoprovider_task_submitted(self, task: Task) -> None:
+                submitted.append(task)
+                state.say(f"submitted task {task.task_id} to {task.provider}")
+
+        with state.client() as client:
+            client.register(Remember())
+            tid = lambda: submitted[0].task_id if submitted else None  # noqa: E731
+            with interruptible(state, tid, client.provider_name), Progress(state.quiet) as bar:
+                video = client.generate(
+                    request,
+                    out,
+                    timeout=_timeout(timeout),
+                    on_progress=bar.status,
+                    overwrite=overwrite,
+                    on_bytes=bar.bytes,
+                )
+        state.show(video.path, video)
+
+    run(state, body)
+
+
+@click.command()
+@click.argument("prompt")
+@request_options
+@click.pass_obj
+def submit(state: State, /, prompt: str, extra: tuple[str, ...], **fields: Any) -> None:
+    """Submit PROMPT and print the task at once (id, provider); do not wait."""
+
+    def body() -> None:
+        request = build_request(prompt, extra, fields)
+        with state.client() as client:
+            task = client.submit(request)
+        state.show(f"{task.task_id}  {task.provider}  submitted", task)
+
+    run(state, body)
+
+
+@click.command()
+@TASK
+@click.pass_obj
+def status(state: State, /, task: str) -> None:
+    """Print where TASK is now (state, progress, error)."""
+
+    def body() -> None:
+        provider, ref = state.task(task)
+        with state.client(provider) as client:
+            result = client.status(ref)
+        state.show(_status_line(result), result)
+
+    run(state, body)
+
+
+@click.command()
+@TASK
+@TIMEOUT
+@click.pass_obj
+def wait(state: State, /, task: str, timeout: float | None) -> None:
+    """Wait for TASK to finish, with progress; print its final status."""
+
+    def body() -> None:
+        provider, ref = state.task(task)
+        tid = ref if isinstance(ref, str) else ref.task_id
+        with (
+            state.client(provider) as client,
+            interruptible(state, lambda: tid, client.provider_name),
+            Progress(state.quiet) as bar,
+        ):
+            result = client.wait(ref, timeout=_timeout(timeout), on_progress=bar.status)
+        state.show(_status_line(result), result)
+
+    run(state, body)
+
+
+@click.command()
+@TASK
+@click.pass_obj
+def url(state: State, /, task: str) -> None:
+    """Print the download URL of a finished TASK's video (it expires; download soon)."""
+
+    def body() -> None:
+        provider, ref = state.task(task)
+        with state.client(provider) as client:
+            link = client.url(ref)
+        tid = ref if isinstance(ref, str) else ref.task_id
+        state.show(link, {"task_id": tid, "url": link})
+
+    run(state, body)
+
+
+@click.command()
+@TASK
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(),
+    help="File (or existing directory) to save the video to.",
+)
+@OVERWRITE
+@click.pass_obj
+def download(state: State, /, task: str, out: str, overwrite: bool) -> None:
+    """Download a finished TASK's video (or a video URL) to --out; print the path."""
+
+    def body() -> None:
+        provider, ref = state.task(task)
+        with state.client(provider) as client, Progress(state.quiet) as bar:
+            path = client.download(ref, out, overwrite=overwrite, on_bytes=bar.bytes)
+        state.show(str(path), {"path": str(path), "bytes": path.stat().st_size})
+
+    run(state, body)
+
+
+@click.command()
+@TASK
+@click.pass_obj
+def cancel(state: State, /, task: str) -> None:
+    """Cancel TASK, where the provider offers it (exit 3 and nothing sent otherwise)."""
+
+    def body() -> None:
+        provider, ref = state.task(task)
+        with state.client(provider) as client:
+            result = client.cancel(ref)
+        state.show(_status_line(result), result)
+
+    run(state, body)
+
+
+COMMANDS = (generate, submit, status, wait, url, download, cancel)
