@@ -1,20 +1,222 @@
-"""Placeholder: filled by the DashScope issue."""
+"""The DashScope provider's hooks: HTTP calls, retries and the duplicate-safety rules.
+
+Submit is retried only when the request provably never reached the server (no connection)
+or was refused with 429. After anything that may have created a task (a read timeout, a
+dropped connection, a 5xx) it raises SubmitOutcomeUnknown carrying the request: DashScope has
+no idempotency key, so a blind resubmit pays for a duplicate video. (The official SDK's v2
+client resubmits on 5xx [protocol notes §10]; we do not.) Status polls are safe to repeat and
+are retried on network errors, 429 and 5xx.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import logging
+from typing import Any, ClassVar
 
+import httpx
+
+from videoprovider._version import __version__
+from videoprovider.backoff import Backoff
+from videoprovider.download import redact_url
+from videoprovider.errors import (
+    ProtocolError,
+    ProviderUnavailable,
+    RateLimited,
+    SubmitOutcomeUnknown,
+    TaskFailed,
+    TaskNotFound,
+    TaskNotReady,
+)
+from videoprovider.hookspecs import hookimpl
+from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
+from . import wire
+from .catalog import model_families
+from .request import build_submit
+from .settings import DashScopeSettings
 
-class DashScopeSettings(ProviderSettings):
-    pass
+log = logging.getLogger("videoprovider.dashscope")
+
+# httpx exceptions raised before a request's first byte left this machine.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class DashScopeProvider:
-    capabilities: ClassVar[frozenset[Operation]] = frozenset()
+    """Alibaba Cloud Model Studio (DashScope) Wan video models."""
+
+    capabilities: ClassVar[frozenset[Operation]] = frozenset(
+        {Operation.SUBMIT, Operation.STATUS, Operation.URL}
+    )
+    unsupported: ClassVar[dict[Operation, str]] = {
+        Operation.CANCEL: "DashScope can only dequeue a task that is still PENDING and cannot "
+        "stop a running one, so videoprovider does not offer cancel; let the task finish or "
+        "ignore it."
+    }
     Settings: ClassVar[type[ProviderSettings]] = DashScopeSettings
+    model_families = staticmethod(model_families)
 
     def __init__(self, settings: DashScopeSettings, context: ProviderContext) -> None:
         self.settings = settings
         self.context = context
+        self.api_root = settings.api_root()
+        headers = {
+            "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": f"videoprovider-dashscope/{__version__} {context.user_agent}",
+        }
+        if settings.workspace_id:
+            headers["X-DashScope-WorkSpace"] = settings.workspace_id
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.api_root,
+            headers=headers,
+            timeout=timeout,
+            transport=context.transport,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+        self._backoff = Backoff(floor=0.5, ceiling=8.0)
+
+    def __repr__(self) -> str:
+        return f"DashScopeProvider(api_root={self.api_root!r})"
+
+    async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
+        await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
+
+    # -- submit ---------------------------------------------------------------------------
+
+    @hookimpl
+    async def videoprovider_submit(self, request: VideoRequest) -> Task:
+        submit = build_submit(
+            request,
+            default_model=self.settings.model,
+            truncate_prompt=self.settings.truncate_prompt,
+        )
+        # [DOC] HTTP supports only async calls; the header is mandatory on submit.
+        headers = {"X-DashScope-Async": "enable", "Content-Type": "application/json"}
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.post(submit.path, json=submit.body, headers=headers)
+            except NOT_SENT as exc:
+                if attempt >= self.settings.submit_retries:
+                    raise ProviderUnavailable(
+                        f"Could not connect to DashScope at {self.api_root}: "
+                        f"{type(exc).__name__}. Nothing was submitted.",
+                        provider="dashscope",
+                        operation="submit",
+                    ) from exc
+                log.info(
+                    "submit: no connection (%s); retrying, nothing was sent", type(exc).__name__
+                )
+                await self._sleep(attempt)
+                attempt += 1
+                continue
+            except httpx.HTTPError as exc:
+                raise SubmitOutcomeUnknown(
+                    f"The submit reached DashScope but no reply came back "
+                    f"({type(exc).__name__}); it was not resent.",
+                    request=request,
+                    provider="dashscope",
+                    operation="submit",
+                ) from exc
+            if response.status_code == 429 and attempt < self.settings.submit_retries:
+                # A 429 is a refusal: no task was created, so trying again is safe.
+                await self._sleep(attempt, wire.retry_after(response))
+                attempt += 1
+                continue
+            if response.status_code >= 500:
+                err = wire.error_for(response, "submit") if _is_json(response) else None
+                raise SubmitOutcomeUnknown(
+                    f"DashScope answered the submit with HTTP {response.status_code} after "
+                    "receiving it; the task may exist. It was not resent.",
+                    request=request,
+                    provider="dashscope",
+                    operation="submit",
+                    http_status=response.status_code,
+                    code=err.code if err else None,
+                    request_id=err.request_id if err else None,
+                )
+            if response.status_code != 200:
+                raise wire.error_for(response, "submit")
+            try:
+                task = wire.parse_submit(response, request, self.context.clock.now())
+            except ProtocolError as exc:
+                raise SubmitOutcomeUnknown(
+                    f"{exc.message} The task may exist; it was not resent.",
+                    request=request,
+                    provider="dashscope",
+                    operation="submit",
+                    http_status=response.status_code,
+                ) from exc
+            log.info("submitted task %s (model %s)", task.task_id, submit.body["model"])
+            return task
+
+    # -- status and url -------------------------------------------------------------------
+
+    @hookimpl
+    async def videoprovider_status(self, task_id: str) -> TaskStatus:
+        attempt = 0
+        while True:
+            try:
+                return await self._status_once(task_id)
+            except (RateLimited, ProviderUnavailable, ProtocolError) as exc:
+                if attempt >= self.settings.max_retries:
+                    raise
+                log.info("status of %s: %s; retrying", task_id, exc.message)
+                await self._sleep(attempt, getattr(exc, "retry_after", None))
+                attempt += 1
+
+    async def _status_once(self, task_id: str) -> TaskStatus:
+        if not task_id or "/" in task_id or "?" in task_id:
+            raise TaskNotFound(
+                f"{task_id!r} is not a DashScope task id.",
+                provider="dashscope",
+                operation="status",
+                task_id=task_id,
+            )
+        try:
+            response = await self._http.get(f"/tasks/{task_id}")
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                f"Polling DashScope failed: {type(exc).__name__}.",
+                provider="dashscope",
+                operation="status",
+                task_id=task_id,
+            ) from exc
+        if response.status_code != 200:
+            raise wire.error_for(response, "status", task_id)
+        status = wire.parse_status(response, task_id, self.context.clock.now())
+        if status.video_url:
+            log.debug("task %s completed: %s", task_id, redact_url(status.video_url))
+        return status
+
+    @hookimpl
+    async def videoprovider_url(self, task_id: str) -> str:
+        status = await self.videoprovider_status(task_id)
+        where: dict[str, Any] = {"provider": "dashscope", "operation": "url", "task_id": task_id}
+        if status.state is TaskState.COMPLETED and status.video_url:
+            return status.video_url
+        if status.state is TaskState.UNKNOWN:
+            raise TaskNotFound(f"DashScope does not know task {task_id} (or it expired).", **where)
+        if status.state is TaskState.FAILED:
+            raise TaskFailed(
+                f"Task {task_id} failed ({status.error_code}: "
+                f"{status.error_message}); it has no video.",
+                status=status,
+                code=status.error_code,
+                **where,
+            )
+        raise TaskNotReady(f"Task {task_id} is {status.state.value}; it has no video yet.", **where)
+
+    @hookimpl
+    async def videoprovider_aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True

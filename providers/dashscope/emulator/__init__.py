@@ -1,0 +1,143 @@
+"""A DashScope-protocol server on 127.0.0.1 for tests, demos and benchmarks.
+
+    with run_in_thread(EmulatorConfig(task_seconds=2)) as emu:      # in this process
+        os.environ["DASHSCOPE_BASE_URL"] = emu.base_url
+        emu.service.inject(Fault("429", match="status", retry_after=3))
+
+    with run_subprocess("--task-seconds", "2") as emu:               # in another process
+        emu.stats()                                                   # over /_emulator/*
+
+or from a shell: `python -m videoprovider_dashscope.emulator --port 0` (prints its base URL).
+It checks the key and the async header, validates bodies per model family, runs tasks
+PENDING → RUNNING → SUCCEEDED on a (compressible, injectable) clock, serves an MP4 at the
+signed-looking `video_url`, answers UNKNOWN after the retention, cancels PENDING tasks, lists
+tasks, limits task queries per second with 429 Throttling.RateQuota, injects faults, and
+records and counts every request (keys redacted). Admin endpoints: GET /_emulator/requests,
+/_emulator/stats, /_emulator/tasks; POST /_emulator/faults (a JSON list), /_emulator/reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.request import Request, urlopen
+
+from .httpserver import serve
+from .service import DashScopeService, EmulatorClock, EmulatorConfig, Fault
+
+__all__ = [
+    "DashScopeService",
+    "EmulatorConfig",
+    "Fault",
+    "RemoteEmulator",
+    "RunningEmulator",
+    "run_in_thread",
+    "run_subprocess",
+]
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator serving from a thread of this process."""
+
+    base_url: str
+    service: DashScopeService
+
+
+@contextmanager
+def run_in_thread(
+    config: EmulatorConfig | None = None, clock: EmulatorClock | None = None, port: int = 0
+) -> Iterator[RunningEmulator]:
+    service = DashScopeService(config, clock)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        server = await serve(service.handle, "127.0.0.1", port)
+        holder["server"] = server
+        service.base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="dashscope-emulator", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield RunningEmulator(service.base_url, service)
+    finally:
+
+        async def stop() -> None:
+            holder["server"].close()
+            await holder["server"].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@dataclass
+class RemoteEmulator:
+    """An emulator in another process, controlled over its admin endpoints."""
+
+    base_url: str
+    process: subprocess.Popen[str]
+
+    def _call(self, name: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = Request(
+            f"{self.base_url}/_emulator/{name}", data=data, method="GET" if data is None else "POST"
+        )
+        with urlopen(req, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._call("stats"))
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._call("requests"))
+
+    def done_times(self) -> dict[str, float]:
+        return dict(self._call("tasks"))
+
+    def inject(self, *faults: Fault) -> None:
+        self._call("faults", [asdict(f) for f in faults])
+
+    def reset(self) -> None:
+        self._call("reset", {})
+
+
+@contextmanager
+def run_subprocess(*args: str) -> Iterator[RemoteEmulator]:
+    """Start `python -m videoprovider_dashscope.emulator --port 0 ARGS` and wait for its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "videoprovider_dashscope.emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        yield RemoteEmulator(line, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

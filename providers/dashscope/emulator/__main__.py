@@ -1,0 +1,71 @@
+"""`python -m videoprovider_dashscope.emulator --port 0`: serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from .httpserver import serve
+from .service import DashScopeService, EmulatorConfig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m videoprovider_dashscope.emulator",
+        description="A DashScope-protocol server on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help="accepted key (repeatable; default: any non-empty key)",
+    )
+    parser.add_argument(
+        "--task-seconds", type=float, default=90.0, help="median task duration in emulated seconds"
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=0.0, help="log-normal spread of durations (0: all equal)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="emulated seconds per real second (100 compresses 90 s to 0.9 s)",
+    )
+    parser.add_argument("--retention", type=float, default=86400.0)
+    parser.add_argument(
+        "--qps-limit", type=float, default=20.0, help="task queries per second per key; 0 disables"
+    )
+    parser.add_argument("--no-record", action="store_true", help="count requests only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = EmulatorConfig(
+        api_keys=tuple(args.api_keys) if args.api_keys else None,
+        task_seconds=args.task_seconds,
+        sigma=args.sigma,
+        time_scale=args.time_scale,
+        retention=args.retention,
+        qps_limit=args.qps_limit or None,
+        record=not args.no_record,
+        seed=args.seed,
+    )
+    asyncio.run(_serve(DashScopeService(config), args.host, args.port))
+
+
+async def _serve(service: DashScopeService, host: str, port: int) -> None:
+    server = await serve(service.handle, host, port)
+    service.base_url = f"http://{host}:{server.sockets[0].getsockname()[1]}"
+    print(service.base_url, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,506 @@
+"""The emulated DashScope service: auth, submit, task lifecycle, cancel, list, limits, faults.
+
+Time comes from a clock object (`monotonic()` and `now()`), so tests drive task lifecycles
+with a virtual clock; `time_scale` compresses real time for demos and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Protocol
+
+from .httpserver import Request, Response
+from .media import sample_mp4
+from .validation import check_wire_body
+
+API = "/api/v1"
+SUBMIT_PATHS = (
+    f"{API}/services/aigc/video-generation/video-synthesis",
+    f"{API}/services/aigc/image2video/video-synthesis",
+)
+SERVER_TZ = timezone(timedelta(hours=8))  # the service reports China Standard Time
+FaultKind = Literal[
+    "429", "500", "503", "drop", "drop_after", "slow", "malformed", "html", "content_failure"
+]
+Match = Literal["submit", "status", "cancel", "list", "video", "any"]
+
+
+class EmulatorClock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+
+class RealClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class Fault:
+    """Misbehave on the next `count` requests of kind `match`.
+
+    429/500/503/html/malformed replace the reply; `drop` closes the connection before doing
+    anything; `drop_after` does the work (a submit creates its task) and then closes without
+    replying; `slow` delays the real reply by `delay` seconds; `content_failure` makes the
+    submitted task end FAILED with DataInspectionFailed.
+    """
+
+    kind: FaultKind
+    match: Match = "any"
+    count: int = 1
+    retry_after: float | None = 1.0
+    delay: float = 0.0
+
+
+@dataclass
+class EmulatorConfig:
+    api_keys: tuple[str, ...] | None = None  # None: any non-empty key is accepted
+    task_seconds: float = 90.0  # median duration of a task (emulated seconds)
+    sigma: float = 0.0  # >0: log-normal durations around the median
+    queue_fraction: float = 0.1  # share of a task's life spent PENDING
+    time_scale: float = 1.0  # >1 compresses: emulated seconds per real second
+    retention: float = 24 * 3600.0  # seconds a task can be queried, then UNKNOWN
+    qps_limit: float | None = 20.0  # task queries per second per key [DOC manage-async]
+    record: bool = True
+    seed: int = 0
+    fail_marker: str | None = "[[fail]]"  # prompts containing it end DataInspectionFailed
+
+
+@dataclass
+class EmuTask:
+    task_id: str
+    model: str
+    key: str
+    prompt: str
+    submitted: float  # clock.monotonic() at submit
+    submitted_at: datetime
+    duration: float
+    fail: bool = False
+    canceled: bool = False
+
+    def phase(self, now: float, cfg: EmulatorConfig) -> str:
+        age = (now - self.submitted) * cfg.time_scale
+        if self.canceled:
+            return "CANCELED"
+        if age < self.duration * cfg.queue_fraction:
+            return "PENDING"
+        if age < self.duration:
+            return "RUNNING"
+        return "FAILED" if self.fail else "SUCCEEDED"
+
+    def done_monotonic(self, cfg: EmulatorConfig) -> float:
+        return self.submitted + self.duration / cfg.time_scale
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Stats:
+    counts: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    per_second: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "throttled": self.throttled,
+            "total": sum(self.counts.values()),
+            "peak_rps": max(self.per_second.values(), default=0),
+        }
+
+
+def _fmt(when: datetime) -> str:
+    return when.astimezone(SERVER_TZ).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _json(status: int, doc: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status, json.dumps(doc).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
+
+
+class DashScopeService:
+    """Request handler holding the emulated state. One per emulator."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, clock: EmulatorClock | None = None
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock: EmulatorClock = clock or RealClock()
+        self.base_url = ""
+        self.reset()
+
+    def reset(self) -> None:
+        self.tasks: dict[str, EmuTask] = {}
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.stats = Stats()
+        self._rng = random.Random(self.config.seed)
+        self._windows: dict[str, deque[float]] = {}
+
+    # -- control --------------------------------------------------------------------------
+
+    def inject(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def _take_fault(self, kind: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.match in (kind, "any") and fault.count > 0:
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def requests_of(self, kind: str) -> list[Recorded]:
+        return [r for r in self.requests if _kind(r.method, r.path) == kind]
+
+    def done_times(self) -> dict[str, float]:
+        """Each task's end, on this emulator's monotonic clock (for detection-lag studies)."""
+        return {t.task_id: t.done_monotonic(self.config) for t in self.tasks.values()}
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    async def handle(self, req: Request) -> Response:
+        if req.path.startswith("/_emulator/"):
+            return self._admin(req)
+        kind = _kind(req.method, req.path)
+        now = self.clock.monotonic()
+        self.stats.counts[kind] += 1
+        self.stats.per_second[int(time.monotonic())] += 1
+        if self.config.record:
+            self.requests.append(self._record(req))
+        fault = self._take_fault(kind)
+        if fault is not None and fault.kind != "drop_after":
+            faulty = self._fault_reply(fault)
+            if faulty is not None:
+                return faulty
+        reply = self._route(req, kind, now, fault)
+        if fault is not None and fault.kind == "drop_after":
+            return Response(drop=True)
+        if fault is not None and fault.kind == "slow":
+            reply.delay = fault.delay
+        return reply
+
+    def _record(self, req: Request) -> Recorded:
+        headers = dict(req.headers)
+        if "authorization" in headers:
+            key = headers["authorization"].removeprefix("Bearer ").strip()
+            headers["authorization"] = f"Bearer …{key[-4:]}" if len(key) > 8 else "Bearer …"
+        try:
+            body: Any = json.loads(req.body) if req.body else None
+        except ValueError:
+            body = req.body.decode("utf-8", "replace")
+        return Recorded(req.method, req.path, headers, body)
+
+    def _fault_reply(self, fault: Fault) -> Response | None:
+        rid = str(uuid.UUID(int=self._rng.getrandbits(128)))
+        if fault.kind == "429":
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            self.stats.throttled += 1
+            return _json(
+                429,
+                {
+                    "request_id": rid,
+                    "code": "Throttling.RateQuota",
+                    "message": "Requests rate limit exceeded, please try again later.",
+                },
+                headers,
+            )
+        if fault.kind in ("500", "503"):
+            code = "InternalError" if fault.kind == "500" else "ServiceUnavailable"
+            return _json(
+                int(fault.kind),
+                {"request_id": rid, "code": code, "message": "An internal error has occured."},
+            )
+        if fault.kind == "drop":
+            return Response(drop=True)
+        if fault.kind == "malformed":
+            return Response(
+                200, b'{"request_id": "x", "output": {', {"Content-Type": "application/json"}
+            )
+        if fault.kind == "html":
+            return Response(
+                502,
+                b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                {"Content-Type": "text/html"},
+            )
+        return None  # slow and content_failure act inside the normal reply
+
+    def _route(self, req: Request, kind: str, now: float, fault: Fault | None) -> Response:
+        if kind == "video":
+            return self._video(req)
+        key_error = self._auth(req)
+        if key_error is not None:
+            return key_error
+        key = req.headers["authorization"].removeprefix("Bearer ").strip()
+        if kind == "submit":
+            return self._submit(req, key, now, fault)
+        if kind == "status":
+            return self._status(req, key, now)
+        if kind == "cancel":
+            return self._cancel(req, now)
+        if kind == "list":
+            return self._list(req, now)
+        return _json(
+            404,
+            {
+                "request_id": self._rid(),
+                "code": "NotFound",
+                "message": f"No route for {req.method} {req.path}.",
+            },
+        )
+
+    def _rid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128)))
+
+    def _auth(self, req: Request) -> Response | None:
+        auth = req.headers.get("authorization", "")
+        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        allowed = self.config.api_keys
+        if not key or (allowed is not None and key not in allowed):
+            return _json(
+                401,
+                {
+                    "request_id": self._rid(),
+                    "code": "InvalidApiKey",
+                    "message": "Invalid API-key provided.",
+                },
+            )
+        return None
+
+    def _submit(self, req: Request, key: str, now: float, fault: Fault | None) -> Response:
+        if req.headers.get("x-dashscope-async", "").lower() != "enable":
+            # [protocol notes §4, uncertain] the reply when the async header is missing.
+            return _json(
+                403,
+                {
+                    "request_id": self._rid(),
+                    "code": "AccessDenied",
+                    "message": "current user api does not support synchronous calls",
+                },
+            )
+        try:
+            body = json.loads(req.body)
+        except ValueError:
+            return _json(
+                400,
+                {
+                    "request_id": self._rid(),
+                    "code": "InvalidParameter",
+                    "message": "The request body is not valid JSON.",
+                },
+            )
+        refused = check_wire_body(req.path, body)
+        if refused is not None:
+            status, code, message = refused
+            return _json(status, {"request_id": self._rid(), "code": code, "message": message})
+        cfg = self.config
+        duration = cfg.task_seconds
+        if cfg.sigma > 0:
+            duration = math.exp(math.log(cfg.task_seconds) + cfg.sigma * self._rng.gauss(0, 1))
+        prompt = str(body["input"].get("prompt", ""))
+        fail = (fault is not None and fault.kind == "content_failure") or bool(
+            cfg.fail_marker and cfg.fail_marker in prompt
+        )
+        task = EmuTask(
+            task_id=self._rid(),
+            model=body["model"],
+            key=key,
+            prompt=prompt,
+            submitted=now,
+            submitted_at=self.clock.now(),
+            duration=duration,
+            fail=fail,
+        )
+        self.tasks[task.task_id] = task
+        return _json(
+            200,
+            {
+                "request_id": self._rid(),
+                "output": {"task_id": task.task_id, "task_status": "PENDING"},
+            },
+        )
+
+    def _throttled(self, key: str) -> Response | None:
+        limit = self.config.qps_limit
+        if limit is None:
+            return None
+        window = self._windows.setdefault(key, deque())
+        real = time.monotonic()
+        while window and real - window[0] >= 1.0:
+            window.popleft()
+        if len(window) >= limit:
+            self.stats.throttled += 1
+            return _json(
+                429,
+                {
+                    "request_id": self._rid(),
+                    "code": "Throttling.RateQuota",
+                    "message": "Requests rate limit exceeded, please try again later.",
+                },
+                {"Retry-After": "1"},
+            )
+        window.append(real)
+        return None
+
+    def _task_view(self, task: EmuTask, now: float) -> dict[str, Any]:
+        cfg = self.config
+        phase = task.phase(now, cfg)
+        out: dict[str, Any] = {
+            "task_id": task.task_id,
+            "task_status": phase,
+            "submit_time": _fmt(task.submitted_at),
+        }
+        if phase != "PENDING":
+            start = task.submitted_at + timedelta(
+                seconds=task.duration * cfg.queue_fraction / cfg.time_scale
+            )
+            out["scheduled_time"] = _fmt(start)
+        if phase in ("SUCCEEDED", "FAILED"):
+            out["end_time"] = _fmt(
+                task.submitted_at + timedelta(seconds=task.duration / cfg.time_scale)
+            )
+        if phase == "SUCCEEDED":
+            expires = int(self.clock.now().timestamp()) + 86400
+            out["video_url"] = (
+                f"{self.base_url}/videos/{task.task_id}.mp4?Expires={expires}"
+                f"&OSSAccessKeyId=LTAI-emulator&Signature=emu%2Fsig{expires}"
+            )
+            out["orig_prompt"] = task.prompt
+            out["actual_prompt"] = task.prompt
+        if phase == "FAILED":
+            out["code"] = "DataInspectionFailed"
+            out["message"] = "Output data may contain inappropriate content."
+        return out
+
+    def _lookup(self, task_id: str, now: float) -> EmuTask | None:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return None
+        if (now - task.submitted) * self.config.time_scale > self.config.retention:
+            return None
+        return task
+
+    def _status(self, req: Request, key: str, now: float) -> Response:
+        throttled = self._throttled(key)
+        if throttled is not None:
+            return throttled
+        task_id = req.path.removeprefix(f"{API}/tasks/").strip("/")
+        task = self._lookup(task_id, now)
+        if task is None:
+            # [DOC manage-async] unknown and expired tasks are HTTP 200 with UNKNOWN.
+            return _json(
+                200,
+                {
+                    "request_id": self._rid(),
+                    "output": {"task_id": task_id, "task_status": "UNKNOWN"},
+                },
+            )
+        doc: dict[str, Any] = {"request_id": self._rid(), "output": self._task_view(task, now)}
+        if doc["output"]["task_status"] == "SUCCEEDED":
+            doc["usage"] = {"video_duration": 5, "video_count": 1, "SR": 720}
+        return _json(200, doc)
+
+    def _cancel(self, req: Request, now: float) -> Response:
+        task_id = req.path.removeprefix(f"{API}/tasks/").removesuffix("/cancel")
+        task = self._lookup(task_id, now)
+        if task is not None and task.phase(now, self.config) == "PENDING":
+            task.canceled = True
+            return _json(200, {"request_id": self._rid()})
+        # [protocol notes §9, uncertain] the likely reply for a task past PENDING.
+        return _json(
+            400,
+            {
+                "request_id": self._rid(),
+                "code": "UnsupportedOperation",
+                "message": "Only tasks in PENDING status can be canceled.",
+            },
+        )
+
+    def _list(self, req: Request, now: float) -> Response:
+        page_no = max(1, int(req.query.get("page_no", "1") or 1))
+        page_size = max(1, min(100, int(req.query.get("page_size", "10") or 10)))
+        rows = [t for t in self.tasks.values() if self._lookup(t.task_id, now)]
+        if "status" in req.query:
+            rows = [t for t in rows if t.phase(now, self.config) == req.query["status"]]
+        if "model_name" in req.query:
+            rows = [t for t in rows if t.model == req.query["model_name"]]
+        page = rows[(page_no - 1) * page_size : page_no * page_size]
+        data = [
+            {
+                "task_id": t.task_id,
+                "status": t.phase(now, self.config),
+                "model_name": t.model,
+                "gmt_create": _fmt(t.submitted_at),
+            }
+            for t in page
+        ]
+        return _json(
+            200,
+            {
+                "request_id": self._rid(),
+                "data": data,
+                "total": len(rows),
+                "total_page": max(1, -(-len(rows) // page_size)),
+                "page_no": page_no,
+                "page_size": page_size,
+            },
+        )
+
+    def _video(self, req: Request) -> Response:
+        task_id = req.path.removeprefix("/videos/").removesuffix(".mp4")
+        if task_id not in self.tasks or "Signature" not in req.query:
+            return Response(
+                403,
+                b"<Error><Code>AccessDenied</Code></Error>",
+                {"Content-Type": "application/xml"},
+            )
+        return Response(200, sample_mp4(), {"Content-Type": "video/mp4"})
+
+    def _admin(self, req: Request) -> Response:
+        name = req.path.removeprefix("/_emulator/")
+        if name == "requests":
+            return _json(200, [asdict(r) for r in self.requests])
+        if name == "stats":
+            return _json(200, self.stats.as_dict())
+        if name == "tasks":
+            return _json(200, self.done_times())
+        if name == "faults" and req.method == "POST":
+            self.inject(*(Fault(**f) for f in json.loads(req.body or b"[]")))
+            return _json(200, {"faults": len(self.faults)})
+        if name == "reset" and req.method == "POST":
+            self.reset()
+            return _json(200, {"reset": True})
+        return _json(404, {"code": "NotFound", "message": name})
+
+
+def _kind(method: str, path: str) -> str:
+    if path in SUBMIT_PATHS and method == "POST":
+        return "submit"
+    if path.startswith("/videos/"):
+        return "video"
+    if path.startswith(f"{API}/tasks/") and path.rstrip("/").endswith("/cancel"):
+        return "cancel"
+    if path.startswith(f"{API}/tasks/") and method == "GET":
+        return "status"
+    if path.rstrip("/") == f"{API}/tasks" and method == "GET":
+        return "list"
+    return "other"

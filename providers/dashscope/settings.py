@@ -1,0 +1,156 @@
+"""The `[dashscope]` settings: key, where to send requests, defaults, timeouts.
+
+Base URLs are normalised to `https://host/api/v1`, the native DashScope surface that serves
+video. The OpenAI-compatible `/compatible-mode/v1` surface does not serve video, and a path
+pasted from a request URL would produce a wrong route; both are corrected with one warning
+rather than sent somewhere that fails obscurely [protocol notes §2, §11].
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import warnings
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from videoprovider.provider import ProviderSettings
+
+API_PATH = "/api/v1"
+
+# [protocol notes §2] DOC t2v reference; the workspace (MaaS) domains are the recommended
+# ones and replace dashscope-intl for wan2.7.
+REGIONS: dict[str, str] = {
+    "singapore": "https://dashscope-intl.aliyuncs.com",
+    "virginia": "https://dashscope-us.aliyuncs.com",
+    "beijing": "https://dashscope.aliyuncs.com",
+    "singapore-workspace": "https://{workspace_id}.ap-southeast-1.maas.aliyuncs.com",
+    "beijing-workspace": "https://{workspace_id}.cn-beijing.maas.aliyuncs.com",
+    "hongkong-workspace": "https://{workspace_id}.cn-hongkong.maas.aliyuncs.com",
+}
+Region = Literal[
+    "singapore",
+    "virginia",
+    "beijing",
+    "singapore-workspace",
+    "beijing-workspace",
+    "hongkong-workspace",
+]
+
+
+class BaseURLWarning(UserWarning):
+    """A configured base URL was corrected to the native `/api/v1` surface."""
+
+
+def normalise_base_url(url: str, *, warn: bool = True) -> str:
+    """`https://host/api/v1` for any URL on `host`; warn when the path had to change."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as https://host/api/v1, got {url!r}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise ValueError(
+            "base_url must use https: the API key would travel in clear text (plain http is "
+            "accepted only for 127.0.0.1/localhost, e.g. the emulator)"
+        )
+    path = parts.path.rstrip("/")
+    fixed = f"{parts.scheme}://{parts.netloc}{API_PATH}"
+    if path not in ("", API_PATH) and warn:
+        why = (
+            "the OpenAI-compatible surface, which does not serve video"
+            if "compatible-mode" in path
+            else "a path that is not the API root"
+        )
+        warnings.warn(
+            f"DashScope base_url {parts.scheme}://{parts.netloc}{path} is {why}; "
+            f"using {fixed} instead.",
+            BaseURLWarning,
+            stacklevel=2,
+        )
+    return fixed
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class DashScopeSettings(ProviderSettings):
+    """Settings of the DashScope provider (`[dashscope]` in the config file)."""
+
+    env_vars: ClassVar[dict[str, tuple[str, ...]]] = {
+        # WANAI_* are what users of hand-written clients bring with them.
+        "api_key": ("DASHSCOPE_API_KEY", "WANAI_API_KEY"),
+        "base_url": ("DASHSCOPE_BASE_URL", "DASHSCOPE_HTTP_BASE_URL", "WANAI_BASE_URL"),
+        "workspace_id": ("DASHSCOPE_WORKSPACE",),
+        "region": ("DASHSCOPE_REGION",),
+        "model": ("WANAI_VERSION",),
+    }
+
+    api_key: SecretStr = Field(description="Model Studio API key (kept secret).")
+    region: Region = Field(
+        default="singapore",
+        description="singapore, virginia, beijing, or a *-workspace domain (needs "
+        "workspace_id). The key must belong to this region.",
+    )
+    base_url: str | None = Field(
+        default=None, description="Explicit API root; overrides region. Normalised to /api/v1."
+    )
+    workspace_id: str | None = Field(
+        default=None, description="Workspace id: sent as X-DashScope-WorkSpace."
+    )
+    model: str | None = Field(
+        default=None, description="Default model (else wan2.6-t2v, or wan2.6-i2v with an image)."
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, description="Connect timeout, seconds.")
+    read_timeout: float = Field(default=60.0, gt=0, description="Read timeout, seconds.")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a status poll (429, 5xx, network)."
+    )
+    submit_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a submit that provably never reached the server (or got 429).",
+    )
+    truncate_prompt: bool = Field(
+        default=False,
+        description="Cut an over-long prompt to the model's limit (with a warning) instead of "
+        "refusing it.",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("api_key is empty; set DASHSCOPE_API_KEY")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            normalise_base_url(v, warn=False)  # refuse a malformed or clear-text URL early
+        return v
+
+    @model_validator(mode="after")
+    def _workspace(self) -> DashScopeSettings:
+        needs_workspace = "{workspace_id}" in REGIONS[self.region]
+        if self.base_url is None and needs_workspace and not self.workspace_id:
+            raise ValueError(
+                f"region {self.region} needs workspace_id (DASHSCOPE_WORKSPACE); or pick "
+                "singapore, virginia or beijing"
+            )
+        return self
+
+    def api_root(self) -> str:
+        """The normalised `https://host/api/v1` requests go to."""
+        if self.base_url:
+            return normalise_base_url(self.base_url)
+        return REGIONS[self.region].format(workspace_id=self.workspace_id) + API_PATH

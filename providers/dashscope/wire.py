@@ -1,0 +1,248 @@
+"""DashScope replies → videoprovider models and errors.
+
+Status strings go through a synonym table because gateways and proxies pass their own
+spellings through; a spelling still unknown counts as "still running" (logged once), never
+as done (downloading too early) or failed (abandoning a paid video) [protocol notes §12].
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from videoprovider import errors
+from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+
+log = logging.getLogger("videoprovider.dashscope")
+
+PROVIDER = "dashscope"
+URL_LIFETIME = timedelta(hours=24)  # [QC wan-text-to-video/query-result] video_url expiry
+# Times come as "2023-12-20 21:36:31.896" without a zone [protocol notes §6, uncertain]; the
+# service runs on China Standard Time, which Singapore time equals.
+SERVER_TZ = timezone(timedelta(hours=8))
+
+STATES: dict[str, TaskState] = {
+    "PENDING": TaskState.PENDING,
+    "QUEUED": TaskState.PENDING,
+    "QUEUING": TaskState.PENDING,
+    "NOT_START": TaskState.PENDING,
+    "SUBMITTED": TaskState.PENDING,
+    "RUNNING": TaskState.PROCESSING,
+    "PROCESSING": TaskState.PROCESSING,
+    "IN_PROGRESS": TaskState.PROCESSING,
+    "SUSPENDED": TaskState.PROCESSING,
+    "SUCCEEDED": TaskState.COMPLETED,
+    "SUCCEED": TaskState.COMPLETED,
+    "SUCCESS": TaskState.COMPLETED,
+    "COMPLETED": TaskState.COMPLETED,
+    "FAILED": TaskState.FAILED,
+    "FAILURE": TaskState.FAILED,
+    "ERROR": TaskState.FAILED,
+    "CANCELED": TaskState.CANCELED,
+    "CANCELLED": TaskState.CANCELED,
+    "UNKNOWN": TaskState.UNKNOWN,
+}
+_unknown_states_logged: set[str] = set()
+
+_SECRETISH = re.compile(
+    r"(sk-[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+|([?&](?:Signature|Expires|"
+    r"OSSAccessKeyId|security-token)=)[^&\s\"']+",
+    re.I,
+)
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """A short, redacted excerpt of a reply for error messages."""
+    cleaned = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=SERVER_TZ)
+
+
+def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds the server asked to wait: `retry-after-ms`, or `Retry-After` (seconds or date)."""
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def json_body(response: httpx.Response, operation: str, task_id: str | None = None) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise errors.ProtocolError(
+            f"DashScope answered HTTP {response.status_code} with something that is not JSON: "
+            f"{excerpt(response.text)!r}.",
+            provider=PROVIDER,
+            operation=operation,
+            task_id=task_id,
+            http_status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+
+
+def error_for(
+    response: httpx.Response, operation: str, task_id: str | None = None, body: Any = None
+) -> errors.VideoProviderError:
+    """The core error for a DashScope error reply (non-2xx, or 200 with a business code)."""
+    if body is None:
+        body = json_body(response, operation, task_id)
+    if not isinstance(body, dict):
+        body = {}
+    status = response.status_code
+    code = str(body.get("code") or "") or None
+    message = str(body.get("message") or body.get("msg") or "").strip() or "no message"
+    where: dict[str, Any] = {
+        "provider": PROVIDER,
+        "operation": operation,
+        "task_id": task_id,
+        "code": code,
+        "http_status": status,
+        "request_id": body.get("request_id") or response.headers.get("x-request-id"),
+    }
+    said = f"DashScope refused the {operation} (HTTP {status}, {code or 'no code'}): {message}"
+    c = code or ""
+    if status == 401 or c == "InvalidApiKey":
+        return errors.AuthenticationError(
+            said,
+            hint="Check DASHSCOPE_API_KEY, and that the key belongs to the region of "
+            "base_url (keys do not work across regions).",
+            **where,
+        )
+    if c == "Arrearage":
+        return errors.AccountError(said, **where)
+    if status == 403 or c.startswith("AccessDenied"):
+        return errors.PermissionDenied(
+            said,
+            hint="Enable the model for this account or workspace in the Model Studio "
+            "console; this also happens when the X-DashScope-Async header is missing.",
+            **where,
+        )
+    if c == "DataInspectionFailed":
+        return errors.ContentRejected(said, **where)
+    if status == 429 or c.startswith("Throttling"):
+        return errors.RateLimited(said, retry_after=retry_after(response), **where)
+    if status == 404 or c in ("Model.NotExist", "ModelNotFound"):
+        if operation == "submit":
+            return errors.RequestRejected(
+                said,
+                field="model",
+                hint="Check the model name and that it is offered in this region.",
+                **where,
+            )
+        return errors.ProtocolError(
+            said, hint="Check base_url: this route does not exist there.", **where
+        )
+    if status == 408 or status >= 500:
+        return errors.ProviderUnavailable(said, **where)
+    if 400 <= status < 500:
+        return errors.RequestRejected(said, **where)
+    return errors.ProtocolError(said, **where)
+
+
+def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
+    body = json_body(response, "submit")
+    output = body.get("output") if isinstance(body, dict) else None
+    task_id = output.get("task_id") if isinstance(output, dict) else None
+    if not isinstance(task_id, str) or not task_id:
+        if isinstance(body, dict) and body.get("code"):
+            raise error_for(response, "submit", body=body)
+        raise errors.SubmitOutcomeUnknown(
+            f"DashScope accepted the submit (HTTP {response.status_code}) but its reply has no "
+            f"task id: {excerpt(response.text)!r}.",
+            request=request,
+            provider=PROVIDER,
+            operation="submit",
+            http_status=response.status_code,
+        )
+    return Task(
+        provider=PROVIDER,
+        task_id=task_id,
+        request=request,
+        submitted_at=submitted_at,
+        request_id=body.get("request_id"),
+    )
+
+
+def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -> TaskStatus:
+    body = json_body(response, "status", task_id)
+    output = body.get("output") if isinstance(body, dict) else None
+    if not isinstance(output, dict) or not isinstance(output.get("task_status"), str):
+        if isinstance(body, dict) and body.get("code"):
+            raise error_for(response, "status", task_id, body)
+        raise errors.ProtocolError(
+            f"DashScope's task reply has no output.task_status: {excerpt(response.text)!r}.",
+            provider=PROVIDER,
+            operation="status",
+            task_id=task_id,
+            http_status=response.status_code,
+        )
+    wire_state = output["task_status"]
+    state = STATES.get(wire_state.strip().upper())
+    if state is None:
+        state = TaskState.PROCESSING
+        if wire_state not in _unknown_states_logged:
+            _unknown_states_logged.add(wire_state)
+            log.warning(
+                "DashScope reported unknown task status %r; treating it as still running",
+                wire_state,
+            )
+    finished = parse_time(output.get("end_time"))
+    url = output.get("video_url") if state is TaskState.COMPLETED else None
+    if state is TaskState.COMPLETED and not isinstance(url, str):
+        raise errors.ProtocolError(
+            f"DashScope reports task {task_id} SUCCEEDED without a video_url.",
+            provider=PROVIDER,
+            operation="status",
+            task_id=task_id,
+        )
+    progress = output.get("progress")
+    usage = body.get("usage")
+    return TaskStatus(
+        provider=PROVIDER,
+        task_id=task_id,
+        state=state,
+        progress=progress if isinstance(progress, int) and 0 <= progress <= 100 else -1,
+        video_url=url,
+        video_url_expires_at=(finished or checked_at) + URL_LIFETIME if url else None,
+        error_code=output.get("code") if state is TaskState.FAILED else None,
+        error_message=output.get("message") if state is TaskState.FAILED else None,
+        request_id=body.get("request_id"),
+        submitted_at=parse_time(output.get("submit_time")),
+        started_at=parse_time(output.get("scheduled_time")),
+        finished_at=finished,
+        checked_at=checked_at,
+        actual_prompt=output.get("actual_prompt") or output.get("orig_prompt"),
+        usage=usage if isinstance(usage, dict) else None,
+        raw=body,
+    )
