@@ -116,7 +116,13 @@ def error_for(
 ) -> errors.VideoProviderError:
     """The core error for a DashScope error reply (non-2xx, or 200 with a business code)."""
     if body is None:
-        body = json_body(response, operation, task_id)
+        try:
+            body = json_body(response, operation, task_id)
+        except errors.ProtocolError:
+            if response.status_code < 500 and response.status_code not in (408, 429):
+                raise
+            # Gateways in front of the service answer overload with HTML pages.
+            body = {"message": excerpt(response.text)}
     if not isinstance(body, dict):
         body = {}
     status = response.status_code

@@ -81,7 +81,11 @@ def run_in_thread(
 
         async def stop() -> None:
             holder["server"].close()
-            await holder["server"].wait_closed()
+            # Keep-alive connections hold tasks; end them so none outlives the loop.
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -60,6 +60,7 @@ class _Connection(asyncio.Protocol):
         self.worker = asyncio.get_running_loop().create_task(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         self.queue.put_nowait(None)
 
     def data_received(self, data: bytes) -> None:

@@ -1,0 +1,259 @@
+"""The emulator speaks the protocol over real HTTP on 127.0.0.1."""
+
+import json
+import struct
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from videoprovider.clock import VirtualClock
+from videoprovider_dashscope.emulator import (
+    EmulatorConfig,
+    Fault,
+    RunningEmulator,
+    run_in_thread,
+    run_subprocess,
+)
+
+KEY = "sk-test-emu0123456789"
+SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
+BODY = {
+    "model": "wan2.6-t2v",
+    "input": {"prompt": "a cat"},
+    "parameters": {"size": "1280*720", "duration": 5},
+}
+AUTH = {"Authorization": f"Bearer {KEY}"}
+ASYNC = {**AUTH, "X-DashScope-Async": "enable"}
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def emu(clock: VirtualClock) -> Iterator[RunningEmulator]:
+    config = EmulatorConfig(api_keys=(KEY,), task_seconds=100, qps_limit=None, retention=3600)
+    with run_in_thread(config, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+def http(emu: RunningEmulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        yield client
+
+
+def submit(http: httpx.Client, body: object = BODY) -> str:
+    reply = http.post(SUBMIT, json=body, headers=ASYNC)
+    assert reply.status_code == 200, reply.text
+    out = reply.json()["output"]
+    assert out["task_status"] == "PENDING" and reply.json()["request_id"]
+    return str(out["task_id"])
+
+
+def test_task_runs_pending_running_succeeded(http: httpx.Client, clock: VirtualClock) -> None:
+    task_id = submit(http)
+    out = http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).json()["output"]
+    assert out["task_status"] == "PENDING" and "submit_time" in out
+    clock.advance(50)
+    out = http.get(f"/api/v1/tasks/{task_id}/", headers=AUTH).json()["output"]
+    assert out["task_status"] == "RUNNING" and "scheduled_time" in out
+    clock.advance(60)
+    doc = http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).json()
+    out = doc["output"]
+    assert out["task_status"] == "SUCCEEDED" and {
+        "end_time",
+        "video_url",
+        "orig_prompt",
+        "actual_prompt",
+    } <= set(out)
+    assert doc["usage"]["video_count"] == 1
+    assert "Signature=" in out["video_url"] and "Expires=" in out["video_url"]
+    video = http.get(out["video_url"])
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    size, kind = struct.unpack(">I4s", video.content[:8])
+    assert size == 28  # 8-byte header, brand, version, three compatible brands
+    assert kind == b"ftyp" and b"moov" in video.content and b"mvhd" in video.content
+    assert http.get(out["video_url"].split("?")[0]).status_code == 403
+
+
+def test_retention_then_unknown(http: httpx.Client, clock: VirtualClock) -> None:
+    task_id = submit(http)
+    clock.advance(3601)
+    reply = http.get(f"/api/v1/tasks/{task_id}", headers=AUTH)
+    assert reply.status_code == 200
+    assert reply.json()["output"] == {"task_id": task_id, "task_status": "UNKNOWN"}
+    assert http.get("/api/v1/tasks/nope", headers=AUTH).json()["output"]["task_status"] == (
+        "UNKNOWN"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "InvalidApiKey"),
+        ({"Authorization": "Bearer sk-test-wrong"}, 401, "InvalidApiKey"),
+        (AUTH, 403, "AccessDenied"),
+    ],
+)
+def test_auth_and_async_header(
+    http: httpx.Client, headers: dict[str, str], status: int, code: str
+) -> None:
+    reply = http.post(SUBMIT, json=BODY, headers=headers)
+    assert reply.status_code == status and reply.json()["code"] == code
+    assert set(reply.json()) == {"request_id", "code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"input": {"prompt": "x"}}, 400, "BadRequest.EmptyModel"),
+        ({"model": "wan2.6-t2v"}, 400, "BadRequest.EmptyInput"),
+        ({**BODY, "model": "wan0-nothing"}, 404, "Model.NotExist"),
+        ({**BODY, "parameters": {"duration": 99}}, 400, "InvalidParameter"),
+        (
+            {"model": "wan2.7-t2v", "input": {"prompt": "x"}, "parameters": {"size": "1280*720"}},
+            400,
+            "InvalidParameter",
+        ),
+        ({"model": "wan2.6-i2v", "input": {"prompt": "x"}}, 400, "InvalidParameter"),
+    ],
+)
+def test_body_validation_per_family(
+    http: httpx.Client, body: object, status: int, code: str
+) -> None:
+    reply = http.post(SUBMIT, json=body, headers=ASYNC)
+    assert (reply.status_code, reply.json()["code"]) == (status, code)
+
+
+def test_keyframe_models_only_on_their_path(http: httpx.Client) -> None:
+    body = {
+        "model": "wan2.2-kf2v-flash",
+        "input": {"prompt": "x", "first_frame_url": "a", "last_frame_url": "b"},
+    }
+    assert http.post(SUBMIT, json=body, headers=ASYNC).status_code == 400
+    kf2v = "/api/v1/services/aigc/image2video/video-synthesis"
+    assert http.post(kf2v, json=body, headers=ASYNC).status_code == 200
+
+
+def test_cancel_only_while_pending(http: httpx.Client, clock: VirtualClock) -> None:
+    first, second = submit(http), submit(http)
+    assert http.post(f"/api/v1/tasks/{first}/cancel", headers=AUTH).status_code == 200
+    assert (
+        http.get(f"/api/v1/tasks/{first}", headers=AUTH).json()["output"]["task_status"]
+        == "CANCELED"
+    )
+    clock.advance(50)
+    reply = http.post(f"/api/v1/tasks/{second}/cancel", headers=AUTH)
+    assert reply.status_code == 400 and reply.json()["code"] == "UnsupportedOperation"
+
+
+def test_list_tasks(http: httpx.Client) -> None:
+    ids = [submit(http) for _ in range(3)]
+    doc = http.get("/api/v1/tasks", params={"page_no": 1, "page_size": 2}, headers=AUTH).json()
+    assert doc["total"] == 3 and doc["total_page"] == 2 and len(doc["data"]) == 2
+    assert {row["task_id"] for row in doc["data"]} <= set(ids)
+
+
+def test_failed_content_marker(http: httpx.Client, clock: VirtualClock) -> None:
+    task_id = submit(http, {**BODY, "input": {"prompt": "bad [[fail]]"}})
+    clock.advance(200)
+    out = http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).json()["output"]
+    assert out["task_status"] == "FAILED" and out["code"] == "DataInspectionFailed"
+
+
+def test_query_rate_limit(clock: VirtualClock) -> None:
+    with (
+        run_in_thread(EmulatorConfig(qps_limit=5), clock=clock) as emu,
+        httpx.Client(base_url=emu.base_url) as http,
+    ):
+        codes = [http.get("/api/v1/tasks/x", headers=AUTH).status_code for _ in range(8)]
+        assert codes[:5] == [200] * 5 and 429 in codes[5:]
+        reply = http.get("/api/v1/tasks/x", headers=AUTH)
+        if reply.status_code == 429:
+            assert reply.json()["code"] == "Throttling.RateQuota"
+            assert reply.headers["retry-after"] == "1"
+        assert emu.service.stats.as_dict()["throttled"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("429", 429), ("500", 500), ("503", 503), ("html", 502)]
+)
+def test_reply_faults(emu: RunningEmulator, http: httpx.Client, kind: str, status: int) -> None:
+    emu.service.inject(Fault(kind, match="status", retry_after=4))  # type: ignore[arg-type]
+    reply = http.get("/api/v1/tasks/x", headers=AUTH)
+    assert reply.status_code == status
+    if kind == "429":
+        assert reply.headers["retry-after"] == "4"
+    assert http.get("/api/v1/tasks/x", headers=AUTH).status_code == 200
+
+
+def test_malformed_json_fault(emu: RunningEmulator, http: httpx.Client) -> None:
+    emu.service.inject(Fault("malformed", match="status"))
+    with pytest.raises(json.JSONDecodeError):
+        http.get("/api/v1/tasks/x", headers=AUTH).json()
+
+
+def test_drop_before_and_after(emu: RunningEmulator, http: httpx.Client) -> None:
+    emu.service.inject(Fault("drop", match="submit"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(SUBMIT, json=BODY, headers=ASYNC)
+    assert emu.service.tasks == {}
+    emu.service.inject(Fault("drop_after", match="submit"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(SUBMIT, json=BODY, headers=ASYNC)
+    assert len(emu.service.tasks) == 1  # the task exists although no reply came back
+
+
+def test_slow_reply(emu: RunningEmulator) -> None:
+    emu.service.inject(Fault("slow", match="status", delay=0.3))
+    with (
+        httpx.Client(base_url=emu.base_url, timeout=0.05) as http,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        http.get("/api/v1/tasks/x", headers=AUTH)
+
+
+def test_content_failure_fault(
+    emu: RunningEmulator, http: httpx.Client, clock: VirtualClock
+) -> None:
+    emu.service.inject(Fault("content_failure", match="submit"))
+    task_id = submit(http)
+    clock.advance(200)
+    assert http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).json()["output"]["code"] == (
+        "DataInspectionFailed"
+    )
+
+
+def test_requests_are_recorded_with_the_key_redacted(
+    emu: RunningEmulator, http: httpx.Client
+) -> None:
+    submit(http)
+    http.get("/api/v1/tasks/x", headers=AUTH)
+    [sent] = emu.service.requests_of("submit")
+    assert sent.body == BODY and sent.headers["x-dashscope-async"] == "enable"
+    assert KEY not in str(emu.service.requests) and sent.headers["authorization"].endswith(KEY[-4:])
+    assert emu.service.stats.as_dict()["counts"] == {"submit": 1, "status": 1}
+
+
+def test_subprocess_emulator_prints_its_url_and_is_controllable() -> None:
+    with run_subprocess("--task-seconds", "0.2", "--api-key", KEY, "--qps-limit", "0") as emu:
+        assert emu.base_url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=emu.base_url) as http:
+            task_id = submit(http)
+            emu.inject(Fault("503", match="status"))
+            assert http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).status_code == 503
+            deadline = time.monotonic() + 10
+            state = ""
+            while state != "SUCCEEDED" and time.monotonic() < deadline:
+                state = http.get(f"/api/v1/tasks/{task_id}", headers=AUTH).json()["output"][
+                    "task_status"
+                ]
+        assert state == "SUCCEEDED"
+        assert emu.stats()["counts"]["submit"] == 1 and task_id in emu.done_times()
+        assert emu.requests()[0]["path"] == SUBMIT
+        emu.reset()
+        assert emu.stats()["total"] == 0

@@ -1,0 +1,137 @@
+"""Per-family checks run before anything is sent."""
+
+import warnings
+
+import pytest
+
+from videoprovider import errors
+from videoprovider.models import VideoRequest
+from videoprovider_dashscope.catalog import FAMILIES, family_of
+from videoprovider_dashscope.request import PromptTruncatedWarning, UnknownModelWarning
+
+from .conftest import MakeProvider
+
+pytestmark = pytest.mark.anyio
+IMG = "https://cdn.example.com/a.png"
+
+REFUSALS = [
+    ({"model": "wan2.5-t2v-preview", "duration": 7}, "duration", "5, 10"),
+    ({"model": "wan2.7-t2v", "size": "1280*720"}, "size", "720P, 1080P"),
+    ({"model": "wan2.6-t2v", "size": "832*480"}, "size", "1280*720"),
+    ({"model": "wan2.6-t2v", "resolution": "720P"}, "resolution", "1920*1080"),
+    ({"model": "wan2.7-t2v", "resolution": "480P"}, "resolution", "720P, 1080P"),
+    ({"model": "wan2.7-t2v", "aspect_ratio": "21:9"}, "aspect_ratio", "16:9"),
+    ({"model": "wan2.6-t2v", "duration": 16}, "duration", "2-15"),
+    ({"model": "wan2.2-t2v-plus", "duration": 10}, "duration", "5"),
+    ({"model": "wan2.2-t2v-plus", "audio": True}, "audio", "silent"),
+    ({"model": "wan2.5-t2v-preview", "audio": False}, "audio", "audio_url"),
+    ({"model": "wan2.2-t2v-plus", "audio_url": "https://a/b.mp3"}, "audio_url", "silent"),
+    ({"model": "wan2.6-t2v", "image_url": IMG}, "image_url", "wan2.6-i2v"),
+    ({"model": "wan2.6-i2v"}, "image_url", "required"),
+    ({"model": "wan2.6-i2v", "image_url": IMG, "resolution": "480P"}, "resolution", "720P"),
+    ({"model": "wan2.6-i2v", "image_url": IMG, "aspect_ratio": "16:9"}, "aspect_ratio", "image"),
+    ({"model": "wan2.2-kf2v-flash", "image_url": IMG}, "last_frame_url", "required"),
+    ({"model": "wan2.6-i2v", "image_url": IMG, "last_frame_url": IMG}, "last_frame_url", "kf2v"),
+    ({"model": "wan2.6-t2v", "negative_prompt": "n" * 501}, "negative_prompt", "500"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "allowed"), REFUSALS, ids=[f"{r[0]['model']}-{r[1]}" for r in REFUSALS]
+)
+async def test_impossible_combination_is_refused_before_sending(
+    make_provider: MakeProvider, fields: dict[str, object], field: str, allowed: str
+) -> None:
+    provider, recorder, _ = make_provider()
+    with pytest.raises(errors.RequestRejected) as info:
+        await provider.videoprovider_submit(request=VideoRequest(prompt="p", **fields))
+    e = info.value
+    assert e.field == field and str(fields["model"]) in str(e) and allowed in str(e)
+    assert recorder.requests == []
+
+
+async def test_over_long_prompt_is_refused_by_default(make_provider: MakeProvider) -> None:
+    provider, recorder, _ = make_provider()
+    with pytest.raises(errors.RequestRejected, match="1500") as info:
+        await provider.videoprovider_submit(
+            request=VideoRequest(prompt="x" * 1501, model="wan2.6-t2v")
+        )
+    assert info.value.field == "prompt" and "truncate_prompt" in str(info.value)
+    assert recorder.requests == []
+
+
+async def test_over_long_prompt_is_cut_with_a_warning_when_asked(
+    make_provider: MakeProvider,
+) -> None:
+    import json
+
+    provider, recorder, _ = make_provider(truncate_prompt=True)
+    with pytest.warns(PromptTruncatedWarning, match="1501 to 1500"):
+        await provider.videoprovider_submit(
+            request=VideoRequest(prompt="x" * 1501, model="wan2.6-t2v")
+        )
+    assert len(json.loads(recorder.requests[0].content)["input"]["prompt"]) == 1500
+
+
+async def test_unknown_model_is_sent_with_a_warning(make_provider: MakeProvider) -> None:
+    import json
+
+    provider, recorder, _ = make_provider()
+    with pytest.warns(UnknownModelWarning, match="wan9.9-t2v"):
+        await provider.videoprovider_submit(
+            request=VideoRequest(
+                prompt="p",
+                model="wan9.9-t2v",
+                size="100*100",
+                duration=99,
+                extra={"future_knob": 3},
+            )
+        )
+    assert json.loads(recorder.requests[0].content) == {
+        "model": "wan9.9-t2v",
+        "input": {"prompt": "p"},
+        "parameters": {"size": "100*100", "duration": 99, "future_knob": 3},
+    }
+
+
+async def test_known_model_sends_no_warning(make_provider: MakeProvider) -> None:
+    provider, _, _ = make_provider()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await provider.videoprovider_submit(request=VideoRequest(prompt="p", model="wan2.6-t2v"))
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("wan2.6-t2v", "wan2.6 t2v"),
+        ("wan2.6-i2v-flash", "wan2.6 i2v"),
+        ("wanx2.1-t2v-turbo", "wan2.1/2.2 t2v"),
+        ("wan2.2-kf2v-flash", "kf2v"),
+        ("wanx2.1-kf2v-plus", "kf2v"),
+        ("wan2.7-i2v", "wan2.7 i2v"),
+        ("gpt-4o", None),
+    ],
+)
+def test_family_lookup(model: str, family: str | None) -> None:
+    found = family_of(model)
+    assert (found.name if found else None) == family
+
+
+def test_every_family_has_data_the_validation_needs() -> None:
+    for f in FAMILIES:
+        assert f.durations and f.prompt_max > 0
+        assert f.sizes if f.geometry == "size" else f.resolutions
+        assert bool(f.ratios) == (f.geometry == "resolution+ratio")
+
+
+def test_doc_shows_the_catalogue_and_every_setting() -> None:
+    from pathlib import Path
+
+    from videoprovider.config import settings_table
+    from videoprovider_dashscope.catalog import markdown_table
+    from videoprovider_dashscope.settings import DashScopeSettings
+
+    doc = (Path(__file__).resolve().parents[3] / "docs/providers/dashscope.md").read_text()
+    assert markdown_table() in doc
+    assert settings_table(DashScopeSettings, "VIDEOPROVIDER_DASHSCOPE_") in doc
