@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,8 +67,7 @@ async def download_to(
             **ctx,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _create_temp(target)
     try:
         with os.fdopen(fd, "wb") as out:
             written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
@@ -128,6 +127,18 @@ async def _stream(
             **ctx,
         ) from exc
     return written
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: its 0600 mode would make the saved video unreadable to others
+    # where the user's umask says it should be; os.open with 0666 applies the umask.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _content_length(resp: httpx.Response) -> int | None:

@@ -140,3 +140,17 @@ async def test_http_error_status_is_reported_without_the_signature(tmp_path: Pat
 
 def test_redact_url_drops_query_and_fragment() -> None:
     assert redact_url("https://h/p/v.mp4?Expires=1&Signature=x#frag") == "https://h/p/v.mp4"
+
+
+async def test_saved_file_gets_the_umask_mode_not_a_private_temp_mode(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        async with client(serve()) as http:
+            path, _ = await download_to(
+                http, "https://v/a.mp4", tmp_path / "a.mp4", max_bytes=10**6
+            )
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
