@@ -22,7 +22,7 @@ from . import hookspecs
 from ._version import __version__
 from .clock import Clock, SystemClock
 from .config import Config, ConfigArg, CoreSettings, describe, load_config
-from .download import ProgressFn, download_to
+from .download import ProgressFn, download_to, redact_http_logs
 from .errors import (
     ConfigurationError,
     DownloadError,
@@ -102,6 +102,7 @@ class AsyncVideoClient:
         self._provider_settings, self._provider_sources = self._config.resolve_provider(
             name, cls.Settings, settings
         )
+        redact_http_logs()
         self._clock: Clock = clock or SystemClock()
         self._rng = rng
         self._provider_cls = cls

@@ -6,6 +6,7 @@ path and never replaces an existing file unless asked to.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -18,7 +19,7 @@ import httpx
 
 from .errors import DownloadError
 
-__all__ = ["download_to", "redact_url"]
+__all__ = ["download_to", "redact_http_logs", "redact_url"]
 
 ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -28,6 +29,26 @@ def redact_url(url: str) -> str:
     """`url` without its query string and fragment: signed URLs carry credentials there."""
     parts = urlsplit(url)
     return parts._replace(query="", fragment="").geturl()
+
+
+class _RedactURLs(logging.Filter):
+    """Strips query strings from the URLs httpx logs ("HTTP Request: GET <url> ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, httpx.URL) and a.query for a in record.args
+        ):
+            record.args = tuple(
+                redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+def redact_http_logs() -> None:
+    """Keep signed video URLs out of httpx's request log (idempotent)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactURLs) for f in logger.filters):
+        logger.addFilter(_RedactURLs())
 
 
 def target_path(path: str | os.PathLike[str], url: str, default_name: str) -> Path:

@@ -131,3 +131,16 @@ def test_cli_generate_against_an_emulator_process(tmp_path: Path) -> None:
         )
         assert refused.returncode == 3 and "Nothing was sent" in refused.stderr
         assert emu.stats()["total"] == before
+
+
+def test_signed_video_urls_stay_out_of_logs(
+    dashscope_client: VideoClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    video = dashscope_client.generate("a cat", tmp_path / "cat.mp4")
+    assert video.status.video_url and "Signature=" in video.status.video_url
+    assert "HTTP Request: GET" in caplog.text  # httpx did log the download...
+    assert "Signature" not in caplog.text and "Expires=" not in caplog.text  # ...redacted
+    assert "sk-test-emulator" not in caplog.text
