@@ -35,9 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+def marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
+    """The keyword arguments of every `name` marker on the test, the closest winning."""
     settings: dict[str, Any] = {}
-    for marker in reversed(list(request.node.iter_markers("videoprovider"))):
+    for marker in reversed(list(request.node.iter_markers(name))):
         settings.update(marker.kwargs)
     return settings
 
@@ -55,7 +56,7 @@ def video_client(
 ) -> Iterator[VideoClient]:
     from .sync import VideoClient
 
-    settings = {"provider": "fake", **_settings(request)}
+    settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
     with VideoClient(config=False, environ={}, clock=video_clock, **settings) as client:
         yield client
 
@@ -66,6 +67,6 @@ async def async_video_client(
 ) -> AsyncIterator[AsyncVideoClient]:
     from .client import AsyncVideoClient
 
-    settings = {"provider": "fake", **_settings(request)}
+    settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
     async with AsyncVideoClient(config=False, environ={}, clock=video_clock, **settings) as c:
         yield c

@@ -1,7 +1,9 @@
+import importlib
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -50,3 +52,42 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
     yield install
     for module in modules:
         sys.modules.pop(module, None)
+
+
+NOCANCEL = """
+from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+
+CALLS = []
+
+class Settings(ProviderSettings):
+    pass
+
+class NoCancel:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
+    unsupported = {Operation.CANCEL: "Tasks here cannot be stopped."}
+    Settings = Settings
+
+    def __init__(self, settings, context):
+        self.context = context
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        CALLS.append("submit")
+        return Task(provider=self.context.name, task_id="n1", request=request)
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        CALLS.append("status")
+        return TaskStatus(provider=self.context.name, task_id=task_id, state=TaskState.PENDING)
+"""
+
+
+@pytest.fixture
+def nocancel_provider(install_dist: InstallDist) -> ModuleType:
+    """A third-party provider `nocancel` without url and cancel; CALLS records every hook."""
+    install_dist(
+        "nocancel-video",
+        {"nocancel_video": NOCANCEL},
+        {"videoprovider.providers": {"nocancel": "nocancel_video:NoCancel"}},
+    )
+    return importlib.import_module("nocancel_video")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,6 +27,7 @@ Exit codes:
   130  interrupted (the task id is printed; the task was not canceled)"""
 
 INTERRUPTED = 130
+T = TypeVar("T")
 
 
 def exit_code_for(exc: VideoProviderError) -> int:
@@ -70,6 +71,12 @@ class State:
         from ..sync import VideoClient
 
         return VideoClient(self.provider or provider)
+
+    def on_task(self, task: str, call: Callable[[VideoClient, str | Task], T]) -> T:
+        """Run `call` with a client for TASK's provider and TASK as the client takes it."""
+        provider, ref = self.task(task)
+        with self.client(provider) as client:
+            return call(client, ref)
 
     def task(self, value: str) -> tuple[str | None, str | Task]:
         """A TASK argument: a bare id, or the JSON a `submit --json` printed (whose provider

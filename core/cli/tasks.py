@@ -11,7 +11,10 @@ from .options import build_request, request_options
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..models import Task, TaskStatus
+    from ..sync import VideoClient
 
 TIMEOUT = click.option(
     "--timeout",
@@ -113,9 +116,7 @@ def status(state: State, /, task: str) -> None:
     """Print where TASK is now (state, progress, error)."""
 
     def body() -> None:
-        provider, ref = state.task(task)
-        with state.client(provider) as client:
-            result = client.status(ref)
+        result = state.on_task(task, lambda client, ref: client.status(ref))
         state.show(_status_line(result), result)
 
     run(state, body)
@@ -128,15 +129,15 @@ def status(state: State, /, task: str) -> None:
 def wait(state: State, /, task: str, timeout: float | None) -> None:
     """Wait for TASK to finish, with progress; print its final status."""
 
-    def body() -> None:
-        provider, ref = state.task(task)
-        tid = ref if isinstance(ref, str) else ref.task_id
+    def waiting(client: VideoClient, ref: str | Task) -> TaskStatus:
         with (
-            state.client(provider) as client,
-            interruptible(state, lambda: tid, client.provider_name),
+            interruptible(state, lambda: _task_id(ref), client.provider_name),
             Progress(state.quiet) as bar,
         ):
-            result = client.wait(ref, timeout=_timeout(timeout), on_progress=bar.status)
+            return client.wait(ref, timeout=_timeout(timeout), on_progress=bar.status)
+
+    def body() -> None:
+        result = state.on_task(task, waiting)
         state.show(_status_line(result), result)
 
     run(state, body)
@@ -149,10 +150,7 @@ def url(state: State, /, task: str) -> None:
     """Print the download URL of a finished TASK's video (it expires; download soon)."""
 
     def body() -> None:
-        provider, ref = state.task(task)
-        with state.client(provider) as client:
-            link = client.url(ref)
-        tid = ref if isinstance(ref, str) else ref.task_id
+        link, tid = state.on_task(task, lambda client, ref: (client.url(ref), _task_id(ref)))
         state.show(link, {"task_id": tid, "url": link})
 
     run(state, body)
@@ -172,10 +170,12 @@ def url(state: State, /, task: str) -> None:
 def download(state: State, /, task: str, out: str, overwrite: bool) -> None:
     """Download a finished TASK's video (or a video URL) to --out; print the path."""
 
+    def saving(client: VideoClient, ref: str | Task) -> Path:
+        with Progress(state.quiet) as bar:
+            return client.download(ref, out, overwrite=overwrite, on_bytes=bar.bytes)
+
     def body() -> None:
-        provider, ref = state.task(task)
-        with state.client(provider) as client, Progress(state.quiet) as bar:
-            path = client.download(ref, out, overwrite=overwrite, on_bytes=bar.bytes)
+        path = state.on_task(task, saving)
         state.show(str(path), {"path": str(path), "bytes": path.stat().st_size})
 
     run(state, body)
@@ -188,12 +188,14 @@ def cancel(state: State, /, task: str) -> None:
     """Cancel TASK, where the provider offers it (exit 3 and nothing sent otherwise)."""
 
     def body() -> None:
-        provider, ref = state.task(task)
-        with state.client(provider) as client:
-            result = client.cancel(ref)
+        result = state.on_task(task, lambda client, ref: client.cancel(ref))
         state.show(_status_line(result), result)
 
     run(state, body)
+
+
+def _task_id(ref: str | Task) -> str:
+    return ref if isinstance(ref, str) else ref.task_id
 
 
 COMMANDS = (generate, submit, status, wait, url, download, cancel)

@@ -47,11 +47,15 @@ def dashscope_clock() -> VirtualClock:
 def dashscope_emulator(
     request: pytest.FixtureRequest, dashscope_clock: VirtualClock
 ) -> Iterator[RunningEmulator]:
+    from videoprovider.testing import marker_kwargs
+
     from .emulator import EmulatorConfig, run_in_thread
 
-    settings: dict[str, Any] = {"api_keys": (TEST_KEY,), "task_seconds": 30.0}
-    for marker in reversed(list(request.node.iter_markers("dashscope_emulator"))):
-        settings.update(marker.kwargs)
+    settings: dict[str, Any] = {
+        "api_keys": (TEST_KEY,),
+        "task_seconds": 30.0,
+        **marker_kwargs(request, "dashscope_emulator"),
+    }
     with run_in_thread(EmulatorConfig(**settings), clock=dashscope_clock) as emulator:
         yield emulator
 

@@ -176,17 +176,33 @@ def error_for(
     return errors.ProtocolError(said, **where)
 
 
-def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
-    body = json_body(response, "submit")
+def _output(
+    response: httpx.Response, operation: str, task_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The reply's body and its `output` object; a business error or a ProtocolError else."""
+    body = json_body(response, operation, task_id)
     output = body.get("output") if isinstance(body, dict) else None
-    task_id = output.get("task_id") if isinstance(output, dict) else None
+    if isinstance(output, dict):
+        return body, output
+    if isinstance(body, dict) and body.get("code"):
+        raise error_for(response, operation, task_id, body)
+    raise errors.ProtocolError(
+        f"DashScope's {operation} reply has no output: {excerpt(response.text)!r}.",
+        provider=PROVIDER,
+        operation=operation,
+        task_id=task_id,
+        http_status=response.status_code,
+    )
+
+
+def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
+    """The accepted Task; a ProtocolError when the reply carries no task id (the provider
+    turns that into SubmitOutcomeUnknown: the task may exist)."""
+    body, output = _output(response, "submit")
+    task_id = output.get("task_id")
     if not isinstance(task_id, str) or not task_id:
-        if isinstance(body, dict) and body.get("code"):
-            raise error_for(response, "submit", body=body)
-        raise errors.SubmitOutcomeUnknown(
-            f"DashScope accepted the submit (HTTP {response.status_code}) but its reply has no "
-            f"task id: {excerpt(response.text)!r}.",
-            request=request,
+        raise errors.ProtocolError(
+            f"DashScope's submit reply has no task id: {excerpt(response.text)!r}.",
             provider=PROVIDER,
             operation="submit",
             http_status=response.status_code,
@@ -201,11 +217,8 @@ def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: 
 
 
 def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -> TaskStatus:
-    body = json_body(response, "status", task_id)
-    output = body.get("output") if isinstance(body, dict) else None
-    if not isinstance(output, dict) or not isinstance(output.get("task_status"), str):
-        if isinstance(body, dict) and body.get("code"):
-            raise error_for(response, "status", task_id, body)
+    body, output = _output(response, "status", task_id)
+    if not isinstance(output.get("task_status"), str):
         raise errors.ProtocolError(
             f"DashScope's task reply has no output.task_status: {excerpt(response.text)!r}.",
             provider=PROVIDER,

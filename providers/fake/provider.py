@@ -206,54 +206,43 @@ class FakeProvider:
             )
         record.polls -= 1
 
-    @hookimpl
-    async def videoprovider_url(self, task_id: str) -> str:
+    def _known(self, task_id: str, operation: str) -> tuple[_Record, TaskStatus, dict[str, Any]]:
+        """The task's record and current status (not counted as a poll), or TaskNotFound."""
+        where: dict[str, Any] = {
+            "provider": self.context.name,
+            "operation": operation,
+            "task_id": task_id,
+        }
         record = self._record(task_id)
         if record is None:
-            raise TaskNotFound(
-                f"The fake provider has no task {task_id}.",
-                provider=self.context.name,
-                operation="url",
-                task_id=task_id,
-            )
-        status = self._observe(task_id, record, count=False)
+            raise TaskNotFound(f"The fake provider has no task {task_id}.", **where)
+        return record, self._observe(task_id, record, count=False), where
+
+    @hookimpl
+    async def videoprovider_url(self, task_id: str) -> str:
+        _, status, where = self._known(task_id, "url")
         if status.state is TaskState.FAILED:
             raise TaskFailed(
                 f"Task {task_id} failed ({status.error_code}); it has no video.",
                 status=status,
                 code=status.error_code,
-                provider=self.context.name,
-                operation="url",
-                task_id=task_id,
+                **where,
             )
         if status.video_url is None:
             raise TaskNotReady(
-                f"Task {task_id} is {status.state.value}; it has no video yet.",
-                provider=self.context.name,
-                operation="url",
-                task_id=task_id,
+                f"Task {task_id} is {status.state.value}; it has no video yet.", **where
             )
         return status.video_url
 
     @hookimpl
     async def videoprovider_cancel(self, task_id: str) -> TaskStatus:
-        record = self._record(task_id)
-        if record is None:
-            raise TaskNotFound(
-                f"The fake provider has no task {task_id}.",
-                provider=self.context.name,
-                operation="cancel",
-                task_id=task_id,
-            )
-        status = self._observe(task_id, record, count=False)
+        record, status, where = self._known(task_id, "cancel")
         if status.is_terminal:
             raise RequestRejected(
                 f"Task {task_id} already finished ({status.state.value}); it cannot be canceled.",
                 code="TaskAlreadyFinished",
                 hint="Nothing to cancel.",
-                provider=self.context.name,
-                operation="cancel",
-                task_id=task_id,
+                **where,
             )
         record.canceled = True
         return self._observe(task_id, record, count=False)

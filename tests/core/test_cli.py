@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -154,45 +155,11 @@ def test_debug_shows_the_traceback() -> None:
     assert result.exit_code == 1 and result.exception is not None
 
 
-CANCELLESS = """
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
-
-CALLS = []
-
-class Settings(ProviderSettings):
-    pass
-
-class NoCancel:
-    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
-    unsupported = {Operation.CANCEL: "Tasks here cannot be stopped."}
-    Settings = Settings
-
-    def __init__(self, settings, context):
-        self.context = context
-
-    @hookimpl
-    async def videoprovider_submit(self, request):
-        CALLS.append("submit")
-        return Task(provider=self.context.name, task_id="n1", request=request)
-
-    @hookimpl
-    async def videoprovider_status(self, task_id):
-        CALLS.append("status")
-        return TaskStatus(provider=self.context.name, task_id=task_id, state=TaskState.PENDING)
-"""
-
-
-def test_unsupported_operation_exits_3_and_sends_nothing(install_dist: InstallDist) -> None:
-    install_dist(
-        "nocancel-video",
-        {"nocancel_cli": CANCELLESS},
-        {"videoprovider.providers": {"nocancel": "nocancel_cli:NoCancel"}},
-    )
-    import nocancel_cli  # type: ignore[import-not-found]
+def test_unsupported_operation_exits_3_and_sends_nothing(nocancel_provider: ModuleType) -> None:
 
     code, _, err = run("--provider", "nocancel", "cancel", "n1")
     assert code == 3 and "cannot be stopped" in err and "Nothing was sent" in err
-    assert nocancel_cli.CALLS == []
+    assert nocancel_provider.CALLS == []
     code, out, _ = run("--json", "providers")
     row = next(r for r in json.loads(out) if r["name"] == "nocancel")
     assert row["capabilities"] == ["submit", "status"]

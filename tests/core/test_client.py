@@ -3,6 +3,7 @@
 import inspect
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -336,44 +337,9 @@ def test_provider_chosen_by_environment() -> None:
         VideoClient(config=False, environ={"VIDEOPROVIDER_PROVIDER": "nope"})
 
 
-CANCELLESS = """
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
-
-CALLS = []
-
-class Settings(ProviderSettings):
-    pass
-
-class NoCancel:
-    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
-    unsupported = {Operation.CANCEL: "Tasks here cannot be stopped."}
-    Settings = Settings
-
-    def __init__(self, settings, context):
-        self.context = context
-
-    @hookimpl
-    async def videoprovider_submit(self, request):
-        CALLS.append("submit")
-        return Task(provider=self.context.name, task_id="n1", request=request)
-
-    @hookimpl
-    async def videoprovider_status(self, task_id):
-        CALLS.append("status")
-        return TaskStatus(provider=self.context.name, task_id=task_id,
-                          state=TaskState.COMPLETED, video_url="https://x.invalid/v.mp4")
-"""
-
-
 async def test_unsupported_operation_is_refused_unsent(
-    make_client: MakeClient, install_dist: InstallDist
+    make_client: MakeClient, nocancel_provider: ModuleType
 ) -> None:
-    install_dist(
-        "nocancel-video",
-        {"nocancel_video": CANCELLESS},
-        {"videoprovider.providers": {"nocancel": "nocancel_video:NoCancel"}},
-    )
-    import nocancel_video  # type: ignore[import-not-found]
 
     c = make_client(provider="nocancel")
     assert c.capabilities == {Operation.SUBMIT, Operation.STATUS}
@@ -384,7 +350,7 @@ async def test_unsupported_operation_is_refused_unsent(
     with pytest.raises(UnsupportedOperation) as info:
         await c.url("n1")
     assert info.value.operation == "url"
-    assert nocancel_video.CALLS == []
+    assert nocancel_provider.CALLS == []
 
 
 def test_closing_the_sync_client_cancels_a_wait_in_another_thread() -> None:
