@@ -246,3 +246,63 @@ def test_generate_as_a_real_subprocess(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).read_bytes()[4:8] == b"ftyp"
+
+
+def test_ctrl_c_stops_waiting_without_canceling(tmp_path: Path) -> None:
+    import signal
+
+    env = {**os.environ, "VIDEOPROVIDER_POLL_INTERVAL": "0.05"}
+    cli = [sys.executable, "-m", "videoprovider.cli"]
+    submitted = subprocess.run(
+        [*cli, "--json", "submit", "a cat", "--extra", 'fake={"scenario": "stuck"}'],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    task_id = json.loads(submitted.stdout)["task_id"]
+    waiting = subprocess.Popen(
+        [*cli, "wait", task_id],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert waiting.stderr is not None
+    first = waiting.stderr.readline()  # the first progress line: the wait is under way
+    assert "pending" in first or "processing" in first
+    waiting.send_signal(signal.SIGINT)
+    _, rest = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert task_id in rest and "was not canceled" in rest and f"wait {task_id}" in rest
+    assert "Traceback" not in rest
+    after = subprocess.run(
+        [*cli, "--json", "status", task_id],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(after.stdout)["state"] in ("PENDING", "PROCESSING")  # not CANCELED
+
+
+def test_live_progress_bars_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from videoprovider import TaskState, TaskStatus
+    from videoprovider.cli.progress import Progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with Progress(quiet=False) as bar:
+        assert bar.live
+        for state, pct in ((TaskState.PENDING, 10), (TaskState.PROCESSING, 60)):
+            bar.status(TaskStatus(provider="p", task_id="t", state=state, progress=pct))
+        bar.bytes(500_000, 1_000_000)
+    err = capsys.readouterr().err
+    assert "processing" in err and "download" in err and "0.5/1.0 MB" in err
+    with Progress(quiet=True) as silent:
+        assert not silent.live
