@@ -34,6 +34,10 @@ from .errors import (
     UnsupportedOperation,
     VideoProviderError,
 )
+from .journal import Journal, open_journal
+from .journal.recorder import Recorder
+from .journal.resume import Resumed, lease_ttl_for
+from .journal.resume import resume as resume_tasks
 from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
 from .plugins import load_provider_class, make_plugin_manager
 from .polling import PollPolicy, poll_until_terminal
@@ -72,6 +76,8 @@ class AsyncVideoClient:
     or False to read none; `environ` replaces `os.environ` as the environment to read. `clock`
     and `rng` make waiting deterministic in tests; `transport` is an httpx transport handed
     to the provider instead of the network; `plugins` are host plugins to register.
+    `journal` records every task durably (docs/journal.md): True for the configured journal,
+    a path or URL for that one, a `Journal` object, or False for none.
     """
 
     def __init__(
@@ -84,11 +90,16 @@ class AsyncVideoClient:
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         plugins: Iterable[object] = (),
+        journal: bool | str | os.PathLike[str] | Journal | None = None,
         **settings: Any,
     ) -> None:
         core_args = {k: settings.pop(k) for k in list(settings) if k in CoreSettings.model_fields}
         if provider is not None:
             core_args["provider"] = provider
+        if isinstance(journal, bool):
+            core_args["journal"] = journal
+        elif isinstance(journal, (str, os.PathLike)):
+            core_args.update(journal=True, journal_url=str(journal))
         self._config: Config = load_config(config=config, environ=environ, args=core_args)
         name = self._config.core.provider
         cls = load_provider_class(name)
@@ -118,6 +129,12 @@ class AsyncVideoClient:
         self._pm.register(self._provider, name=f"provider:{name}")
         self._http: httpx.AsyncClient | None = None
         self._closed = False
+        if isinstance(journal, Journal):
+            self._journal = Recorder(journal)
+        elif self._config.core.journal:
+            self._journal = Recorder(open_journal(self._config.core.journal_url))
+        else:
+            self._journal = Recorder(None)
         for plugin in plugins:
             self.register(plugin)
 
@@ -243,17 +260,31 @@ class AsyncVideoClient:
 
     async def submit(self, request: VideoRequest | str, **fields: Any) -> Task:
         """Start generating; return the Task at once. A str is taken as the prompt."""
+        return await self._submit(request, fields, target=None)
+
+    async def _submit(
+        self, request: VideoRequest | str, fields: dict[str, Any], target: str | None
+    ) -> Task:
         if isinstance(request, str):
             request = VideoRequest(prompt=request, **fields)
         elif fields:
             request = VideoRequest.model_validate({**request.model_dump(), **fields})
-        task = await self._call(Operation.SUBMIT, Task, request=request)
+        self._require(Operation.SUBMIT)
+        entry = self._journal.intent(self.provider_name, request, target)
+        try:
+            task = await self._call(Operation.SUBMIT, Task, request=request)
+        except BaseException as exc:
+            self._journal.submit_failed(entry, exc)
+            raise
+        self._journal.submitted(entry, task)
         await self._emit("videoprovider_task_submitted", task=task)
         return task
 
     async def status(self, task: TaskRef) -> TaskStatus:
         t = self._task(task)
-        return await self._call(Operation.STATUS, TaskStatus, t.task_id, task_id=t.task_id)
+        status = await self._call(Operation.STATUS, TaskStatus, t.task_id, task_id=t.task_id)
+        self._journal.status(status)
+        return status
 
     async def url(self, task: TaskRef) -> str:
         """The download URL of a completed task's video."""
@@ -290,6 +321,7 @@ class AsyncVideoClient:
         on_progress: OnProgress | None,
         *,
         announce_success: bool,
+        fetch: Callable[[], Awaitable[TaskStatus]] | None = None,
     ) -> TaskStatus:
         self._require(Operation.STATUS)
 
@@ -303,7 +335,7 @@ class AsyncVideoClient:
                     await result
 
         final = await poll_until_terminal(
-            lambda: self.status(task),
+            fetch or (lambda: self.status(task)),
             task=task,
             clock=self._clock,
             policy=self.poll_policy,
@@ -358,7 +390,7 @@ class AsyncVideoClient:
             task = self._task(task_or_url)
             task_id = task.task_id
             url = await self._video_url(task, status)
-        return await download_to(
+        saved, size = await download_to(
             self._download_http(),
             url,
             path,
@@ -368,6 +400,9 @@ class AsyncVideoClient:
             on_bytes=on_bytes,
             context={"provider": self.provider_name, "operation": "download", "task_id": task_id},
         )
+        if task_id is not None:
+            self._journal.collected(self.provider_name, task_id, str(saved))
+        return saved, size
 
     async def _video_url(self, task: Task, status: TaskStatus | None) -> str:
         if status is not None and status.video_url:
@@ -400,13 +435,45 @@ class AsyncVideoClient:
         if not overwrite:
             # Checked before paying for a video that could then not be saved.
             _refuse_existing(path)
-        task = await self.submit(request, **fields)
+        target = str(Path(path).expanduser().absolute())
+        task = await self._submit(request, fields, target=target)
         final = await self._wait(task, timeout, on_progress, announce_success=False)
         saved, size = await self._download(
             task, path, overwrite=overwrite, on_bytes=on_bytes, status=final
         )
         await self._emit("videoprovider_task_finished", task=task, status=final, path=str(saved))
         return GeneratedVideo(task=task, status=final, path=str(saved), bytes=size)
+
+    async def resume(
+        self,
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+        limit: int | None = None,
+    ) -> list[Resumed]:
+        """Re-attach to every unfinished task in the journal and wait for them concurrently.
+
+        Tasks `generate` started are downloaded to their target path. Each task is leased,
+        so workers sharing a journal never poll the same task at once; `limit` caps how many
+        one worker takes, to spread them over several. Returns what happened to each entry;
+        failures are reported there, not raised.
+        """
+        if self._journal.journal is None:
+            raise ConfigurationError(
+                "resume() needs the journal, and this client has none.",
+                hint="Create the client with journal=True (or set VIDEOPROVIDER_JOURNAL=true).",
+            )
+        return await resume_tasks(
+            self,
+            timeout=timeout,
+            lease_ttl=lease_ttl_for(self),
+            on_progress=on_progress,
+            limit=limit,
+        )
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._journal.journal
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -419,6 +486,7 @@ class AsyncVideoClient:
         for pending in self._pm.hook.videoprovider_aclose():
             if inspect.isawaitable(pending):
                 await pending
+        self._journal.close()
 
     async def __aenter__(self) -> AsyncVideoClient:
         return self

@@ -17,6 +17,7 @@ where it came from, so `config show` can say so; secrets stay `SecretStr` and ne
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ ENV_PREFIX = "VIDEOPROVIDER_"
 CONFIG_ENV = "VIDEOPROVIDER_CONFIG"
 FILE_NAME = "videoprovider.toml"
 
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
 ConfigArg = str | os.PathLike[str] | Literal[False] | None
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,6 +70,15 @@ class CoreSettings(BaseModel):
     )
     download_timeout: float = Field(
         default=60.0, gt=0, description="Network read timeout of a download, seconds."
+    )
+    journal: bool = Field(
+        default=False,
+        description="Record every task in the journal (the CLI does unless --no-journal).",
+    )
+    journal_url: str | None = Field(
+        default=None,
+        description="Journal database: a file path, sqlite:///PATH or postgresql://...; "
+        "default: journal.sqlite3 in the user data dir.",
     )
 
 
@@ -267,6 +278,8 @@ def redacted(settings: BaseModel) -> dict[str, Any]:
             value = value.model_dump(mode="json")
         elif isinstance(value, Path):
             value = str(value)
+        elif isinstance(value, str):
+            value = _URL_PASSWORD.sub(r"\1****@", value)
         out[name] = value
     return out
 

@@ -22,6 +22,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import DEFAULT, AsyncVideoClient, OnProgress, TaskRef
 from .download import ProgressFn
+from .journal import Journal
+from .journal.resume import Resumed
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .provider import Operation
 
@@ -123,6 +125,21 @@ class VideoClient:
             on_bytes=on_bytes,
             **fields,
         )
+
+    def resume(
+        self,
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+        limit: int | None = None,
+    ) -> list[Resumed]:
+        return self._run(
+            self._aclient.resume, timeout=timeout, on_progress=on_progress, limit=limit
+        )
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._aclient.journal
 
     def close(self) -> None:
         self._finalizer()

@@ -54,6 +54,7 @@ class State:
     debug: bool
     quiet: bool
     json: bool
+    journal: bool | None = None
 
     def say(self, message: str) -> None:
         """A message for the human: stderr, silenced by --quiet."""
@@ -70,7 +71,16 @@ class State:
     def client(self, provider: str | None = None) -> VideoClient:
         from ..sync import VideoClient
 
-        return VideoClient(self.provider or provider)
+        return VideoClient(self.provider or provider, journal=self.journaling())
+
+    def journaling(self) -> bool:
+        """The CLI journals unless --no-journal, or the journal setting says otherwise."""
+        if self.journal is not None:
+            return self.journal
+        from ..config import load_config
+
+        config = load_config()
+        return config.core.journal if config.core_sources["journal"] != "default" else True
 
     def on_task(self, task: str, call: Callable[[VideoClient, str | Task], T]) -> T:
         """Run `call` with a client for TASK's provider and TASK as the client takes it."""
@@ -171,21 +181,33 @@ def interruptible(state: State, task_id: Callable[[], str | None], provider: str
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress or messages, only results.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option(
+    "--journal/--no-journal",
+    default=None,
+    help="Record tasks in the journal (default: on; see the `tasks` commands).",
+)
 @click.version_option(package_name="videoprovider", prog_name="videoprovider")
 @click.pass_context
-def main(ctx: click.Context, provider: str | None, as_json: bool, quiet: bool, debug: bool) -> None:
+def main(
+    ctx: click.Context,
+    provider: str | None,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
+    journal: bool | None,
+) -> None:
     """Generate AI videos with any installed provider (the offline `fake` by default)."""
     if debug:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    ctx.obj = State(provider=provider, debug=debug, quiet=quiet, json=as_json)
+    ctx.obj = State(provider=provider, debug=debug, quiet=quiet, json=as_json, journal=journal)
 
 
 def _register() -> None:
-    from . import info, tasks
+    from . import info, journal, tasks
 
-    for command in (*tasks.COMMANDS, *info.COMMANDS):
+    for command in (*tasks.COMMANDS, *info.COMMANDS, *journal.COMMANDS):
         main.add_command(command)
 
 

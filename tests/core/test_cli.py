@@ -27,6 +27,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("VIDEOPROVIDER_", "DASHSCOPE_", "WANAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.chdir(tmp_path)
     for key, value in FAST.items():
         monkeypatch.setenv(key, value)
@@ -306,3 +307,25 @@ def test_live_progress_bars_on_a_terminal(
     assert "processing" in err and "download" in err and "0.5/1.0 MB" in err
     with Progress(quiet=True) as silent:
         assert not silent.live
+
+
+def test_cli_journals_by_default_and_tasks_commands_read_it(tmp_path: Path) -> None:
+    code, doc = run_json("generate", "a cat", "--out", "cat.mp4")
+    assert code == 0
+    task_id = doc["task"]["task_id"]
+    code, rows = run_json("tasks", "list")
+    assert code == 0 and [r["task_id"] for r in rows] == [task_id]
+    assert rows[0]["phase"] == "collected" and rows[0]["path"] == str(tmp_path / "cat.mp4")
+    code, entry = run_json("tasks", "show", rows[0]["id"][:8])
+    assert code == 0 and entry["task_id"] == task_id and entry["request"]["prompt"] == "a cat"
+    assert run("tasks", "show", "nope")[0] == 1
+    code, doc = run_json("tasks", "resume")
+    assert code == 0 and doc == []
+    assert run_json("tasks", "prune", "--older-than", "1h")[1]["removed"] == 0
+    assert run_json("tasks", "prune", "--older-than", "0s")[1]["removed"] == 1
+    assert run("tasks", "prune", "--older-than", "soon")[0] == 2
+
+
+def test_no_journal_flag(tmp_path: Path) -> None:
+    assert run("--no-journal", "submit", "a cat")[0] == 0
+    assert run_json("tasks", "list")[1] == []

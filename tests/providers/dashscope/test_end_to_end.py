@@ -105,6 +105,7 @@ def test_cli_generate_against_an_emulator_process(tmp_path: Path) -> None:
                 "VIDEOPROVIDER_POLL_INTERVAL": "0.05",
                 "VIDEOPROVIDER_POLL_MAX_INTERVAL": "0.1",
                 "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+                "XDG_DATA_HOME": str(tmp_path / "xdg"),
             }
         )
         cli = [sys.executable, "-m", "videoprovider.cli"]

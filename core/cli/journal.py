@@ -1,0 +1,202 @@
+"""The `tasks` commands: what the journal holds, and picking unfinished tasks up again."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .app import State, run
+
+if TYPE_CHECKING:
+    from ..journal import Journal, JournalEntry
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _journal() -> Journal:
+    from ..config import load_config
+    from ..journal import open_journal
+
+    return open_journal(load_config().core.journal_url)
+
+
+def _row(entry: JournalEntry) -> dict[str, Any]:
+    doc = entry.model_dump(mode="json", exclude={"request"})
+    doc["prompt"] = entry.request.prompt
+    doc["video"] = entry.video_expiry()
+    return doc
+
+
+def _line(entry: JournalEntry) -> str:
+    state = entry.state.value if entry.state else "-"
+    note = {"soon": "  ! video URL expires soon: collect it", "lost": "  ! video URL expired"}.get(
+        entry.video_expiry() or "", ""
+    )
+    if entry.phase.value == "outcome_unknown":
+        note = "  ! submit outcome unknown: check the provider before resubmitting"
+    where = entry.path or entry.target_path or ""
+    return (
+        f"{entry.id[:12]}  {entry.provider:<10} {(entry.task_id or '-')[:36]:<36} "
+        f"{entry.phase.value:<16} {state:<10} {where}{note}"
+    )
+
+
+@click.group()
+def tasks() -> None:
+    """The task journal: list, show, resume and prune journaled tasks."""
+
+
+@tasks.command("list")
+@click.option(
+    "--state",
+    type=click.Choice(
+        ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELED", "UNKNOWN"],
+        case_sensitive=False,
+    ),
+)
+@click.option(
+    "--phase",
+    type=click.Choice(
+        ["intent", "outcome_unknown", "rejected", "submitted", "finished", "collected"]
+    ),
+)
+@click.pass_obj
+def list_(state_: State, /, state: str | None, phase: str | None) -> None:
+    """Journaled tasks, oldest first; flags videos about to be lost and unknown outcomes."""
+
+    def body() -> None:
+        from ..journal import Phase
+        from ..models import TaskState
+
+        journal = _journal()
+        try:
+            entries = journal.entries(
+                phase=Phase(phase) if phase else None,
+                state=TaskState(state.upper()) if state else None,
+            )
+        finally:
+            journal.close()
+        text = "\n".join(_line(e) for e in entries) or "(the journal is empty)"
+        state_.show(text, [_row(e) for e in entries])
+
+    run(state_, body)
+
+
+@tasks.command()
+@click.argument("key", metavar="ID")
+@click.pass_obj
+def show(state: State, /, key: str) -> None:
+    """One journaled task, by journal id (or its prefix) or provider task id."""
+
+    def body() -> None:
+        from ..errors import TaskNotFound
+
+        journal = _journal()
+        try:
+            entry = journal.get(key) or next(
+                (e for e in journal.entries() if e.id.startswith(key)), None
+            )
+        finally:
+            journal.close()
+        if entry is None:
+            raise TaskNotFound(
+                f"The journal has no task {key!r}.",
+                hint="`videoprovider tasks list` shows what it has.",
+            )
+        doc = entry.model_dump(mode="json")
+        state.show("\n".join(f"{k}: {v}" for k, v in doc.items()), doc)
+
+    run(state, body)
+
+
+@tasks.command()
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for each task.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Take at most this many tasks (to spread them over several workers).",
+)
+@click.pass_obj
+def resume(state: State, /, timeout: float | None, limit: int | None) -> None:
+    """Wait for every unfinished journaled task (leased, so workers can share a journal)."""
+
+    def body() -> int:
+        from ..client import DEFAULT
+        from ..sync import VideoClient
+
+        journal = _journal()
+        try:
+            providers = sorted({e.provider for e in journal.unfinished()})
+        finally:
+            journal.close()
+        results = []
+        for name in providers:
+            with VideoClient(name, journal=True) as client:
+                results += client.resume(
+                    timeout=DEFAULT if timeout is None else timeout, limit=limit
+                )
+        lines, failed = [], 0
+        for r in results:
+            if r.error is not None:
+                failed += 1
+                lines.append(f"{r.task_id}  error: {r.error.message}")
+            elif r.skipped:
+                lines.append(f"{r.task_id}  skipped: {r.skipped}")
+            else:
+                assert r.status is not None
+                lines.append(f"{r.task_id}  {r.status.state.value}  {r.path or ''}".rstrip())
+        docs = [
+            {
+                "entry_id": r.entry_id,
+                "task_id": r.task_id,
+                "path": r.path,
+                "state": r.status.state.value if r.status else None,
+                "skipped": r.skipped,
+                "error": r.error.message if r.error else None,
+            }
+            for r in results
+        ]
+        state.show("\n".join(lines) or "nothing to resume", docs)
+        return 1 if failed else 0
+
+    run(state, body)
+
+
+@tasks.command()
+@click.option(
+    "--older-than", required=True, metavar="AGE", help="Age such as 3600, 90m, 12h, 7d or 2w."
+)
+@click.pass_obj
+def prune(state: State, /, older_than: str) -> None:
+    """Delete finished, collected and rejected entries older than AGE (never open ones)."""
+    match = _DURATION.match(older_than)
+    if not match:
+        raise click.BadParameter(
+            "use a number with s, m, h, d or w, e.g. 7d", param_hint="--older-than"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+
+    def body() -> None:
+        journal = _journal()
+        try:
+            removed = journal.prune(seconds)
+        finally:
+            journal.close()
+        state.show(
+            f"removed {removed} entries",
+            {
+                "removed": removed,
+                "older_than_seconds": seconds,
+                "at": datetime.now(timezone.utc).isoformat(),
+            },
+        )
+
+    run(state, body)
+
+
+COMMANDS = (tasks,)

@@ -1,0 +1,360 @@
+"""The journal's storage: one table, the same SQL on SQLite (stdlib) and on SQLAlchemy.
+
+Every statement is written once with `:named` parameters, which both `sqlite3` and
+SQLAlchemy's `text()` accept, so the two back ends cannot drift apart. Each write is one
+statement, atomic on its own; a lease is taken by a conditional UPDATE, which serialises
+workers on any SQL database without explicit locks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..models import Task, TaskState, TaskStatus, VideoRequest
+from .entry import JournalEntry, Phase
+
+__all__ = ["Journal", "SQLAlchemyJournal", "SQLiteJournal", "open_journal", "worker_id"]
+
+TABLE = "videoprovider_journal"
+COLUMNS = (
+    "id",
+    "provider",
+    "task_id",
+    "phase",
+    "state",
+    "progress",
+    "request_json",
+    "target_path",
+    "path",
+    "error",
+    "video_url_expires_ms",
+    "created_ms",
+    "updated_ms",
+    "lease_owner",
+    "lease_expires_ms",
+)
+SCHEMA = [
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        id VARCHAR(32) PRIMARY KEY, provider VARCHAR(100) NOT NULL, task_id VARCHAR(200),
+        phase VARCHAR(20) NOT NULL, state VARCHAR(20), progress INTEGER,
+        request_json TEXT NOT NULL, target_path TEXT, path TEXT, error TEXT,
+        video_url_expires_ms BIGINT, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+        lease_owner VARCHAR(200), lease_expires_ms BIGINT)""",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_task ON {TABLE} (provider, task_id)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_phase ON {TABLE} (phase)",
+]
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+_OPEN_PHASES = ("'submitted'", "'finished'")
+
+
+def _ms(when: datetime | None = None) -> int:
+    return int((when.timestamp() if when else time.time()) * 1000)
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else _at(ms)
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def worker_id() -> str:
+    """This process's name in leases: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    # A lease of a process on this host that no longer runs is over at once; one held on
+    # another host can only run out.
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Journal(ABC):
+    """Durable record of every generation: the store behind `resume()` and `tasks`."""
+
+    url: str
+
+    @abstractmethod
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Execute one statement; return the number of rows it changed."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        """Execute one SELECT; return its rows."""
+
+    def close(self) -> None:  # noqa: B027 - optional for back ends without resources
+        """Release the connection."""
+
+    def _init_schema(self) -> None:
+        for statement in SCHEMA:
+            self._run(statement)
+
+    # -- writes, in the order a generation makes them -------------------------------------
+
+    def intent(
+        self, provider: str, request: VideoRequest, target_path: str | None, owner: str
+    ) -> str:
+        """Record that a submit is about to leave; return the entry id."""
+        entry_id = uuid.uuid4().hex
+        now = _ms()
+        self._run(
+            f"INSERT INTO {TABLE} (id, provider, phase, request_json, target_path, created_ms, "
+            "updated_ms, lease_owner, lease_expires_ms) VALUES (:id, :provider, 'intent', "
+            ":request, :target, :now, :now, :owner, NULL)",
+            {
+                "id": entry_id,
+                "provider": provider,
+                "request": request.model_dump_json(),
+                "target": target_path,
+                "now": now,
+                "owner": owner,
+            },
+        )
+        return entry_id
+
+    def submitted(self, entry_id: str, task: Task) -> None:
+        self._run(
+            f"UPDATE {TABLE} SET task_id = :task_id, phase = 'submitted', "
+            "lease_owner = NULL, updated_ms = :now WHERE id = :id",
+            {"task_id": task.task_id, "now": _ms(), "id": entry_id},
+        )
+
+    def submit_failed(self, entry_id: str, phase: Phase, error: str) -> None:
+        self._run(
+            f"UPDATE {TABLE} SET phase = :phase, error = :error, lease_owner = NULL, "
+            "updated_ms = :now WHERE id = :id",
+            {"phase": phase.value, "error": error[:2000], "now": _ms(), "id": entry_id},
+        )
+
+    def status(self, status: TaskStatus) -> None:
+        phase = "finished" if status.is_terminal else "submitted"
+        error = ": ".join(x for x in (status.error_code, status.error_message) if x) or None
+        self._run(
+            f"UPDATE {TABLE} SET state = :state, progress = :progress, phase = :phase, "
+            "error = :error, video_url_expires_ms = :expires, updated_ms = :now "
+            "WHERE provider = :provider AND task_id = :task_id AND phase IN "
+            f"({', '.join(_OPEN_PHASES)})",
+            {
+                "state": status.state.value,
+                "progress": status.progress,
+                "phase": phase,
+                "error": error,
+                "now": _ms(),
+                "provider": status.provider,
+                "task_id": status.task_id,
+                "expires": _ms(status.video_url_expires_at)
+                if status.video_url_expires_at
+                else None,
+            },
+        )
+
+    def collected(self, provider: str, task_id: str, path: str) -> None:
+        self._run(
+            f"UPDATE {TABLE} SET phase = 'collected', path = :path, updated_ms = :now "
+            "WHERE provider = :provider AND task_id = :task_id",
+            {"path": path, "now": _ms(), "provider": provider, "task_id": task_id},
+        )
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def acquire(self, entry_id: str, owner: str, ttl: float) -> bool:
+        """Take (or renew) the lease on an entry; False while another live worker holds it."""
+        now = _ms()
+        params = {"owner": owner, "expires": now + int(ttl * 1000), "now": now, "id": entry_id}
+        taken = self._run(
+            f"UPDATE {TABLE} SET lease_owner = :owner, lease_expires_ms = :expires WHERE "
+            "id = :id AND (lease_owner IS NULL OR lease_owner = :owner OR "
+            "lease_expires_ms IS NULL OR lease_expires_ms < :now)",
+            params,
+        )
+        if taken:
+            return True
+        holder = self._query(f"SELECT lease_owner FROM {TABLE} WHERE id = :id", {"id": entry_id})
+        if holder and holder[0][0] and _owner_is_dead(holder[0][0]):
+            return (
+                self._run(
+                    f"UPDATE {TABLE} SET lease_owner = :owner, lease_expires_ms = "
+                    ":expires WHERE id = :id AND lease_owner = :dead",
+                    {**params, "dead": holder[0][0]},
+                )
+                == 1
+            )
+        return False
+
+    def release(self, entry_id: str, owner: str) -> None:
+        self._run(
+            f"UPDATE {TABLE} SET lease_owner = NULL, lease_expires_ms = NULL "
+            "WHERE id = :id AND lease_owner = :owner",
+            {"id": entry_id, "owner": owner},
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def entries(
+        self, phase: Phase | None = None, state: TaskState | None = None
+    ) -> list[JournalEntry]:
+        self.settle_intents()
+        where, params = [], {}
+        if phase is not None:
+            where.append("phase = :phase")
+            params["phase"] = phase.value
+        if state is not None:
+            where.append("state = :state")
+            params["state"] = state.value
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_ms"
+        return [self._entry(row) for row in self._query(sql, params)]
+
+    def unfinished(self) -> list[JournalEntry]:
+        return [e for e in self.entries() if e.unfinished]
+
+    def get(self, key: str) -> JournalEntry | None:
+        """The entry with this journal id or provider task id."""
+        rows = self._query(_SELECT + " WHERE id = :key OR task_id = :key", {"key": key})
+        return self._entry(rows[0]) if rows else None
+
+    def settle_intents(self) -> int:
+        """Mark intents whose process died before recording the reply as outcome unknown."""
+        settled = 0
+        rows = self._query(f"SELECT id, lease_owner FROM {TABLE} WHERE phase = 'intent'")
+        for entry_id, owner in rows:
+            if owner is None or _owner_is_dead(owner):
+                settled += self._run(
+                    f"UPDATE {TABLE} SET phase = 'outcome_unknown', error = :error, "
+                    "updated_ms = :now WHERE id = :id AND phase = 'intent'",
+                    {
+                        "id": entry_id,
+                        "now": _ms(),
+                        "error": "The process stopped after sending the submit and before "
+                        "recording the reply; the task may exist at the provider.",
+                    },
+                )
+        return settled
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished, collected and rejected entries not touched for `older_than` s."""
+        return self._run(
+            f"DELETE FROM {TABLE} WHERE updated_ms < :before AND phase IN "
+            "('collected', 'finished', 'rejected')",
+            {"before": _ms() - int(older_than * 1000)},
+        )
+
+    def _entry(self, row: Sequence[Any]) -> JournalEntry:
+        r = dict(zip(COLUMNS, row, strict=True))
+        return JournalEntry(
+            id=r["id"],
+            provider=r["provider"],
+            task_id=r["task_id"],
+            phase=Phase(r["phase"]),
+            state=TaskState(r["state"]) if r["state"] else None,
+            progress=r["progress"],
+            request=VideoRequest.model_validate(json.loads(r["request_json"])),
+            target_path=r["target_path"],
+            path=r["path"],
+            error=r["error"],
+            video_url_expires_at=_dt(r["video_url_expires_ms"]),
+            created_at=_at(r["created_ms"]),
+            updated_at=_at(r["updated_ms"]),
+            lease_owner=r["lease_owner"],
+            lease_expires_at=_dt(r["lease_expires_ms"]),
+        )
+
+
+class SQLiteJournal(Journal):
+    """The embedded default: one SQLite file in WAL mode, shared by processes on one host."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = f"sqlite:///{self.path}"
+        # One connection per journal object, used from whichever thread runs the client;
+        # the lock keeps statements from interleaving.
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._init_schema()
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self._lock:
+            return self._db.execute(sql, params or {}).rowcount
+
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        with self._lock:
+            return list(self._db.execute(sql, params or {}).fetchall())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class SQLAlchemyJournal(Journal):
+    """A shared journal in any database SQLAlchemy reaches, e.g. PostgreSQL for many hosts."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import sqlalchemy
+        except ImportError:
+            raise ConfigurationError(
+                f"The journal URL {url.split('@')[-1]!r} needs SQLAlchemy.",
+                hint='Install it with: pip install "videoprovider[postgres]"',
+            ) from None
+        self._sa = sqlalchemy
+        self.url = url
+        self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+        self._init_schema()
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self._engine.begin() as conn:
+            return int(conn.execute(self._sa.text(sql), dict(params or {})).rowcount)
+
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        with self._engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(self._sa.text(sql), dict(params or {}))]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def default_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("videoprovider")) / "journal.sqlite3"
+
+
+def open_journal(url: str | os.PathLike[str] | None = None) -> Journal:
+    """A journal from a URL (`sqlite:///path`, `postgresql://...`), a file path, or the
+    default SQLite file in the user data dir."""
+    if url is None or str(url) == "":
+        return SQLiteJournal(default_path())
+    text = str(url)
+    if text.startswith("sqlite:///"):
+        return SQLiteJournal(text.removeprefix("sqlite:///"))
+    if "://" in text:
+        if text.startswith("postgresql://"):
+            text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
+        return SQLAlchemyJournal(text)
+    return SQLiteJournal(text)

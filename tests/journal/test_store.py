@@ -1,0 +1,169 @@
+"""The journal store, on SQLite and (when installed) a real PostgreSQL server."""
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from videoprovider.journal import Journal, Phase, open_journal
+from videoprovider.journal.store import SQLAlchemyJournal, SQLiteJournal
+from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+
+REQUEST = VideoRequest(prompt="a cat", duration=5)
+
+
+def status(task_id: str, state: TaskState, **kw: object) -> TaskStatus:
+    return TaskStatus(provider="fake", task_id=task_id, state=state, **kw)  # type: ignore[arg-type]
+
+
+def test_a_generation_from_intent_to_collected(journal: Journal) -> None:
+    entry = journal.intent("fake", REQUEST, "/videos/cat.mp4", owner="w1")
+    [row] = journal.entries()
+    assert (row.phase, row.task_id, row.request, row.target_path) == (
+        Phase.INTENT,
+        None,
+        REQUEST,
+        "/videos/cat.mp4",
+    )
+    journal.submitted(entry, Task(provider="fake", task_id="t1", request=REQUEST))
+    assert journal.unfinished()[0].task_id == "t1"
+    journal.status(status("t1", TaskState.PROCESSING, progress=40))
+    got = journal.get("t1")
+    assert got is not None and (got.phase, got.state, got.progress) == (
+        Phase.SUBMITTED,
+        TaskState.PROCESSING,
+        40,
+    )
+    expires = datetime.now(timezone.utc) + timedelta(hours=24)
+    journal.status(
+        status("t1", TaskState.COMPLETED, video_url="https://v/x.mp4", video_url_expires_at=expires)
+    )
+    done = journal.get(entry)
+    assert done is not None and done.phase is Phase.FINISHED and done.unfinished
+    assert abs((done.video_url_expires_at - expires).total_seconds()) < 0.01  # type: ignore[operator]
+    journal.collected("fake", "t1", "/videos/cat.mp4")
+    final = journal.get("t1")
+    assert final is not None and final.phase is Phase.COLLECTED and not final.unfinished
+    assert journal.unfinished() == []
+
+
+def test_failed_submits_are_kept_with_their_reason(journal: Journal) -> None:
+    a = journal.intent("fake", REQUEST, None, owner="w1")
+    b = journal.intent("fake", REQUEST, None, owner="w1")
+    journal.submit_failed(a, Phase.REJECTED, "RequestRejected: bad size")
+    journal.submit_failed(b, Phase.OUTCOME_UNKNOWN, "SubmitOutcomeUnknown: no reply")
+    phases = {e.id: (e.phase, e.error) for e in journal.entries()}
+    assert phases[a] == (Phase.REJECTED, "RequestRejected: bad size")
+    assert phases[b] == (Phase.OUTCOME_UNKNOWN, "SubmitOutcomeUnknown: no reply")
+    assert journal.unfinished() == []
+
+
+def test_leases_exclude_other_workers_until_they_expire(journal: Journal) -> None:
+    entry = journal.intent("fake", REQUEST, None, owner="w0")
+    journal.submitted(entry, Task(provider="fake", task_id="t1"))
+    assert journal.acquire(entry, "elsewhere:1:a", ttl=60)
+    assert journal.acquire(entry, "elsewhere:1:a", ttl=60)  # renewal
+    assert not journal.acquire(entry, "elsewhere:2:b", ttl=60)
+    journal.release(entry, "elsewhere:2:b")  # not the holder: no effect
+    assert not journal.acquire(entry, "elsewhere:2:b", ttl=60)
+    journal.release(entry, "elsewhere:1:a")
+    assert journal.acquire(entry, "elsewhere:2:b", ttl=-1)  # already expired
+    assert journal.acquire(entry, "elsewhere:3:c", ttl=60)
+
+
+def test_a_dead_local_workers_lease_is_taken_over_at_once(journal: Journal) -> None:
+    import socket
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    entry = journal.intent("fake", REQUEST, None, owner="x")
+    journal.submitted(entry, Task(provider="fake", task_id="t1"))
+    assert journal.acquire(entry, f"{socket.gethostname()}:{dead}:zz", ttl=3600)
+    assert journal.acquire(entry, f"{socket.gethostname()}:{os.getpid()}:me", ttl=60)
+
+
+def test_an_intent_whose_process_died_becomes_outcome_unknown(journal: Journal) -> None:
+    import socket
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    alive = journal.intent("fake", REQUEST, None, owner=f"{socket.gethostname()}:{os.getpid()}:a")
+    gone = journal.intent("fake", REQUEST, None, owner=f"{socket.gethostname()}:{dead}:b")
+    phases = {e.id: e.phase for e in journal.entries()}
+    assert phases == {alive: Phase.INTENT, gone: Phase.OUTCOME_UNKNOWN}
+    assert "may exist" in (journal.get(gone).error or "")  # type: ignore[union-attr]
+
+
+def test_filters_get_and_prune(journal: Journal) -> None:
+    ids = []
+    for n, state in enumerate((TaskState.COMPLETED, TaskState.FAILED, TaskState.PROCESSING)):
+        entry = journal.intent("fake", REQUEST, None, owner="w")
+        journal.submitted(entry, Task(provider="fake", task_id=f"t{n}"))
+        journal.status(status(f"t{n}", state))
+        ids.append(entry)
+    assert [e.task_id for e in journal.entries(state=TaskState.FAILED)] == ["t1"]
+    assert [e.task_id for e in journal.entries(phase=Phase.SUBMITTED)] == ["t2"]
+    assert journal.get(ids[0]) == journal.get("t0") and journal.get("nope") is None
+    assert journal.prune(older_than=3600) == 0
+    assert journal.prune(older_than=-1) == 2  # finished ones only; the open task stays
+    assert [e.task_id for e in journal.entries()] == ["t2"]
+
+
+def test_video_expiry_warnings() -> None:
+    from videoprovider.journal import JournalEntry
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = {
+        "id": "e",
+        "provider": "fake",
+        "task_id": "t",
+        "request": REQUEST,
+        "created_at": now,
+        "updated_at": now,
+        "phase": Phase.FINISHED,
+    }
+    assert (
+        JournalEntry(**base, video_url_expires_at=now + timedelta(hours=1)).video_expiry(now)
+        == "soon"
+    )
+    assert (
+        JournalEntry(**base, video_url_expires_at=now - timedelta(seconds=1)).video_expiry(now)
+        == "lost"
+    )
+    assert (
+        JournalEntry(**base, video_url_expires_at=now + timedelta(hours=20)).video_expiry(now)
+        is None
+    )
+
+
+def test_open_journal_by_url_or_path(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    assert isinstance(open_journal(folder / "a.db"), SQLiteJournal)
+    assert isinstance(open_journal(f"sqlite:///{folder / 'b.db'}"), SQLiteJournal)
+    assert (folder / "b.db").exists()
+
+
+def test_postgresql_url_uses_sqlalchemy(postgres_url: str) -> None:
+    store = open_journal(postgres_url)
+    assert isinstance(store, SQLAlchemyJournal)
+    store.close()
+
+
+def test_journal_url_password_is_masked_in_config_reports() -> None:
+    from videoprovider.config import load_config, redacted
+
+    core = load_config(
+        config=False,
+        environ={"VIDEOPROVIDER_JOURNAL_URL": "postgresql://app:hunter2@db.internal/video"},
+    ).core
+    assert redacted(core)["journal_url"] == "postgresql://app:****@db.internal/video"
