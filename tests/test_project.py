@@ -58,3 +58,21 @@ def test_mypy_strict_is_clean(tmp_path: Path) -> None:
         command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_every_source_package_is_packaged() -> None:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    found = set()
+    for name, source in PACKAGES.items():
+        for init in source.rglob("__init__.py"):
+            parts = init.parent.relative_to(source).parts
+            found.add(".".join((name, *parts)))
+    assert found == listed, "pyproject's packages list and the source tree differ"
