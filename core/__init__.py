@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
     from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
     from .plugins import ProviderInfo, list_providers
-    from .polling import PollPolicy
+    from .policy import AdaptivePolicy
     from .provider import Operation, ProviderContext, ProviderSettings
+    from .scheduler import PollScheduler
     from .sync import VideoClient
 
 _LOCATIONS = {
@@ -63,7 +64,8 @@ _LOCATIONS = {
     "SystemClock": "clock",
     "VirtualClock": "clock",
     "Backoff": "backoff",
-    "PollPolicy": "polling",
+    "AdaptivePolicy": "policy",
+    "PollScheduler": "scheduler",
     "ProviderInfo": "plugins",
     "list_providers": "plugins",
     **{
@@ -93,6 +95,7 @@ _LOCATIONS = {
 
 __all__ = [
     "AccountError",
+    "AdaptivePolicy",
     "AsyncVideoClient",
     "AuthenticationError",
     "Backoff",
@@ -103,7 +106,7 @@ __all__ = [
     "GeneratedVideo",
     "Operation",
     "PermissionDenied",
-    "PollPolicy",
+    "PollScheduler",
     "ProtocolError",
     "ProviderContext",
     "ProviderInfo",

@@ -40,8 +40,9 @@ from .journal.resume import Resumed, lease_ttl_for
 from .journal.resume import resume as resume_tasks
 from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
 from .plugins import load_provider_class, make_plugin_manager
-from .polling import PollPolicy, poll_until_terminal
+from .policy import AdaptivePolicy
 from .provider import Operation, ProviderContext
+from .scheduler import PollScheduler
 
 __all__ = ["AsyncVideoClient", "OnProgress", "TaskRef"]
 
@@ -125,6 +126,19 @@ class AsyncVideoClient:
             logger=logging.getLogger(f"videoprovider.{name}"),
         )
         self._provider = cls(self._provider_settings, context)
+        core = self._config.core
+        policy = AdaptivePolicy(
+            typical_seconds=float(getattr(self._provider, "typical_task_seconds", 60.0)),
+            lag_ratio=core.poll_lag_ratio,
+            min_interval=core.poll_interval,
+            max_interval=max(core.poll_interval, core.poll_max_interval),
+            jitter=core.poll_jitter,
+            rng=rng or random.Random(),
+        )
+        budget = core.poll_budget
+        if budget is None:
+            budget = getattr(self._provider, "status_rate_limit", None)
+        self._scheduler = PollScheduler(self._clock, policy, budget)
         self._pm = make_plugin_manager()
         self._pm.register(self._provider, name=f"provider:{name}")
         self._http: httpx.AsyncClient | None = None
@@ -154,14 +168,9 @@ class AsyncVideoClient:
         return self._config
 
     @property
-    def poll_policy(self) -> PollPolicy:
-        core = self._config.core
-        return PollPolicy(
-            interval=core.poll_interval,
-            max_interval=core.poll_max_interval,
-            multiplier=core.poll_multiplier,
-            jitter=core.poll_jitter,
-        )
+    def scheduler(self) -> PollScheduler:
+        """The poll scheduler every wait of this client shares."""
+        return self._scheduler
 
     def settings_report(self) -> dict[str, dict[str, Any]]:
         """Every effective setting, redacted, with where it came from."""
@@ -321,7 +330,7 @@ class AsyncVideoClient:
         on_progress: OnProgress | None,
         *,
         announce_success: bool,
-        fetch: Callable[[], Awaitable[TaskStatus]] | None = None,
+        fetch: Callable[[Task], Awaitable[TaskStatus]] | None = None,
     ) -> TaskStatus:
         self._require(Operation.STATUS)
 
@@ -334,14 +343,11 @@ class AsyncVideoClient:
                 if inspect.isawaitable(result):
                     await result
 
-        final = await poll_until_terminal(
-            fetch or (lambda: self.status(task)),
-            task=task,
-            clock=self._clock,
-            policy=self.poll_policy,
-            timeout=self._config.core.wait_timeout if timeout is DEFAULT else timeout,
-            on_change=on_change,
-            rng=self._rng,
+        final = await self._scheduler.wait(
+            task,
+            fetch or self.status,
+            on_change,
+            self._config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
         if final.state is not TaskState.COMPLETED or announce_success:
             await self._emit("videoprovider_task_finished", task=task, status=final, path=None)

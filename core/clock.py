@@ -43,9 +43,9 @@ class SystemClock:
 class VirtualClock:
     """A clock that only moves when something sleeps on it or `advance` is called.
 
-    `sleep(s)` moves time forward by `s` at once and yields to the event loop, so a wait that
-    would take an hour of provider time finishes in microseconds. `sleeps` records every
-    requested sleep so tests can assert the polling schedule.
+    `sleep(s)` lets whatever else is ready run, moves time forward by `s` at once and yields
+    again, so a wait that would take an hour of provider time finishes in microseconds.
+    `sleeps` records every requested sleep so tests can assert the polling schedule.
     """
 
     EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -69,6 +69,9 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
+        # Let everything that is ready at this instant run before time moves on, as it
+        # would on a real clock.
+        await anyio.sleep(0)
         self._elapsed += seconds
         await anyio.sleep(0)
 

@@ -51,16 +51,26 @@ class CoreSettings(BaseModel):
 
     provider: str = Field(default="fake", description="Name of the provider plugin to use.")
     poll_interval: float = Field(
-        default=2.0, gt=0, description="First delay between status polls in wait(), seconds."
+        default=2.0, gt=0, description="Shortest delay between two polls of a task, seconds."
     )
     poll_max_interval: float = Field(
-        default=15.0, gt=0, description="Longest delay between status polls, seconds."
+        default=15.0, gt=0, description="Longest delay between two polls of a task, seconds."
     )
-    poll_multiplier: float = Field(
-        default=1.5, ge=1, description="Growth of the poll delay after each unchanged poll."
+    poll_lag_ratio: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="Detection lag allowed, as a fraction of a task's age: polls at ages "
+        "a, a*(1+ratio), ...",
+    )
+    poll_budget: float | None = Field(
+        default=None,
+        gt=0,
+        description="Status requests per second the client may make in all (default: the "
+        "provider's documented limit, e.g. DashScope's 20).",
     )
     poll_jitter: float = Field(
-        default=0.2, ge=0, lt=1, description="Random fraction taken off each poll delay."
+        default=0.2, ge=0, lt=1, description="Random fraction taken off first and retry delays."
     )
     wait_timeout: float = Field(
         default=1800.0, gt=0, description="Default time wait() gives a task, seconds."

@@ -68,8 +68,9 @@ def test_every_source_package_is_packaged() -> None:
     else:  # pragma: no cover
         import tomli as tomllib
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = set()
     for name, source in PACKAGES.items():
         for init in source.rglob("__init__.py"):

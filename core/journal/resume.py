@@ -85,7 +85,7 @@ async def _resume_one(
     assert journal is not None and entry.task_id is not None
     task = Task(provider=entry.provider, task_id=entry.task_id, request=entry.request)
 
-    async def fetch() -> TaskStatus:
+    async def fetch(task: Task) -> TaskStatus:
         # Renewed before every poll: a worker that lost its lease stops polling at once.
         if not journal.acquire(entry.id, owner, lease_ttl):
             raise _LeaseLost

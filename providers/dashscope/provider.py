@@ -54,6 +54,10 @@ class DashScopeProvider:
         "ignore it."
     }
     Settings: ClassVar[type[ProviderSettings]] = DashScopeSettings
+    # For the client's poll scheduler: "usually 1-5 minutes" [DOC], and task queries are
+    # limited to 20 per second per account [DOC manage-async].
+    typical_task_seconds: ClassVar[float] = 120.0
+    status_rate_limit: ClassVar[float] = 20.0
     model_families = staticmethod(model_families)
 
     def __init__(self, settings: DashScopeSettings, context: ProviderContext) -> None:

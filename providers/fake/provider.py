@@ -66,6 +66,8 @@ class FakeProvider:
         self.settings = settings
         self.context = context
         self._rng = random.Random(settings.seed)
+        # Read by the client's poll scheduler as its prior for how long tasks take.
+        self.typical_task_seconds = settings.seconds
         self._tasks: dict[str, _Record] = {}
         self._requests = 0
 

@@ -74,6 +74,7 @@ def test_public_api_is_pinned() -> None:
     assert videoprovider.__all__ == sorted(
         [
             "AccountError",
+            "AdaptivePolicy",
             "AsyncVideoClient",
             "AuthenticationError",
             "Backoff",
@@ -84,7 +85,7 @@ def test_public_api_is_pinned() -> None:
             "GeneratedVideo",
             "Operation",
             "PermissionDenied",
-            "PollPolicy",
+            "PollScheduler",
             "ProtocolError",
             "ProviderContext",
             "ProviderInfo",

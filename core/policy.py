@@ -1,0 +1,87 @@
+"""When a task is next worth polling: rarely while young, often around when such tasks end.
+
+A poll at age `a` that finds the task unfinished is followed by one at `a * (1 + lag_ratio)`,
+so a task is seen finished at most `lag_ratio` of its duration late (10% by default) with the
+fewest polls that guarantee it: about `log(d / d0) / log(1 + lag_ratio)` for a task of
+duration `d` first polled at age `d0`. `d0` is a low quantile of how long tasks of that model
+take: a prior at first, then learned from tasks that finished in this process. Delays stay
+between `min_interval` and `max_interval`, so every task is polled at least every
+`max_interval`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from .backoff import Backoff
+
+__all__ = ["AdaptivePolicy"]
+
+Z05 = 1.645  # the 5% quantile of a standard normal, in standard deviations
+LEARN_AFTER = 8  # finished tasks of a model before their durations replace the prior
+
+
+@dataclass
+class AdaptivePolicy:
+    typical_seconds: float = 60.0  # prior median task duration
+    sigma: float = 0.5  # prior spread (log-normal)
+    lag_ratio: float = 0.1
+    min_interval: float = 2.0
+    max_interval: float = 15.0
+    jitter: float = 0.2
+    rng: random.Random = field(default_factory=random.Random)
+    _seen: dict[str | None, deque[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._errors = Backoff(
+            floor=self.min_interval,
+            ceiling=max(self.min_interval, self.max_interval),
+            jitter=self.jitter,
+            rng=self.rng,
+        )
+
+    def observe(self, model: str | None, seconds: float) -> None:
+        """A task of `model` took about `seconds`."""
+        self._seen.setdefault(model, deque(maxlen=256)).append(max(0.0, seconds))
+
+    def _median_sigma(self, model: str | None) -> tuple[float, float]:
+        seen = self._seen.get(model)
+        if seen is None or len(seen) < LEARN_AFTER:
+            return self.typical_seconds, self.sigma
+        logs = sorted(math.log(max(s, 1e-3)) for s in seen)
+        mid = logs[len(logs) // 2]
+        spread = (sum((x - mid) ** 2 for x in logs) / len(logs)) ** 0.5
+        return math.exp(mid), max(spread, 0.05)
+
+    def earliest(self, model: str | None) -> float:
+        """The age before which a task of `model` is unlikely (5%) to be finished."""
+        median, sigma = self._median_sigma(model)
+        return median * math.exp(-Z05 * sigma)
+
+    def first_delay(self, model: str | None, age: float) -> float:
+        wait = max(0.0, self.earliest(model) - age)
+        wait *= self.rng.uniform(1 - self.jitter, 1.0)  # spread tasks submitted together
+        return min(wait, self.max_interval)
+
+    def next_delay(self, model: str | None, age: float) -> float:
+        until_earliest = self.earliest(model) - age
+        delay = until_earliest if until_earliest > 0 else age * self.lag_ratio
+        return min(self.max_interval, max(self.min_interval, delay))
+
+    def error_delay(self, consecutive_errors: int) -> float:
+        return self._errors.delay(consecutive_errors - 1)
+
+    def chance_done(self, model: str | None, last_age: float, age: float) -> float:
+        """P(finished by `age` | not finished at `last_age`), from the model's durations."""
+        median, sigma = self._median_sigma(model)
+
+        def cdf(a: float) -> float:
+            if a <= 0:
+                return 0.0
+            return 0.5 * (1 + math.erf(math.log(a / median) / (sigma * math.sqrt(2))))
+
+        before = cdf(last_age)
+        return (cdf(age) - before) / max(1e-9, 1 - before)

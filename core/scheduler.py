@@ -1,0 +1,263 @@
+"""One poll scheduler per client: every wait shares it, under one request budget.
+
+Waiting on thousands of tasks with one loop per task floods the provider with status
+requests and gets throttled. Here all waits register with one scheduler; whichever waiter
+finds nobody driving it drives it (no background task outlives a call), and hands over when
+its own task is done. The scheduler
+
+* never starts more status requests in any one-second window than the budget allows,
+* asks the `AdaptivePolicy` when each task is next worth polling (rarely while young, more
+  often around the time such tasks usually finish, and at least every `max_interval`),
+* when more tasks are due than the budget allows, polls those most likely to have finished,
+* honours a provider's retry-after for everyone (throttling is per account, not per task).
+
+Only the driver sleeps, on the injected clock, so a virtual clock runs it deterministically.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from .clock import Clock
+from .errors import VideoProviderError, WaitTimeout
+from .models import Task, TaskStatus
+from .policy import AdaptivePolicy
+
+__all__ = ["PollScheduler"]
+
+log = logging.getLogger("videoprovider.scheduler")
+
+Fetch = Callable[[Task], Awaitable[TaskStatus]]
+OnChange = Callable[[TaskStatus, "TaskStatus | None"], Awaitable[None]]
+IDLE_STEP = 0.5  # longest sleep of the driver, so newly registered tasks start promptly
+WINDOW_SLACK = 1e-6  # seconds: float rounding must never let a window hold one poll too many
+
+
+@dataclass(eq=False)
+class _Tracked:
+    task: Task
+    on_change: OnChange
+    deadline: float | None
+    timeout: float | None
+    born: float  # clock.monotonic() when the task was submitted (estimated)
+    due: float
+    fetch: Fetch
+    last: TaskStatus | None = None
+    last_poll_age: float = 0.0
+    polls: int = 0
+    errors: int = 0
+    in_flight: bool = False
+    result: TaskStatus | None = None
+    error: BaseException | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+    wake: anyio.Event = field(default_factory=anyio.Event)
+
+
+class PollScheduler:
+    """Shared by every wait of one client; see the module docstring."""
+
+    def __init__(self, clock: Clock, policy: AdaptivePolicy, budget: float | None) -> None:
+        self.clock = clock
+        self.policy = policy
+        self.budget = budget
+        self._heap: list[tuple[float, int, _Tracked]] = []
+        self._tracked: set[_Tracked] = set()
+        self._seq = 0
+        self._driving = False
+        self._starts: deque[float] = deque()  # request start times in the last second
+        self._paused_until = 0.0
+        self.requests = 0  # status requests started, for benchmarks and tests
+
+    # -- registering and waiting ----------------------------------------------------------
+
+    async def wait(
+        self, task: Task, fetch: Fetch, on_change: OnChange, timeout: float | None
+    ) -> TaskStatus:
+        """Poll `task` until it is terminal; return that status (or raise WaitTimeout)."""
+        now = self.clock.monotonic()
+        age = 0.0
+        if task.submitted_at is not None:
+            age = max(0.0, (self.clock.now() - task.submitted_at).total_seconds())
+        model = task.request.model if task.request else None
+        entry = _Tracked(
+            task=task,
+            on_change=on_change,
+            fetch=fetch,
+            timeout=timeout,
+            deadline=None if timeout is None else now + timeout,
+            born=now - age,
+            due=now + self.policy.first_delay(model, age),
+        )
+        self._push(entry)
+        try:
+            while not entry.done.is_set():
+                if self._driving:
+                    await entry.wake.wait()
+                    entry.wake = anyio.Event()
+                else:
+                    await self._drive(entry)
+        finally:
+            self._tracked.discard(entry)
+        if entry.error is not None:
+            raise entry.error
+        assert entry.result is not None
+        return entry.result
+
+    def _push(self, entry: _Tracked) -> None:
+        self._tracked.add(entry)
+        self._seq += 1
+        heapq.heappush(self._heap, (entry.due, self._seq, entry))
+
+    # -- the driver -----------------------------------------------------------------------
+
+    async def _drive(self, mine: _Tracked) -> None:
+        self._driving = True
+        try:
+            async with anyio.create_task_group() as group:
+                while not mine.done.is_set():
+                    delay = self._launch_due(group)
+                    if mine.done.is_set():
+                        break
+                    await self.clock.sleep(delay)
+                    await anyio.sleep(0)  # let finished polls report before the next step
+        finally:
+            self._driving = False
+            # Hand the driving over: wake every other waiter; the first to run takes it.
+            for other in list(self._tracked):
+                if other is not mine:
+                    other.wake.set()
+
+    def _launch_due(self, group: anyio.abc.TaskGroup) -> float:
+        """Start the polls that are due and fit the budget; return how long to sleep."""
+        now = self.clock.monotonic()
+        self._expire_deadlines(now)
+        if now < self._paused_until:
+            return min(IDLE_STEP, self._paused_until - now)
+        due: list[_Tracked] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, entry = heapq.heappop(self._heap)
+            if entry in self._tracked and not entry.done.is_set() and not entry.in_flight:
+                due.append(entry)
+        allowed = self._allowed(now)
+        if len(due) > allowed:
+            # Spend the budget where a finished task is most likely to be found.
+            due.sort(key=lambda e: self._chance_done(e, now), reverse=True)
+            for entry in due[allowed:]:
+                self._push(entry)  # still due: first in line next time
+            due = due[:allowed]
+        for entry in due:
+            entry.in_flight = True
+            self._starts.append(now)
+            self.requests += 1
+            group.start_soon(self._poll, entry)
+        next_due = self._heap[0][0] if self._heap else now + IDLE_STEP
+        wait = max(0.0, next_due - now)
+        if self._heap and self._heap[0][0] <= now:  # budget-bound: wait for a free slot
+            wait = (self._starts[0] + 1.0 + 2 * WINDOW_SLACK - now) if self._starts else 1e-3
+            wait = max(1e-3, wait)
+        deadlines = [e.deadline for e in self._tracked if e.deadline is not None]
+        if deadlines:
+            wait = min(wait, max(0.0, min(deadlines) - now))
+        return min(IDLE_STEP, wait)
+
+    def _allowed(self, now: float) -> int:
+        if self.budget is None:
+            return 1 << 30
+        # A start leaves the window only strictly more than a second later, so no one-second
+        # window, however it is cut, sees more than the budget.
+        while self._starts and self._starts[0] < now - 1.0 - WINDOW_SLACK:
+            self._starts.popleft()
+        return max(0, max(1, math.floor(self.budget)) - len(self._starts))
+
+    def _chance_done(self, entry: _Tracked, now: float) -> float:
+        model = entry.task.request.model if entry.task.request else None
+        return self.policy.chance_done(model, entry.last_poll_age, now - entry.born)
+
+    def _expire_deadlines(self, now: float) -> None:
+        for entry in list(self._tracked):
+            if (
+                entry.deadline is not None
+                and now >= entry.deadline
+                and not entry.in_flight
+                and not entry.done.is_set()
+            ):
+                state = entry.last.state.value if entry.last else "never seen"
+                entry.error = WaitTimeout(
+                    f"Task {entry.task.task_id} did not finish within {entry.timeout:g} s "
+                    f"(last state: {state}).",
+                    task=entry.task,
+                    last_status=entry.last,
+                    timeout=entry.timeout,
+                )
+                self._finish(entry)
+
+    def _finish(self, entry: _Tracked) -> None:
+        self._tracked.discard(entry)
+        entry.done.set()
+        entry.wake.set()
+
+    async def _poll(self, entry: _Tracked) -> None:
+        try:
+            status = await entry.fetch(entry.task)
+        except VideoProviderError as exc:
+            self._after_error(entry, exc)
+            return
+        except Exception as exc:  # a bug in a provider must not stop every other wait
+            entry.error = exc
+            self._finish(entry)
+            return
+        finally:
+            entry.in_flight = False
+        now = self.clock.monotonic()
+        age = now - entry.born
+        model = entry.task.request.model if entry.task.request else None
+        entry.polls += 1
+        entry.errors = 0
+        previous = entry.last
+        if previous is None or (status.state, status.progress) != (
+            previous.state,
+            previous.progress,
+        ):
+            try:
+                await entry.on_change(status, previous)
+            except Exception as exc:
+                entry.error = exc
+                self._finish(entry)
+                return
+        entry.last = status
+        if status.is_terminal:
+            if status.state.value == "COMPLETED":
+                self.policy.observe(model, (entry.last_poll_age + age) / 2)
+            entry.result = status
+            self._finish(entry)
+            return
+        entry.last_poll_age = age
+        entry.due = now + self.policy.next_delay(model, age)
+        self._push(entry)
+
+    def _after_error(self, entry: _Tracked, exc: VideoProviderError) -> None:
+        if not exc.retryable:
+            entry.error = exc
+            self._finish(entry)
+            return
+        now = self.clock.monotonic()
+        entry.errors += 1
+        retry_after: Any = getattr(exc, "retry_after", None)
+        delay = self.policy.error_delay(entry.errors)
+        if retry_after:
+            # Throttling is per account: hold every poll, not just this one.
+            self._paused_until = max(self._paused_until, now + float(retry_after))
+            delay = max(delay, float(retry_after))
+        log.warning(
+            "polling task %s: %s; retrying in %.1f s", entry.task.task_id, exc.message, delay
+        )
+        entry.due = now + delay
+        self._push(entry)

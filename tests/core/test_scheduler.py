@@ -1,0 +1,205 @@
+"""The shared poll scheduler's guarantees, on a virtual clock."""
+
+import itertools
+import random
+from collections import Counter
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from videoprovider.clock import VirtualClock
+from videoprovider.errors import AuthenticationError, RateLimited, WaitTimeout
+from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.policy import AdaptivePolicy
+from videoprovider.scheduler import PollScheduler
+
+pytestmark = pytest.mark.anyio
+
+
+class World:
+    """Tasks that finish after fixed durations; records every poll."""
+
+    def __init__(self, clock: VirtualClock, durations: dict[str, float]) -> None:
+        self.clock = clock
+        self.durations = durations
+        self.polls: list[tuple[float, str]] = []
+        self.throttle: dict[int, float] = {}  # poll number -> retry_after
+
+    async def fetch(self, task: Task) -> TaskStatus:
+        now = self.clock.monotonic()
+        self.polls.append((now, task.task_id))
+        if len(self.polls) in self.throttle:
+            raise RateLimited("slow down", retry_after=self.throttle[len(self.polls)])
+        done = now >= self.durations[task.task_id]
+        return TaskStatus(
+            provider="p",
+            task_id=task.task_id,
+            state=TaskState.COMPLETED if done else TaskState.PROCESSING,
+        )
+
+
+def make(clock: VirtualClock, budget: float | None = None, **policy: float) -> PollScheduler:
+    settings = {
+        "typical_seconds": 60.0,
+        "min_interval": 1.0,
+        "max_interval": 15.0,
+        "lag_ratio": 0.1,
+        "jitter": 0.0,
+        **policy,
+    }
+    return PollScheduler(clock, AdaptivePolicy(rng=random.Random(1), **settings), budget)
+
+
+def task(name: str, clock: VirtualClock) -> Task:
+    return Task(
+        provider="p",
+        task_id=name,
+        request=VideoRequest(prompt="x", model="m"),
+        submitted_at=clock.now(),
+    )
+
+
+async def nothing(status: TaskStatus, previous: TaskStatus | None) -> None:
+    pass
+
+
+async def run_all(
+    scheduler: PollScheduler, world: World, clock: VirtualClock, timeout: float | None = None
+) -> dict[str, TaskStatus | BaseException]:
+    results: dict[str, TaskStatus | BaseException] = {}
+
+    async def one(name: str) -> None:
+        try:
+            results[name] = await scheduler.wait(task(name, clock), world.fetch, nothing, timeout)
+        except Exception as exc:
+            results[name] = exc
+
+    async with anyio.create_task_group() as group:
+        for name in world.durations:
+            group.start_soon(one, name)
+    return results
+
+
+async def test_budget_is_never_exceeded_in_any_second() -> None:
+    clock = VirtualClock()
+    rng = random.Random(5)
+    world = World(clock, {f"t{i}": rng.lognormvariate(4.5, 0.5) for i in range(300)})
+    results = await run_all(make(clock, budget=20), world, clock)
+    assert all(
+        isinstance(r, TaskStatus) and r.state is TaskState.COMPLETED for r in results.values()
+    )
+    times = sorted(t for t, _ in world.polls)
+    for i, start in enumerate(times):
+        in_window = sum(1 for t in times[i : i + 25] if t < start + 1.0)
+        assert in_window <= 20, f"{in_window} polls in the second from {start}"
+
+
+async def test_every_task_is_polled_at_least_every_max_interval() -> None:
+    clock = VirtualClock()
+    world = World(clock, {f"t{i}": 400.0 + i for i in range(20)})
+    await run_all(make(clock, max_interval=15.0), world, clock)
+    by_task: dict[str, list[float]] = {}
+    for t, name in world.polls:
+        by_task.setdefault(name, []).append(t)
+    for times in by_task.values():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert times[0] <= 15.0 + 1e-6 and max(gaps) <= 15.0 + 1e-6
+
+
+async def test_detection_lag_and_request_count_follow_the_lag_ratio() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"t": 100.0})
+    await run_all(
+        make(clock, typical_seconds=100.0, min_interval=0.5, max_interval=60.0), world, clock
+    )
+    last = world.polls[-1][0]
+    assert 100.0 <= last <= 110.0 + 1e-6  # seen within 10% of its duration
+    assert len(world.polls) <= 12  # ~log(100/44)/log(1.1) + 1 polls, not one per second
+
+
+async def test_retry_after_pauses_every_poll() -> None:
+    clock = VirtualClock()
+    world = World(clock, {f"t{i}": 30.0 for i in range(5)})
+    world.throttle = {3: 40.0}
+    await run_all(make(clock, typical_seconds=20.0), world, clock)
+    throttled_at = world.polls[2][0]
+    later = [t for t, _ in world.polls[3:] if t > throttled_at]
+    assert later and min(later) >= throttled_at + 40.0 - 1e-6
+
+
+async def test_when_over_budget_the_likeliest_finished_go_first() -> None:
+    clock = VirtualClock()
+    # Eleven tasks due at once, one poll allowed per second: the old task (likely finished)
+    # is polled before the young ones (unlikely to be).
+    durations = {"old": 0.0, **{f"young{i}": 10_000.0 for i in range(10)}}
+    world = World(clock, durations)
+    scheduler = make(clock, budget=1, typical_seconds=0.01, sigma=1.0)
+    old = Task(
+        provider="p",
+        task_id="old",
+        request=VideoRequest(prompt="x", model="m"),
+        submitted_at=clock.now() - timedelta(seconds=199),
+    )
+    clock.advance(1)
+
+    async def main() -> TaskStatus:
+        async with anyio.create_task_group() as group:
+            for i in range(10):
+                group.start_soon(
+                    scheduler.wait, task(f"young{i}", clock), world.fetch, nothing, 30.0
+                )
+            result = await scheduler.wait(old, world.fetch, nothing, 30.0)
+            group.cancel_scope.cancel()
+        return result
+
+    assert (await main()).state is TaskState.COMPLETED
+    assert next(name for _, name in world.polls) == "old"
+
+
+async def test_timeouts_end_each_wait_with_its_task() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"slow": 10_000.0, "fast": 5.0})
+    results = await run_all(make(clock, typical_seconds=5.0), world, clock, timeout=120)
+    assert isinstance(results["fast"], TaskStatus)
+    err = results["slow"]
+    assert isinstance(err, WaitTimeout) and err.task.task_id == "slow"
+    assert clock.monotonic() == pytest.approx(120)
+
+
+async def test_a_permanent_error_ends_only_that_wait() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"a": 5.0, "b": 5.0})
+    original = world.fetch
+
+    async def fetch(task: Task) -> TaskStatus:
+        if task.task_id == "a":
+            raise AuthenticationError("bad key")
+        return await original(task)
+
+    world.fetch = fetch  # type: ignore[method-assign]
+    results = await run_all(make(clock, typical_seconds=5.0), world, clock)
+    assert isinstance(results["a"], AuthenticationError)
+    assert isinstance(results["b"], TaskStatus)
+
+
+async def test_learns_durations_and_polls_less_for_later_tasks() -> None:
+    clock = VirtualClock()
+    scheduler = make(clock, typical_seconds=10.0, min_interval=0.5, max_interval=60.0)
+    first = World(clock, {f"a{i}": 300.0 for i in range(10)})
+    await run_all(scheduler, first, clock)
+    second = World(clock, {f"b{i}": 300.0 for i in range(10)})
+    start = clock.monotonic()
+    second.durations = {k: start + 300.0 for k in second.durations}
+    await run_all(scheduler, second, clock)
+    per_task_first = Counter(n for _, n in first.polls)
+    per_task_second = Counter(n for _, n in second.polls)
+    assert max(per_task_second.values()) < min(per_task_first.values())
+
+
+async def test_requests_counter() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"t": 20.0})
+    scheduler = make(clock)
+    await run_all(scheduler, world, clock)
+    assert scheduler.requests == len(world.polls)
