@@ -18,7 +18,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .backoff import Backoff
-    from .client import AsyncVideoClient
+    from .client import AsyncVideoClient, Outcome
     from .clock import Clock, SystemClock, VirtualClock
     from .errors import (
         AccountError,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 _LOCATIONS = {
     "AsyncVideoClient": "client",
+    "Outcome": "client",
     "VideoClient": "sync",
     "VideoRequest": "models",
     "Task": "models",
@@ -105,6 +106,7 @@ __all__ = [
     "DownloadError",
     "GeneratedVideo",
     "Operation",
+    "Outcome",
     "PermissionDenied",
     "PollScheduler",
     "ProtocolError",

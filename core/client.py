@@ -11,11 +11,13 @@ import logging
 import os
 import platform
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
 from . import hookspecs
@@ -44,7 +46,7 @@ from .policy import AdaptivePolicy
 from .provider import Operation, ProviderContext
 from .scheduler import PollScheduler
 
-__all__ = ["AsyncVideoClient", "OnProgress", "TaskRef"]
+__all__ = ["AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
 
 log = logging.getLogger("videoprovider")
 
@@ -323,6 +325,50 @@ class AsyncVideoClient:
         """
         return await self._wait(self._task(task), timeout, on_progress, announce_success=True)
 
+    async def as_completed(
+        self,
+        tasks: Iterable[TaskRef],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> AsyncIterator[Outcome]:
+        """Wait for many tasks at once; yield each one's `Outcome` as soon as it ends.
+
+        All waits share this client's scheduler and request budget. A task that fails,
+        times out or is unknown yields an Outcome with `error` set instead of raising, so one
+        bad task does not hide the others. Iterate to the end (or use `wait_many`).
+        """
+        refs = [self._task(t) for t in tasks]
+        send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=len(refs))
+
+        async def one(task: Task) -> None:
+            try:
+                status = await self.wait(task, timeout=timeout, on_progress=on_progress)
+            except VideoProviderError as exc:
+                await send.send(Outcome(task=task, error=exc))
+            else:
+                await send.send(Outcome(task=task, status=status))
+
+        async with anyio.create_task_group() as group, receive:
+            for task in refs:
+                group.start_soon(one, task)
+            for _ in refs:
+                yield await receive.receive()
+
+    async def wait_many(
+        self,
+        tasks: Iterable[TaskRef],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> list[Outcome]:
+        """Wait for many tasks at once; return their Outcomes in the order given."""
+        refs = [self._task(t) for t in tasks]
+        done: dict[str, Outcome] = {}
+        async for outcome in self.as_completed(refs, timeout=timeout, on_progress=on_progress):
+            done[outcome.task.task_id] = outcome
+        return [done[t.task_id] for t in refs]
+
     async def _wait(
         self,
         task: Task,
@@ -504,6 +550,19 @@ class AsyncVideoClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one of many waited-for tasks ended: its final status, or the error it ended with."""
+
+    task: Task
+    status: TaskStatus | None = None
+    error: VideoProviderError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 def _refuse_existing(path: str | os.PathLike[str]) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import queue
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .client import DEFAULT, AsyncVideoClient, OnProgress, TaskRef
+from .client import DEFAULT, AsyncVideoClient, OnProgress, Outcome, TaskRef
 from .download import ProgressFn
 from .journal import Journal
 from .journal.resume import Resumed
@@ -125,6 +126,50 @@ class VideoClient:
             on_bytes=on_bytes,
             **fields,
         )
+
+    def wait_many(
+        self,
+        tasks: Iterable[TaskRef],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> list[Outcome]:
+        return self._run(
+            self._aclient.wait_many, list(tasks), timeout=timeout, on_progress=on_progress
+        )
+
+    def as_completed(
+        self,
+        tasks: Iterable[TaskRef],
+        *,
+        timeout: float | None = DEFAULT,
+        on_progress: OnProgress | None = None,
+    ) -> Iterator[Outcome]:
+        """Yield each task's Outcome as it ends (the waiting runs on the client's loop)."""
+        refs = list(tasks)
+        results: queue.Queue[Outcome] = queue.Queue()
+
+        # One task on the loop runs the whole iteration (its task group must not move
+        # between tasks); outcomes cross to this thread through a queue.
+        async def pump() -> None:
+            async for outcome in self._aclient.as_completed(
+                refs, timeout=timeout, on_progress=on_progress
+            ):
+                results.put(outcome)
+
+        future = self._portal.start_task_soon(pump)
+        try:
+            for _ in refs:
+                while True:
+                    try:
+                        yield results.get(timeout=0.05)
+                        break
+                    except queue.Empty:
+                        if future.done():
+                            future.result()  # raises what stopped the iteration
+            future.result()
+        finally:
+            future.cancel()
 
     def resume(
         self,

@@ -381,3 +381,26 @@ async def test_context_manager_closes_connections(tmp_path: Path) -> None:
         await c.generate("a cat", tmp_path / "a.mp4")
         http = c._http
     assert http is not None and http.is_closed
+
+
+async def test_wait_many_returns_outcomes_in_order(make_client: MakeClient) -> None:
+    c = make_client()
+    tasks = [await c.submit("a", extra={"fake": {"seconds": s}}) for s in (9.0, 3.0)]
+    failing = await c.submit("b", extra={"fake": {"scenario": "fail"}})
+    outcomes = await c.wait_many([*tasks, failing.task_id])
+    assert [o.task.task_id for o in outcomes] == [t.task_id for t in tasks] + [failing.task_id]
+    assert [o.ok for o in outcomes] == [True, True, False]
+    assert outcomes[0].status is not None and outcomes[0].status.state is TaskState.COMPLETED
+    assert isinstance(outcomes[2].error, TaskFailed)
+
+
+async def test_as_completed_yields_in_finishing_order(make_client: MakeClient) -> None:
+    c = make_client()
+    slow = await c.submit("slow", extra={"fake": {"seconds": 30.0}})
+    fast = await c.submit("fast", extra={"fake": {"seconds": 3.0}})
+    client = c.client
+    if isinstance(client, AsyncVideoClient):
+        order = [o.task.task_id async for o in client.as_completed([slow, fast])]
+    else:
+        order = [o.task.task_id for o in client.as_completed([slow, fast])]
+    assert order == [fast.task_id, slow.task_id]

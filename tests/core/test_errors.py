@@ -84,6 +84,7 @@ def test_public_api_is_pinned() -> None:
             "DownloadError",
             "GeneratedVideo",
             "Operation",
+            "Outcome",
             "PermissionDenied",
             "PollScheduler",
             "ProtocolError",
