@@ -130,7 +130,8 @@ class AsyncVideoClient:
         self._provider = cls(self._provider_settings, context)
         core = self._config.core
         policy = AdaptivePolicy(
-            typical_seconds=float(getattr(self._provider, "typical_task_seconds", 60.0)),
+            typical_seconds=core.poll_typical_seconds
+            or float(getattr(self._provider, "typical_task_seconds", 60.0)),
             lag_ratio=core.poll_lag_ratio,
             min_interval=core.poll_interval,
             max_interval=max(core.poll_interval, core.poll_max_interval),

@@ -63,6 +63,12 @@ class CoreSettings(BaseModel):
         description="Detection lag allowed, as a fraction of a task's age: polls at ages "
         "a, a*(1+ratio), ...",
     )
+    poll_typical_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long tasks usually take, the scheduler's prior until it has "
+        "learned (default: the provider's estimate).",
+    )
     poll_budget: float | None = Field(
         default=None,
         gt=0,

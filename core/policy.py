@@ -4,7 +4,7 @@ A poll at age `a` that finds the task unfinished is followed by one at `a * (1 +
 so a task is seen finished at most `lag_ratio` of its duration late (10% by default) with the
 fewest polls that guarantee it: about `log(d / d0) / log(1 + lag_ratio)` for a task of
 duration `d` first polled at age `d0`. `d0` is a low quantile of how long tasks of that model
-take: a prior at first, then learned from tasks that finished in this process. Delays stay
+take (its 1% quantile): a prior at first, then learned from tasks that finished here. Delays stay
 between `min_interval` and `max_interval`, so every task is polled at least every
 `max_interval`.
 """
@@ -20,7 +20,7 @@ from .backoff import Backoff
 
 __all__ = ["AdaptivePolicy"]
 
-Z05 = 1.645  # the 5% quantile of a standard normal, in standard deviations
+Z_EARLY = 2.326  # the 1% quantile of a standard normal, in standard deviations
 LEARN_AFTER = 8  # finished tasks of a model before their durations replace the prior
 
 
@@ -57,9 +57,9 @@ class AdaptivePolicy:
         return math.exp(mid), max(spread, 0.05)
 
     def earliest(self, model: str | None) -> float:
-        """The age before which a task of `model` is unlikely (5%) to be finished."""
+        """The age before which a task of `model` is unlikely (1%) to be finished."""
         median, sigma = self._median_sigma(model)
-        return median * math.exp(-Z05 * sigma)
+        return median * math.exp(-Z_EARLY * sigma)
 
     def first_delay(self, model: str | None, age: float) -> float:
         wait = max(0.0, self.earliest(model) - age)

@@ -77,7 +77,9 @@ class DashScopeProvider:
             headers=headers,
             timeout=timeout,
             transport=context.transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            # Few connections: the account allows 20 task queries per second, and httpcore's
+            # pool costs CPU per request in proportion to its size.
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
 

@@ -115,6 +115,10 @@ class RemoteEmulator:
         return list(self._call("requests"))
 
     def done_times(self) -> dict[str, float]:
+        return {tid: info["done"] for tid, info in self.task_times().items()}
+
+    def task_times(self) -> dict[str, dict[str, float]]:
+        """Each task's end (on the shared monotonic clock) and emulated duration."""
         return dict(self._call("tasks"))
 
     def inject(self, *faults: Fault) -> None:

@@ -153,6 +153,9 @@ class DashScopeService:
         self.faults: list[Fault] = []
         self.stats = Stats()
         self._rng = random.Random(self.config.seed)
+        # Durations get their own generator, so a seed gives the same durations however
+        # many other requests (and their request ids) come in between.
+        self._durations = random.Random(self.config.seed)
         self._windows: dict[str, deque[float]] = {}
 
     # -- control --------------------------------------------------------------------------
@@ -175,6 +178,13 @@ class DashScopeService:
     def done_times(self) -> dict[str, float]:
         """Each task's end, on this emulator's monotonic clock (for detection-lag studies)."""
         return {t.task_id: t.done_monotonic(self.config) for t in self.tasks.values()}
+
+    def task_times(self) -> dict[str, dict[str, float]]:
+        """Each task's end (monotonic clock) and emulated duration (seconds)."""
+        return {
+            t.task_id: {"done": t.done_monotonic(self.config), "duration": t.duration}
+            for t in self.tasks.values()
+        }
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -315,7 +325,9 @@ class DashScopeService:
         cfg = self.config
         duration = cfg.task_seconds
         if cfg.sigma > 0:
-            duration = math.exp(math.log(cfg.task_seconds) + cfg.sigma * self._rng.gauss(0, 1))
+            duration = math.exp(
+                math.log(cfg.task_seconds) + cfg.sigma * self._durations.gauss(0, 1)
+            )
         prompt = str(body["input"].get("prompt", ""))
         fail = (fault is not None and fault.kind == "content_failure") or bool(
             cfg.fail_marker and cfg.fail_marker in prompt
@@ -482,7 +494,7 @@ class DashScopeService:
         if name == "stats":
             return _json(200, self.stats.as_dict())
         if name == "tasks":
-            return _json(200, self.done_times())
+            return _json(200, self.task_times())
         if name == "faults" and req.method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(req.body or b"[]")))
             return _json(200, {"faults": len(self.faults)})

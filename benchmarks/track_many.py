@@ -1,0 +1,300 @@
+"""Tracking many DashScope tasks at once: videoprovider vs the official SDK vs a plain loop.
+
+    pip install ".[benchmark]"     # adds the official dashscope SDK
+    python benchmarks/track_many.py [--scale 60] [--out benchmarks/results/track_many.json]
+
+Each scenario runs in a fresh process against a fresh emulator process on 127.0.0.1. Task
+durations are log-normal (median 90 s, sigma 0.5) on a clock compressed `--scale` times;
+the emulator enforces DashScope's 20 task queries per second per account on that clock
+(20 x scale per real second), and videoprovider is given the same budget. Prints a Markdown
+table and writes JSON. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+KEY = "sk-test-benchmark"
+MEDIAN, SIGMA, ACCOUNT_QPS = 90.0, 0.5, 20.0
+
+
+# -- the three clients, each run in its own process -----------------------------------------
+
+
+async def run_videoprovider(base: str, n: int, scale: float) -> dict[str, float]:
+    from videoprovider import AsyncVideoClient
+
+    detected: dict[str, float] = {}
+    async with AsyncVideoClient(
+        "dashscope",
+        config=False,
+        environ={},
+        api_key=KEY,
+        base_url=base,
+        model="wan2.6-t2v",
+        poll_interval=2.0 / scale,
+        poll_max_interval=15.0 / scale,
+        poll_typical_seconds=120.0 / scale,
+        poll_budget=ACCOUNT_QPS * scale,
+    ) as client:
+        gate = asyncio.Semaphore(64)
+
+        async def submit(i: int) -> Any:
+            async with gate:
+                return await client.submit(f"task {i}")
+
+        tasks = await asyncio.gather(*(submit(i) for i in range(n)))
+        async for outcome in client.as_completed(tasks, timeout=None):
+            if outcome.ok:
+                detected[outcome.task.task_id] = time.monotonic()
+    return detected
+
+
+def run_sdk(base: str, n: int, scale: float) -> dict[str, float]:
+    import dashscope
+    from dashscope import VideoSynthesis
+
+    dashscope.base_http_api_url = f"{base}/api/v1"
+    dashscope.api_key = KEY
+    detected: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def one(i: int) -> None:  # the SDK's way: one thread per task, async_call + wait
+        rsp = VideoSynthesis.async_call(model="wan2.6-t2v", prompt=f"task {i}")
+        if rsp.status_code != 200:
+            return
+        done = VideoSynthesis.wait(rsp)
+        if done.status_code == 200 and done.output.task_status == "SUCCEEDED":
+            with lock:
+                detected[done.output.task_id] = time.monotonic()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return detected
+
+
+async def run_plain(base: str, n: int, scale: float) -> dict[str, float]:
+    import httpx
+
+    detected: dict[str, float] = {}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(
+        base_url=f"{base}/api/v1", headers=headers, limits=httpx.Limits(max_connections=64)
+    ) as http:
+
+        async def one(i: int) -> None:  # submit, then poll every second
+            r = await http.post(
+                "/services/aigc/video-generation/video-synthesis",
+                json={"model": "wan2.6-t2v", "input": {"prompt": f"task {i}"}},
+                headers={"X-DashScope-Async": "enable"},
+            )
+            task_id = r.json()["output"]["task_id"]
+            while True:
+                await asyncio.sleep(1.0)
+                r = await http.get(f"/tasks/{task_id}")
+                if r.status_code == 200 and r.json()["output"]["task_status"] == "SUCCEEDED":
+                    detected[task_id] = time.monotonic()
+                    return
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return detected
+
+
+def worker(kind: str, base: str, n: int, scale: float) -> None:
+    start = time.monotonic()
+    if kind == "videoprovider":
+        detected = asyncio.run(run_videoprovider(base, n, scale))
+    elif kind == "sdk":
+        detected = run_sdk(base, n, scale)
+    else:
+        detected = asyncio.run(run_plain(base, n, scale))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "wall": time.monotonic() - start,
+                "cpu": usage.ru_utime + usage.ru_stime,
+                "rss_mb": usage.ru_maxrss / 1024,
+                "detected": detected,
+            }
+        )
+    )
+
+
+# -- orchestration ------------------------------------------------------------------------
+
+
+def minimum_polls(durations: list[float], lag_ratio: float = 0.1) -> float:
+    """Fewest polls per task any policy needs to see every task within `lag_ratio` of its
+    duration without knowing it: first poll at the shortest duration, then ages growing by
+    at most (1 + lag_ratio)."""
+    d0 = min(durations)
+    return statistics.fmean(
+        1 + max(0, math.ceil(math.log(d / d0) / math.log(1 + lag_ratio))) for d in durations
+    )
+
+
+def scenario(kind: str, n: int, scale: float) -> dict[str, Any]:
+    from videoprovider_dashscope.emulator import run_subprocess
+
+    qps = ACCOUNT_QPS * scale
+    args = [
+        "--api-key",
+        KEY,
+        "--task-seconds",
+        str(MEDIAN),
+        "--sigma",
+        str(SIGMA),
+        "--time-scale",
+        str(scale),
+        "--qps-limit",
+        str(qps),
+        "--no-record",
+        "--seed",
+        "7",
+    ]
+    with run_subprocess(*args) as emu:
+        result = subprocess.run(
+            [sys.executable, __file__, "--worker", kind, emu.base_url, str(n), str(scale)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{kind} n={n} failed: {result.stderr[-2000:]}")
+        run = json.loads(result.stdout.strip().splitlines()[-1])
+        stats = emu.stats()
+        times = emu.task_times()
+    detected: dict[str, float] = run["detected"]
+    # The emulator reports each task's emulated duration and its end on the monotonic
+    # clock, which is system-wide on Linux, so lags compare across the two processes.
+    lags, fractions = [], []
+    for tid, info in times.items():
+        if tid in detected:
+            lag = max(0.0, detected[tid] - info["done"]) * scale  # in emulated seconds
+            lags.append(lag)
+            fractions.append(lag / info["duration"])
+    all_durations = {tid: info["duration"] for tid, info in times.items()}
+    status_requests = stats["counts"].get("status", 0)
+    completed = len(detected)
+    return {
+        "client": kind,
+        "n": n,
+        "completed": completed,
+        "submitted": len(times),
+        "wall_s": run["wall"],
+        "cpu_s": run["cpu"],
+        "peak_rss_mb": run["rss_mb"],
+        "status_requests": status_requests,
+        "cpu_ms_per_request": 1000 * run["cpu"] / max(1, status_requests),
+        "requests_per_task": status_requests / max(1, n),
+        "min_requests_per_task": minimum_polls(list(all_durations.values())),
+        "tasks_per_cpu_s": completed / max(1e-9, run["cpu"]),
+        "lag_median_s": statistics.median(lags) if lags else None,
+        "lag_p95_s": _p95(lags) if lags else None,
+        "lag_median_frac": statistics.median(fractions) if fractions else None,
+        "lag_p95_frac": _p95(fractions) if fractions else None,
+        "throttled": stats["throttled"],
+        "peak_rps": stats["peak_rps"],
+        "budget_rps": qps,
+    }
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def cold_start(repeat: int = 7) -> dict[str, float]:
+    def timed(cmd: list[str]) -> float:
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            runs.append(time.perf_counter() - start)
+        return statistics.median(runs)
+
+    cli = [sys.executable, "-m", "videoprovider.cli", "--help"]
+    return {
+        "import videoprovider": timed([sys.executable, "-c", "import videoprovider"]),
+        "videoprovider --help": timed(cli),
+        "import dashscope": timed([sys.executable, "-c", "import dashscope"]),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    cols = [
+        ("client", "{}"),
+        ("n", "{}"),
+        ("completed", "{}"),
+        ("wall_s", "{:.1f}"),
+        ("cpu_s", "{:.2f}"),
+        ("cpu_ms_per_request", "{:.2f}"),
+        ("requests_per_task", "{:.1f}"),
+        ("min_requests_per_task", "{:.1f}"),
+        ("tasks_per_cpu_s", "{:.0f}"),
+        ("lag_median_s", "{:.1f}"),
+        ("lag_p95_s", "{:.1f}"),
+        ("lag_median_frac", "{:.2f}"),
+        ("lag_p95_frac", "{:.2f}"),
+        ("peak_rss_mb", "{:.0f}"),
+        ("peak_rps", "{}"),
+        ("budget_rps", "{:.0f}"),
+        ("throttled", "{}"),
+    ]
+    lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        cells = [("-" if row[c] is None else fmt.format(row[c])) for c, fmt in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=60.0)
+    parser.add_argument("--out", default="benchmarks/results/track_many.json")
+    parser.add_argument("--quick", action="store_true", help="N=100 only")
+    args = parser.parse_args()
+    plan = [("videoprovider", 100), ("sdk", 100), ("plain", 100)]
+    if not args.quick:
+        plan += [("videoprovider", 1000), ("sdk", 1000), ("plain", 1000), ("videoprovider", 10000)]
+    rows = []
+    for kind, n in plan:
+        print(f"running {kind} n={n} ...", file=sys.stderr, flush=True)
+        rows.append(scenario(kind, n, args.scale))
+    starts = cold_start()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    report = {"machine": machine, "scale": args.scale, "rows": rows, "cold_start_s": starts}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(
+        f"Machine: {machine}; time compressed {args.scale:g}x; task durations log-normal, "
+        f"median {MEDIAN:g} s, sigma {SIGMA}.\n"
+    )
+    print(table(rows))
+    print("\n| cold start (median of 7) | seconds |\n|---|---|")
+    for name, seconds in starts.items():
+        print(f"| `{name}` | {seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
