@@ -95,7 +95,10 @@ async def run_plain(base: str, n: int, scale: float) -> dict[str, float]:
     detected: dict[str, float] = {}
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(
-        base_url=f"{base}/api/v1", headers=headers, limits=httpx.Limits(max_connections=64)
+        base_url=f"{base}/api/v1",
+        headers=headers,
+        limits=httpx.Limits(max_connections=64),
+        timeout=httpx.Timeout(60.0, pool=None),  # 1,000 waiting on 64 connections is normal
     ) as http:
 
         async def one(i: int) -> None:  # submit, then poll every second
