@@ -30,6 +30,7 @@ from videoprovider.errors import (
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
+from videoprovider.transport import KeepAliveTransport
 
 from . import wire
 from .catalog import model_families
@@ -76,10 +77,10 @@ class DashScopeProvider:
             base_url=self.api_root,
             headers=headers,
             timeout=timeout,
-            transport=context.transport,
-            # Few connections: the account allows 20 task queries per second, and httpcore's
-            # pool costs CPU per request in proportion to its size.
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            # Status polls are many tiny requests; KeepAliveTransport costs a fraction of
+            # httpcore's CPU per request. Eight connections carry the account's 20 task
+            # queries per second with room for submits.
+            transport=context.transport or KeepAliveTransport(max_connections=8),
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
 
