@@ -34,6 +34,8 @@ class AdaptivePolicy:
     jitter: float = 0.2
     rng: random.Random = field(default_factory=random.Random)
     _seen: dict[str | None, deque[float]] = field(default_factory=dict)
+    # (median, sigma) per model, recomputed only when a task finishes: every poll asks.
+    _fitted: dict[str | None, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._errors = Backoff(
@@ -45,16 +47,16 @@ class AdaptivePolicy:
 
     def observe(self, model: str | None, seconds: float) -> None:
         """A task of `model` took about `seconds`."""
-        self._seen.setdefault(model, deque(maxlen=256)).append(max(0.0, seconds))
+        seen = self._seen.setdefault(model, deque(maxlen=256))
+        seen.append(max(0.0, seconds))
+        if len(seen) >= LEARN_AFTER:
+            logs = sorted(math.log(max(s, 1e-3)) for s in seen)
+            mid = logs[len(logs) // 2]
+            spread = (sum((x - mid) ** 2 for x in logs) / len(logs)) ** 0.5
+            self._fitted[model] = (math.exp(mid), max(spread, 0.05))
 
     def _median_sigma(self, model: str | None) -> tuple[float, float]:
-        seen = self._seen.get(model)
-        if seen is None or len(seen) < LEARN_AFTER:
-            return self.typical_seconds, self.sigma
-        logs = sorted(math.log(max(s, 1e-3)) for s in seen)
-        mid = logs[len(logs) // 2]
-        spread = (sum((x - mid) ** 2 for x in logs) / len(logs)) ** 0.5
-        return math.exp(mid), max(spread, 0.05)
+        return self._fitted.get(model) or (self.typical_seconds, self.sigma)
 
     def earliest(self, model: str | None) -> float:
         """The age before which a task of `model` is unlikely (1%) to be finished."""

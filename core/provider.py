@@ -17,6 +17,7 @@ A provider plugin is a class registered under the `videoprovider.providers` entr
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar, Protocol
@@ -25,7 +26,12 @@ from pydantic import BaseModel, ConfigDict
 
 from .clock import Clock, SystemClock
 
-__all__ = ["Operation", "Provider", "ProviderContext", "ProviderSettings"]
+__all__ = ["Operation", "Provider", "ProviderContext", "ProviderSettings", "single_attempt"]
+
+# True while the client's poll scheduler calls a status hook. The scheduler retries failed
+# polls itself, inside its request budget and honouring retry-after for every task, so a
+# provider's own retries would be requests the budget never sees: try once and raise.
+single_attempt: ContextVar[bool] = ContextVar("videoprovider_single_attempt", default=False)
 
 
 class Operation(str, Enum):

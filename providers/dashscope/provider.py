@@ -29,7 +29,7 @@ from videoprovider.errors import (
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
-from videoprovider.provider import Operation, ProviderContext, ProviderSettings
+from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 from videoprovider.transport import KeepAliveTransport
 
 from . import wire
@@ -163,12 +163,13 @@ class DashScopeProvider:
 
     @hookimpl
     async def videoprovider_status(self, task_id: str) -> TaskStatus:
+        retries = 0 if single_attempt.get() else self.settings.max_retries
         attempt = 0
         while True:
             try:
                 return await self._status_once(task_id)
             except (RateLimited, ProviderUnavailable, ProtocolError) as exc:
-                if attempt >= self.settings.max_retries:
+                if attempt >= retries:
                     raise
                 log.info("status of %s: %s; retrying", task_id, exc.message)
                 await self._sleep(attempt, getattr(exc, "retry_after", None))

@@ -1,5 +1,6 @@
 """The shared poll scheduler's guarantees, on a virtual clock."""
 
+import heapq
 import itertools
 import math
 import random
@@ -13,6 +14,7 @@ from videoprovider.clock import VirtualClock
 from videoprovider.errors import AuthenticationError, RateLimited, WaitTimeout
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.policy import AdaptivePolicy
+from videoprovider.provider import single_attempt
 from videoprovider.scheduler import PollScheduler
 
 pytestmark = pytest.mark.anyio
@@ -28,6 +30,7 @@ class World:
         self.throttle: dict[int, float] = {}  # poll number -> retry_after
 
     async def fetch(self, task: Task) -> TaskStatus:
+        assert single_attempt.get(), "the scheduler retries; providers must try once"
         now = self.clock.monotonic()
         self.polls.append((now, task.task_id))
         if len(self.polls) in self.throttle:
@@ -94,6 +97,64 @@ async def test_budget_is_never_exceeded_in_any_second() -> None:
     for i, start in enumerate(times):
         in_window = sum(1 for t in times[i : i + 25] if t < start + 1.0)
         assert in_window <= 20, f"{in_window} polls in the second from {start}"
+
+
+class EventClock(VirtualClock):
+    """Discrete-event time: `sleep(s)` wakes at now + s, and time jumps to the next wake-up
+    once everything runnable has run, so concurrent sleeps overlap as in real time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wakeups: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+
+    async def sleep(self, seconds: float) -> None:
+        wake = anyio.Event()
+        at = self.monotonic() + max(0.0, seconds)
+        heapq.heappush(self._wakeups, (at, next(self._seq), wake))
+        await wake.wait()
+
+    async def run(self) -> None:
+        while True:
+            for _ in range(50):  # let everything runnable reach its next wait
+                await anyio.sleep(0)
+            if not self._wakeups:
+                continue
+            at, _, wake = heapq.heappop(self._wakeups)
+            self.advance(max(0.0, at - self.monotonic()))
+            wake.set()
+
+
+async def test_budget_holds_at_the_server_however_the_network_delays_requests() -> None:
+    # A request reaches the server somewhere between its start and its return. Counting
+    # starts alone lets requests slow on the way out bunch up with the next second's fast
+    # ones: this world makes exactly that happen.
+    clock = EventClock()
+    rng = random.Random(9)
+    world = World(clock, {f"t{i}": rng.uniform(20, 60) for i in range(100)})
+    arrivals: list[float] = []
+    answer = world.fetch
+
+    async def fetch(task: Task) -> TaskStatus:
+        await clock.sleep(rng.choice([0.05, 0.95]))  # on the way to the server
+        arrivals.append(clock.monotonic())
+        status = await answer(task)
+        await clock.sleep(0.05)  # and back
+        return status
+
+    world.fetch = fetch  # type: ignore[method-assign]
+    scheduler = make(clock, budget=10, min_interval=0.5)
+    async with anyio.create_task_group() as group:
+        group.start_soon(clock.run)
+        results = await run_all(scheduler, world, clock)
+        group.cancel_scope.cancel()
+    assert all(isinstance(r, TaskStatus) for r in results.values())
+    arrivals.sort()
+    assert len(arrivals) == scheduler.requests > 200
+    worst = max(
+        sum(1 for t in arrivals[i : i + 30] if t < start + 1.0) for i, start in enumerate(arrivals)
+    )
+    assert worst <= 10
 
 
 async def test_every_task_is_polled_at_least_every_max_interval() -> None:

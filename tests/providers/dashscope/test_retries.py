@@ -5,6 +5,7 @@ import pytest
 
 from videoprovider import errors
 from videoprovider.models import TaskState, VideoRequest
+from videoprovider.provider import single_attempt
 
 from .conftest import MakeProvider, ok_submit, task_reply
 
@@ -114,6 +115,19 @@ async def test_poll_gives_up_after_max_retries_with_a_retryable_error(
     with pytest.raises(errors.ProviderUnavailable) as info:
         await provider.videoprovider_status(task_id="t-1")
     assert info.value.retryable and len(recorder.requests) == 3
+
+
+async def test_poll_under_the_scheduler_makes_one_attempt(make_provider: MakeProvider) -> None:
+    # The scheduler retries within its request budget; a retry here would escape it.
+    provider, recorder, clock = make_provider(throttled("9"), task_reply("RUNNING"), max_retries=4)
+    token = single_attempt.set(True)
+    try:
+        with pytest.raises(errors.RateLimited) as info:
+            await provider.videoprovider_status(task_id="t-1")
+    finally:
+        single_attempt.reset(token)
+    assert info.value.retry_after == 9.0
+    assert len(recorder.requests) == 1 and clock.sleeps == []
 
 
 async def test_poll_does_not_retry_permanent_errors(make_provider: MakeProvider) -> None:
