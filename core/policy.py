@@ -24,6 +24,38 @@ Z_EARLY = 2.326  # the 1% quantile of a standard normal, in standard deviations
 LEARN_AFTER = 8  # finished tasks of a model before their durations replace the prior
 
 
+class _RunningLogStats:
+    """Mean and spread of the last `window` values, updated in O(1)."""
+
+    def __init__(self, window: int = 256) -> None:
+        self.values: deque[float] = deque()
+        self.window = window
+        self.total = 0.0
+        self.squares = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+    def add(self, x: float) -> None:
+        if len(self.values) == self.window:
+            old = self.values.popleft()
+            self.total -= old
+            self.squares -= old * old
+        self.values.append(x)
+        self.total += x
+        self.squares += x * x
+
+    @property
+    def mean(self) -> float:
+        return self.total / len(self.values)
+
+    @property
+    def std(self) -> float:
+        mean = self.mean
+        return math.sqrt(max(0.0, self.squares / len(self.values) - mean * mean))
+
+
 @dataclass
 class AdaptivePolicy:
     typical_seconds: float = 60.0  # prior median task duration
@@ -33,7 +65,7 @@ class AdaptivePolicy:
     max_interval: float = 15.0
     jitter: float = 0.2
     rng: random.Random = field(default_factory=random.Random)
-    _seen: dict[str | None, deque[float]] = field(default_factory=dict)
+    _sums: dict[str | None, _RunningLogStats] = field(default_factory=dict)
     # (median, sigma) per model, recomputed only when a task finishes: every poll asks.
     _fitted: dict[str | None, tuple[float, float]] = field(default_factory=dict)
 
@@ -47,13 +79,12 @@ class AdaptivePolicy:
 
     def observe(self, model: str | None, seconds: float) -> None:
         """A task of `model` took about `seconds`."""
-        seen = self._seen.setdefault(model, deque(maxlen=256))
-        seen.append(max(0.0, seconds))
-        if len(seen) >= LEARN_AFTER:
-            logs = sorted(math.log(max(s, 1e-3)) for s in seen)
-            mid = logs[len(logs) // 2]
-            spread = (sum((x - mid) ** 2 for x in logs) / len(logs)) ** 0.5
-            self._fitted[model] = (math.exp(mid), max(spread, 0.05))
+        # A log-normal fit over the last 256 durations, kept as running sums so that
+        # learning costs O(1) per finished task.
+        fit = self._sums.setdefault(model, _RunningLogStats())
+        fit.add(math.log(max(seconds, 1e-3)))
+        if fit.count >= LEARN_AFTER:
+            self._fitted[model] = (math.exp(fit.mean), max(fit.std, 0.05))
 
     def _median_sigma(self, model: str | None) -> tuple[float, float]:
         return self._fitted.get(model) or (self.typical_seconds, self.sigma)
