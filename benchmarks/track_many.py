@@ -236,6 +236,7 @@ def scenario(kind: str, n: int, scale: float) -> dict[str, Any]:
         "lag_p95_frac": _p95(fractions) if fractions else None,
         "throttled": stats["throttled"],
         "peak_rps": stats["peak_rps"],
+        "peak_status_rps": stats["peak_status_per_second"],
         "budget_rps": qps,
     }
 
@@ -279,6 +280,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("lag_p95_frac", "{:.2f}"),
         ("peak_rss_mb", "{:.0f}"),
         ("peak_rps", "{}"),
+        ("peak_status_rps", "{}"),
         ("budget_rps", "{:.0f}"),
         ("throttled", "{}"),
     ]

@@ -184,7 +184,9 @@ class DashScopeProvider:
                 task_id=task_id,
             )
         try:
-            response = await self._http.get(f"/tasks/{task_id}")
+            # An absolute URL spares httpx a second URL parse to join it with base_url:
+            # polls are the hot path when thousands of tasks are tracked.
+            response = await self._http.get(httpx.URL(f"{self.api_root}/tasks/{task_id}"))
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
                 f"Polling DashScope failed: {type(exc).__name__}.",

@@ -116,6 +116,17 @@ class Stats:
     counts: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
     per_second: Counter[int] = field(default_factory=Counter)
+    # Status requests in the busiest sliding one-second window (real time): the figure to
+    # compare with a task-query limit, which submits do not count against.
+    status_peak: int = 0
+    _status_window: deque[float] = field(default_factory=deque)
+
+    def saw_status(self, at: float) -> None:
+        window = self._status_window
+        while window and at - window[0] >= 1.0:
+            window.popleft()
+        window.append(at)
+        self.status_peak = max(self.status_peak, len(window))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +134,7 @@ class Stats:
             "throttled": self.throttled,
             "total": sum(self.counts.values()),
             "peak_rps": max(self.per_second.values(), default=0),
+            "peak_status_per_second": self.status_peak,
         }
 
 
@@ -195,6 +207,8 @@ class DashScopeService:
         now = self.clock.monotonic()
         self.stats.counts[kind] += 1
         self.stats.per_second[int(time.monotonic())] += 1
+        if kind == "status":
+            self.stats.saw_status(time.monotonic())
         if self.config.record:
             self.requests.append(self._record(req))
         fault = self._take_fault(kind)

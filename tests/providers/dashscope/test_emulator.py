@@ -16,6 +16,7 @@ from videoprovider_dashscope.emulator import (
     run_in_thread,
     run_subprocess,
 )
+from videoprovider_dashscope.emulator.service import Stats
 
 KEY = "sk-test-emu0123456789"
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -176,7 +177,16 @@ def test_query_rate_limit(clock: VirtualClock) -> None:
         if reply.status_code == 429:
             assert reply.json()["code"] == "Throttling.RateQuota"
             assert reply.headers["retry-after"] == "1"
-        assert emu.service.stats.as_dict()["throttled"] >= 1
+        stats = emu.service.stats.as_dict()
+        assert stats["throttled"] >= 1
+        assert stats["peak_status_per_second"] == 9 == stats["counts"]["status"]
+
+
+def test_status_peak_counts_a_sliding_second_of_status_requests() -> None:
+    stats = Stats()
+    for at in [0.0, 0.5, 0.9, 1.2, 1.4, 3.0]:
+        stats.saw_status(at)
+    assert stats.status_peak == 4  # 0.5, 0.9, 1.2, 1.4
 
 
 @pytest.mark.parametrize(
