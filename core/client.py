@@ -152,6 +152,10 @@ class AsyncVideoClient:
             self._journal = Recorder(open_journal(self._config.core.journal_url))
         else:
             self._journal = Recorder(None)
+        if self._journal.journal is not None:
+            # Tasks finished by earlier runs tell how long this provider's models take.
+            for model, seconds in self._journal.journal.durations(name):
+                policy.observe(model, seconds)
         for plugin in plugins:
             self.register(plugin)
 

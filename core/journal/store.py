@@ -227,6 +227,22 @@ class Journal(ABC):
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_ms"
         return [self._entry(row) for row in self._query(sql, params)]
 
+    def durations(self, provider: str, limit: int = 256) -> list[tuple[str | None, float]]:
+        """(model, seconds) for the provider's latest completed tasks, from the intent to
+        the write that saw them finished (or collected them, a little later): what the
+        poll policy learns from, so a new process starts from experience, not a prior."""
+        rows = self._query(
+            f"SELECT request_json, created_ms, updated_ms FROM {TABLE} WHERE provider = "
+            ":provider AND state = :state AND phase IN ('finished', 'collected') "
+            "ORDER BY updated_ms DESC LIMIT :limit",
+            {"provider": provider, "state": TaskState.COMPLETED.value, "limit": limit},
+        )
+        found = []
+        for request_json, created, updated in rows:
+            model = json.loads(request_json).get("model")
+            found.append((model if isinstance(model, str) else None, (updated - created) / 1000))
+        return found
+
     def unfinished(self) -> list[JournalEntry]:
         return [e for e in self.entries() if e.unfinished]
 

@@ -1,6 +1,7 @@
 """No task is lost: crashes mid-wait, crashes mid-submit, and workers sharing one journal."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from videoprovider import TaskState, VideoClient, VirtualClock
+from videoprovider import AsyncVideoClient, TaskState, VideoClient, VirtualClock
 from videoprovider.journal import Phase, SQLiteJournal
+from videoprovider.models import Task, TaskStatus, VideoRequest
+from videoprovider.policy import Z_EARLY
 
 N = 6
 
@@ -235,3 +238,22 @@ def test_rejected_submit_is_journaled_not_lost(tmp_path: Path) -> None:
         assert client.journal is not None
         [entry] = client.journal.entries()
     assert entry.phase is Phase.REJECTED and "ContentRejected" in (entry.error or "")
+
+
+@pytest.mark.anyio
+async def test_a_new_client_starts_from_the_journals_durations(tmp_path: Path) -> None:
+    store = SQLiteJournal(tmp_path / "journal.db")
+    for i in range(8):
+        entry = store.intent("fake", VideoRequest(prompt="x", model="slow"), None, owner="w")
+        store.submitted(entry, Task(provider="fake", task_id=f"t{i}"))
+        store.status(
+            TaskStatus(
+                provider="fake", task_id=f"t{i}", state=TaskState.COMPLETED, video_url="https://v/x"
+            )
+        )
+    store._run("UPDATE videoprovider_journal SET created_ms = updated_ms - 600000")
+    async with AsyncVideoClient("fake", journal=store) as client:
+        # First polls wait for the learned 600 s (less its spread), not the fake's prior.
+        assert client._scheduler.policy.earliest("slow") == pytest.approx(
+            600.0 * math.exp(-Z_EARLY * 0.05)
+        )

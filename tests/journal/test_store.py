@@ -167,3 +167,28 @@ def test_journal_url_password_is_masked_in_config_reports() -> None:
         environ={"VIDEOPROVIDER_JOURNAL_URL": "postgresql://app:hunter2@db.internal/video"},
     ).core
     assert redacted(core)["journal_url"] == "postgresql://app:****@db.internal/video"
+
+
+def finished_task(
+    journal: Journal, task_id: str, model: str, seconds: float, state: TaskState
+) -> None:
+    entry = journal.intent("fake", VideoRequest(prompt="x", model=model), None, owner="w1")
+    journal.submitted(entry, Task(provider="fake", task_id=task_id))
+    journal.status(
+        status(task_id, state, video_url="https://v/x.mp4" if state.value == "COMPLETED" else None)
+    )
+    # Backdate the intent: the journal times rows on the wall clock.
+    journal._run(
+        "UPDATE videoprovider_journal SET created_ms = updated_ms - :ms WHERE task_id = :t",
+        {"ms": int(seconds * 1000), "t": task_id},
+    )
+
+
+def test_durations_of_completed_tasks_feed_the_poll_policy(journal: Journal) -> None:
+    finished_task(journal, "a", "wan2.6-t2v", 120.0, TaskState.COMPLETED)
+    finished_task(journal, "b", "wan2.6-t2v", 80.0, TaskState.COMPLETED)
+    finished_task(journal, "c", "wan2.6-t2v", 5.0, TaskState.FAILED)  # not a duration
+    journal.collected("fake", "a", "/videos/a.mp4")
+    got = sorted((model, round(seconds)) for model, seconds in journal.durations("fake"))
+    assert got == [("wan2.6-t2v", 80), ("wan2.6-t2v", 120)]  # collecting "a" came ms later
+    assert journal.durations("other") == [] and len(journal.durations("fake", limit=1)) == 1
