@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 
 from videoprovider._version import __version__
+from videoprovider.apiclient import api_client, describe, send_bounded
 from videoprovider.backoff import Backoff
 from videoprovider.download import redact_url
 from videoprovider.errors import (
@@ -30,7 +31,6 @@ from videoprovider.errors import (
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
-from videoprovider.transport import KeepAliveTransport
 
 from . import wire
 from .catalog import model_families
@@ -73,14 +73,10 @@ class DashScopeProvider:
         if settings.workspace_id:
             headers["X-DashScope-WorkSpace"] = settings.workspace_id
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-        self._http = httpx.AsyncClient(
-            base_url=self.api_root,
-            headers=headers,
-            timeout=timeout,
-            # Status polls are many tiny requests; KeepAliveTransport costs a fraction of
-            # httpcore's CPU per request. Eight connections carry the account's 20 task
-            # queries per second with room for submits.
-            transport=context.transport or KeepAliveTransport(max_connections=8),
+        # Eight connections carry the account's 20 task queries per second with room for
+        # submits; httpx's own transport, so the environment's proxies and CAs apply.
+        self._http = api_client(
+            context, base_url=self.api_root, headers=headers, timeout=timeout, max_connections=8
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
 
@@ -104,12 +100,14 @@ class DashScopeProvider:
         attempt = 0
         while True:
             try:
-                response = await self._http.post(submit.path, json=submit.body, headers=headers)
+                response = await send_bounded(
+                    self._http, "POST", submit.path, json=submit.body, headers=headers
+                )
             except NOT_SENT as exc:
                 if attempt >= self.settings.submit_retries:
                     raise ProviderUnavailable(
                         f"Could not connect to DashScope at {self.api_root}: "
-                        f"{type(exc).__name__}. Nothing was submitted.",
+                        f"{describe(exc)}. Nothing was submitted.",
                         provider="dashscope",
                         operation="submit",
                     ) from exc
@@ -122,7 +120,7 @@ class DashScopeProvider:
             except httpx.HTTPError as exc:
                 raise SubmitOutcomeUnknown(
                     f"The submit reached DashScope but no reply came back "
-                    f"({type(exc).__name__}); it was not resent.",
+                    f"({describe(exc)}); it was not resent.",
                     request=request,
                     provider="dashscope",
                     operation="submit",
@@ -186,10 +184,12 @@ class DashScopeProvider:
         try:
             # An absolute URL spares httpx a second URL parse to join it with base_url:
             # polls are the hot path when thousands of tasks are tracked.
-            response = await self._http.get(httpx.URL(f"{self.api_root}/tasks/{task_id}"))
+            response = await send_bounded(
+                self._http, "GET", httpx.URL(f"{self.api_root}/tasks/{task_id}")
+            )
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
-                f"Polling DashScope failed: {type(exc).__name__}.",
+                f"Polling DashScope failed: {describe(exc)}.",
                 provider="dashscope",
                 operation="status",
                 task_id=task_id,

@@ -1,0 +1,129 @@
+"""The httpx client a provider uses to call its service's API, and bounded reads of its replies.
+
+httpx does the HTTP (httpcore and h11 parse it, bound response heads at 100 KiB and honour
+every timeout); this module only chooses how the client is built and how much of a reply is
+read. It passes no transport unless the provider's context has one (tests hand in an
+`httpx.MockTransport`), because httpx applies the environment's proxies (`HTTPS_PROXY`,
+`HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and CA settings (`SSL_CERT_FILE`, `SSL_CERT_DIR`) only
+to the transports it builds itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .provider import ProviderContext
+
+__all__ = [
+    "MAX_API_BYTES",
+    "ResponseTooLarge",
+    "api_client",
+    "describe",
+    "read_bounded",
+    "send_bounded",
+]
+
+# API replies are JSON documents of a few KB (a DashScope task is under 2 KB). A reply far
+# larger is a broken or hostile server, and reading it whole would hold it all in memory.
+MAX_API_BYTES = 4 * 1024 * 1024
+
+
+class ResponseTooLarge(httpx.RemoteProtocolError):
+    """A reply's body passed the limit; reading stopped there.
+
+    A RemoteProtocolError, so code that treats any `httpx.HTTPError` after sending as "the
+    request may have landed" (the submit rule) stays right without knowing of this class.
+    """
+
+
+def api_client(
+    context: ProviderContext,
+    *,
+    base_url: str,
+    headers: Mapping[str, str],
+    timeout: httpx.Timeout,
+    max_connections: int = 8,
+) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` for a provider's API: the environment's proxies and CAs apply.
+
+    `context.transport`, when set, replaces the network (and with it the proxies).
+    """
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=dict(headers),
+        timeout=timeout,
+        transport=context.transport,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+    )
+
+
+async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
+    """Read a streamed reply's decoded body, raising ResponseTooLarge past `max_bytes`.
+
+    The limit applies to the decoded bytes, so a small compressed body cannot expand past it.
+    """
+    declared = response.headers.get("content-length", "")
+    identity = "content-encoding" not in response.headers
+    if identity and declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge(
+            f"the reply declares {declared} bytes, over the limit of {max_bytes}",
+            request=response.request,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLarge(
+                f"the reply passed the limit of {max_bytes} bytes; reading stopped",
+                request=response.request,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def send_bounded(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL | str,
+    *,
+    max_bytes: int = MAX_API_BYTES,
+    **kwargs: Any,
+) -> httpx.Response:
+    """`client.request(method, url, **kwargs)`, reading at most `max_bytes` of the reply.
+
+    Returns a complete response (`.json()`, `.text` work as usual) whose body is the decoded
+    bytes; its headers no longer claim an encoding or length of their own.
+    """
+    request = client.build_request(method, url, **kwargs)
+    response = await client.send(request, stream=True)
+    try:
+        body = await read_bounded(response, max_bytes)
+    finally:
+        await response.aclose()
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+def describe(exc: httpx.HTTPError) -> str:
+    """`ReadTimeout`, or `RemoteProtocolError: <why>`: an httpx error for a user's message.
+
+    httpx puts no credentials in these messages (they name the failure, not the request).
+    """
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
