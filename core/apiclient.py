@@ -71,7 +71,7 @@ async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
     identity = "content-encoding" not in response.headers
     if identity and declared.isdigit() and int(declared) > max_bytes:
         raise ResponseTooLarge(
-            f"the reply declares {declared} bytes, over the limit of {max_bytes}",
+            f"the reply declares {declared} bytes, over the limit of {max_bytes} bytes",
             request=response.request,
         )
     chunks: list[bytes] = []

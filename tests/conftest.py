@@ -1,9 +1,14 @@
+import asyncio
 import importlib
+import ssl
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -91,3 +96,145 @@ def nocancel_provider(install_dist: InstallDist) -> ModuleType:
         {"videoprovider.providers": {"nocancel": "nocancel_video:NoCancel"}},
     )
     return importlib.import_module("nocancel_video")
+
+
+ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextmanager
+def serve_in_thread(
+    handler: ConnectionHandler, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, int]]:
+    """Run an asyncio stream server on 127.0.0.1 in a thread; yield its (host, port).
+
+    For servers that misbehave on purpose (chosen bytes, a forward proxy), which the
+    emulator's well-behaved HTTP cannot stand in for.
+    """
+    loop = asyncio.new_event_loop()
+    started: list[asyncio.Server] = []
+    ready = threading.Event()
+
+    async def start() -> None:
+        started.append(await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls))
+        ready.set()
+
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True
+    )
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield "127.0.0.1", started[0].sockets[0].getsockname()[1]
+    finally:
+
+        async def stop() -> None:
+            started[0].close()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., Any]]:
+    """`raw_server(reply)`: a server that reads one request head and writes `reply` (bytes,
+    or an async callable given the writer); returns its base URL. Closed after the test."""
+    with ExitStack() as stack:
+
+        def start(reply: bytes | Callable[[asyncio.StreamWriter], Awaitable[None]]) -> str:
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                    if isinstance(reply, bytes):
+                        writer.write(reply)
+                        await writer.drain()
+                    else:
+                        await reply(writer)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    pass
+                finally:
+                    writer.close()
+
+            host, port = stack.enter_context(serve_in_thread(handle))
+            return f"http://{host}:{port}"
+
+        yield start
+
+
+class ForwardProxy:
+    """A forward proxy on 127.0.0.1 that tunnels CONNECT to loopback ports and counts them.
+
+    What passes through is recorded so a test can prove its client used the proxy: `tunnels`
+    lists each CONNECT target, `bytes_up`/`bytes_down` what crossed.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.tunnels: list[str] = []
+        self.bytes_up = 0
+        self.bytes_down = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, target = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")[:2]
+            host, _, port = target.rpartition(":")
+            if method != "CONNECT" or host not in ("127.0.0.1", "localhost"):
+                # Tests never reach beyond this machine, through this proxy or otherwise.
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels.append(target)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await asyncio.gather(
+                self._pipe(reader, up_writer, "bytes_up"),
+                self._pipe(up_reader, writer, "bytes_down"),
+            )
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, counter: str
+    ) -> None:
+        try:
+            while data := await source.read(65536):
+                setattr(self, counter, getattr(self, counter) + len(data))
+                sink.write(data)
+                await sink.drain()
+        finally:
+            sink.close()
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[ForwardProxy]:
+    proxy = ForwardProxy()
+    with serve_in_thread(proxy.handle) as (host, port):
+        proxy.url = f"http://{host}:{port}"
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway CA (trustme) with its PEM at `.pem_path`; `.server_context()` for servers."""
+    import trustme
+
+    ca = trustme.CA()
+    folder = tmp_path_factory.mktemp("ca")
+    ca.pem_path = str(folder / "ca.pem")
+    ca.cert_pem.write_to_path(ca.pem_path)
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+
+    def server_context() -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        return context
+
+    ca.server_context = server_context
+    return ca

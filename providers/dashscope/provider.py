@@ -119,7 +119,7 @@ class DashScopeProvider:
                 continue
             except httpx.HTTPError as exc:
                 raise SubmitOutcomeUnknown(
-                    f"The submit reached DashScope but no reply came back "
+                    f"The submit reached DashScope but no usable reply came back "
                     f"({describe(exc)}); it was not resent.",
                     request=request,
                     provider="dashscope",

@@ -8,6 +8,9 @@
         emu.stats()                                                   # over /_emulator/*
 
 or from a shell: `python -m videoprovider_dashscope.emulator --port 0` (prints its base URL).
+Pass a server-side `ssl.SSLContext` as `tls=` (shell: `--tls-cert`, `--tls-key`) to serve
+HTTPS, as the real endpoint does; clients then trust its CA through `SSL_CERT_FILE` (httpx)
+or `REQUESTS_CA_BUNDLE` (the official SDK), or `run_subprocess(..., ca_file=...)`.
 It checks the key and the async header, validates bodies per model family, runs tasks
 PENDING → RUNNING → SUCCEEDED on a (compressible, injectable) clock, serves an MP4 at the
 signed-looking `video_url`, answers UNKNOWN after the retention, cancels PENDING tasks, lists
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.request import Request, urlopen
 
-from .httpserver import serve
+from .httpserver import base_url, serve
 from .service import DashScopeService, EmulatorClock, EmulatorConfig, Fault
 
 __all__ = [
@@ -54,7 +58,10 @@ class RunningEmulator:
 
 @contextmanager
 def run_in_thread(
-    config: EmulatorConfig | None = None, clock: EmulatorClock | None = None, port: int = 0
+    config: EmulatorConfig | None = None,
+    clock: EmulatorClock | None = None,
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[RunningEmulator]:
     service = DashScopeService(config, clock)
     loop = asyncio.new_event_loop()
@@ -62,9 +69,9 @@ def run_in_thread(
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        server = await serve(service.handle, "127.0.0.1", port)
+        server = await serve(service.handle, "127.0.0.1", port, tls)
         holder["server"] = server
-        service.base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        service.base_url = base_url(server, "127.0.0.1", tls)
         ready.set()
 
     def run() -> None:
@@ -99,13 +106,15 @@ class RemoteEmulator:
 
     base_url: str
     process: subprocess.Popen[str]
+    ca_file: str | None = None
 
     def _call(self, name: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
         req = Request(
             f"{self.base_url}/_emulator/{name}", data=data, method="GET" if data is None else "POST"
         )
-        with urlopen(req, timeout=10) as reply:
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+        with urlopen(req, timeout=10, context=context) as reply:
             return json.loads(reply.read())
 
     def stats(self) -> dict[str, Any]:
@@ -129,8 +138,12 @@ class RemoteEmulator:
 
 
 @contextmanager
-def run_subprocess(*args: str) -> Iterator[RemoteEmulator]:
-    """Start `python -m videoprovider_dashscope.emulator --port 0 ARGS` and wait for its URL."""
+def run_subprocess(*args: str, ca_file: str | None = None) -> Iterator[RemoteEmulator]:
+    """Start `python -m videoprovider_dashscope.emulator --port 0 ARGS` and wait for its URL.
+
+    With `--tls-cert`/`--tls-key` in ARGS, pass the CA that signed the certificate as
+    `ca_file` so the admin calls trust it.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "videoprovider_dashscope.emulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -140,9 +153,9 @@ def run_subprocess(*args: str) -> Iterator[RemoteEmulator]:
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
-        if not line.startswith("http://"):
+        if not line.startswith(("http://", "https://")):
             raise RuntimeError(f"the emulator did not start: {line!r}")
-        yield RemoteEmulator(line, process)
+        yield RemoteEmulator(line, process, ca_file)
     finally:
         process.terminate()
         try:

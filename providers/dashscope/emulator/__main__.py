@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 
-from .httpserver import serve
+from .httpserver import base_url, serve
 from .service import DashScopeService, EmulatorConfig
 
 
@@ -41,7 +42,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-record", action="store_true", help="count requests only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", help="the certificate's PEM private key")
     args = parser.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     config = EmulatorConfig(
         api_keys=tuple(args.api_keys) if args.api_keys else None,
         task_seconds=args.task_seconds,
@@ -52,12 +59,14 @@ def main(argv: list[str] | None = None) -> None:
         record=not args.no_record,
         seed=args.seed,
     )
-    asyncio.run(_serve(DashScopeService(config), args.host, args.port))
+    asyncio.run(_serve(DashScopeService(config), args.host, args.port, tls))
 
 
-async def _serve(service: DashScopeService, host: str, port: int) -> None:
-    server = await serve(service.handle, host, port)
-    service.base_url = f"http://{host}:{server.sockets[0].getsockname()[1]}"
+async def _serve(
+    service: DashScopeService, host: str, port: int, tls: ssl.SSLContext | None
+) -> None:
+    server = await serve(service.handle, host, port, tls)
+    service.base_url = base_url(server, host, tls)
     print(service.base_url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ fast enough (thousands of requests per second on one core) for the benchmarks to
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
@@ -113,6 +114,13 @@ class _Connection(asyncio.Protocol):
                 return
 
 
-async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
+async def serve(
+    handler: Handler, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> asyncio.Server:
+    """Serve `handler` on host:port; over TLS when `tls` (a server-side context) is given."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _Connection(handler), host, port, backlog=1024)
+    return await loop.create_server(lambda: _Connection(handler), host, port, backlog=1024, ssl=tls)
+
+
+def base_url(server: asyncio.Server, host: str, tls: ssl.SSLContext | None) -> str:
+    return f"{'https' if tls else 'http'}://{host}:{server.sockets[0].getsockname()[1]}"

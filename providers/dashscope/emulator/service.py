@@ -27,7 +27,16 @@ SUBMIT_PATHS = (
 )
 SERVER_TZ = timezone(timedelta(hours=8))  # the service reports China Standard Time
 FaultKind = Literal[
-    "429", "500", "503", "drop", "drop_after", "slow", "malformed", "html", "content_failure"
+    "429",
+    "500",
+    "503",
+    "drop",
+    "drop_after",
+    "slow",
+    "malformed",
+    "html",
+    "huge",
+    "content_failure",
 ]
 Match = Literal["submit", "status", "cancel", "list", "video", "any"]
 
@@ -50,7 +59,8 @@ class RealClock:
 class Fault:
     """Misbehave on the next `count` requests of kind `match`.
 
-    429/500/503/html/malformed replace the reply; `drop` closes the connection before doing
+    429/500/503/html/malformed replace the reply, and `huge` replaces it with 5 MiB of JSON
+    (over any sane client's limit for an API reply); `drop` closes the connection before doing
     anything; `drop_after` does the work (a submit creates its task) and then closes without
     replying; `slow` delays the real reply by `delay` seconds; `content_failure` makes the
     submitted task end FAILED with DataInspectionFailed.
@@ -265,6 +275,11 @@ class DashScopeService:
                 502,
                 b"<html><body><h1>502 Bad Gateway</h1></body></html>",
                 {"Content-Type": "text/html"},
+            )
+        if fault.kind == "huge":
+            filler = b"a" * (5 * 1024 * 1024)
+            return Response(
+                200, b'{"output": {"pad": "' + filler + b'"}}', {"Content-Type": "application/json"}
             )
         return None  # slow and content_failure act inside the normal reply
 
