@@ -267,3 +267,24 @@ def test_subprocess_emulator_prints_its_url_and_is_controllable() -> None:
         assert emu.requests()[0]["path"] == SUBMIT
         emu.reset()
         assert emu.stats()["total"] == 0
+
+
+def test_the_emulator_answers_malformed_http_with_400_and_keeps_pipelined_order() -> None:
+    import socket
+
+    with run_in_thread(EmulatorConfig(qps_limit=None)) as emu:
+        host, port = emu.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            # Two pipelined requests in one write: two replies, in order, on one connection.
+            sock.sendall(
+                b"GET /_emulator/stats HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            replies = b""
+            while replies.count(b"HTTP/1.1 ") < 2:
+                replies += sock.recv(65536)
+            assert replies.startswith(b"HTTP/1.1 200 ")
+            assert b"HTTP/1.1 401 " in replies.split(b"\r\n\r\n", 1)[1]  # no key
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
