@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 
 from .clock import Clock
-from .errors import VideoProviderError, WaitTimeout
+from .errors import ProtocolError, VideoProviderError, WaitTimeout
 from .models import Task, TaskStatus
 from .policy import AdaptivePolicy
 from .provider import single_attempt
@@ -36,6 +36,7 @@ from .provider import single_attempt
 __all__ = ["PollScheduler"]
 
 log = logging.getLogger("videoprovider.scheduler")
+MAX_GARBLED_POLLS = 5  # consecutive ProtocolErrors on one task's polls before giving up
 
 Fetch = Callable[[Task], Awaitable[TaskStatus]]
 OnChange = Callable[[TaskStatus, "TaskStatus | None"], Awaitable[None]]
@@ -301,7 +302,11 @@ class PollScheduler:
         self._push(entry)
 
     def _after_error(self, entry: _Tracked, exc: VideoProviderError) -> None:
-        if not exc.retryable:
+        # A garbled reply to a poll is usually a gateway's passing fault, and a poll is safe
+        # to repeat; but a protocol that changed under us would garble every reply, so only
+        # a few in a row are retried.
+        garbled = isinstance(exc, ProtocolError) and entry.errors < MAX_GARBLED_POLLS
+        if not (exc.retryable or garbled):
             entry.error = exc
             self._finish(entry)
             return

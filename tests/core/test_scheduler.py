@@ -11,11 +11,11 @@ import anyio
 import pytest
 
 from videoprovider.clock import VirtualClock
-from videoprovider.errors import AuthenticationError, RateLimited, WaitTimeout
+from videoprovider.errors import AuthenticationError, ProtocolError, RateLimited, WaitTimeout
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.policy import AdaptivePolicy
 from videoprovider.provider import single_attempt
-from videoprovider.scheduler import PollScheduler
+from videoprovider.scheduler import MAX_GARBLED_POLLS, PollScheduler
 
 pytestmark = pytest.mark.anyio
 
@@ -244,6 +244,25 @@ async def test_a_permanent_error_ends_only_that_wait() -> None:
     results = await run_all(make(clock, typical_seconds=5.0), world, clock)
     assert isinstance(results["a"], AuthenticationError)
     assert isinstance(results["b"], TaskStatus)
+
+
+async def test_a_few_garbled_replies_are_retried_but_a_garbled_protocol_ends_the_wait() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"flaky": 5.0, "broken": 5.0})
+    original = world.fetch
+    garbled = Counter[str]()
+
+    async def fetch(task: Task) -> TaskStatus:
+        if task.task_id == "broken" or garbled[task.task_id] < 2:
+            garbled[task.task_id] += 1
+            raise ProtocolError("not JSON")
+        return await original(task)
+
+    world.fetch = fetch  # type: ignore[method-assign]
+    results = await run_all(make(clock, typical_seconds=5.0), world, clock)
+    assert isinstance(results["flaky"], TaskStatus)
+    assert isinstance(results["broken"], ProtocolError)
+    assert garbled["broken"] == MAX_GARBLED_POLLS + 1
 
 
 async def test_learns_durations_and_polls_less_for_later_tasks() -> None:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .client import AsyncVideoClient
-    from .clock import VirtualClock
-    from .sync import VideoClient
+    from ..client import AsyncVideoClient
+    from ..clock import VirtualClock
+    from ..sync import VideoClient
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,7 +45,7 @@ def marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def video_clock() -> VirtualClock:
-    from .clock import VirtualClock
+    from ..clock import VirtualClock
 
     return VirtualClock()
 
@@ -54,7 +54,7 @@ def video_clock() -> VirtualClock:
 def video_client(
     request: pytest.FixtureRequest, video_clock: VirtualClock
 ) -> Iterator[VideoClient]:
-    from .sync import VideoClient
+    from ..sync import VideoClient
 
     settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
     with VideoClient(config=False, environ={}, clock=video_clock, **settings) as client:
@@ -65,7 +65,7 @@ def video_client(
 async def async_video_client(
     request: pytest.FixtureRequest, video_clock: VirtualClock
 ) -> AsyncIterator[AsyncVideoClient]:
-    from .client import AsyncVideoClient
+    from ..client import AsyncVideoClient
 
     settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
     async with AsyncVideoClient(config=False, environ={}, clock=video_clock, **settings) as c:

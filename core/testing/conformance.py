@@ -1,0 +1,398 @@
+"""The provider conformance kit: videoprovider's contract, as tests your provider package runs.
+
+Subclass `ProviderConformance` in your own test suite, name your provider and say how to
+reach your service offline; pytest then runs every check below against it:
+
+    import pytest
+    from videoprovider.testing.conformance import ProviderConformance
+
+    class TestAcmeConformance(ProviderConformance):
+        provider = "acme"                       # your entry point name
+
+        @pytest.fixture
+        def conformance_settings(self, acme_server):
+            return {"api_key": "sk-test-acme-conformance", "base_url": acme_server.url}
+
+Override the other `conformance_*` fixtures where the defaults do not fit (an httpx
+`MockTransport` instead of a loopback server, a clock shared with your emulator, a task id
+of your service's format). What your provider does not offer is skipped by declaration (its
+`capabilities`), never by silence. docs/writing-a-provider.md explains each rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from ..clock import Clock, VirtualClock
+from ..errors import (
+    RequestRejected,
+    SubmitOutcomeUnknown,
+    TaskCanceled,
+    TaskNotReady,
+    UnsupportedOperation,
+    VideoProviderError,
+)
+from ..models import Task, TaskState, TaskStatus, VideoRequest
+from ..plugins import load_provider_class
+from ..provider import Operation
+from ..sync import VideoClient
+from .faults import Fault, FaultTransport
+
+__all__ = ["Fault", "FaultTransport", "ProviderConformance"]
+
+_ORDER = {TaskState.PENDING: 0, TaskState.PROCESSING: 1}
+LONG_WAIT = 7 * 24 * 3600.0  # virtual seconds: "until it ends", on a clock that never sleeps
+
+
+def _not_get(request: httpx.Request) -> bool:
+    return request.method != "GET"
+
+
+def _is_get(request: httpx.Request) -> bool:
+    return request.method == "GET"
+
+
+class ProviderConformance:
+    """Contract tests for one provider plugin; subclass it as `Test...` to run them."""
+
+    #: The provider's entry point name in `videoprovider.providers`.
+    provider: ClassVar[str] = ""
+    #: False for a provider that makes no HTTP requests (the offline fake): the checks that
+    #: inject network faults are then skipped, by this declaration.
+    uses_http: ClassVar[bool] = True
+
+    # -- what the author provides ---------------------------------------------------------
+
+    @pytest.fixture
+    def conformance_settings(self) -> dict[str, Any]:
+        """Provider settings that reach your offline service (include your test key)."""
+        return {}
+
+    @pytest.fixture
+    def conformance_clock(self) -> Clock:
+        """The clock the client waits on; share it with your emulator so no test sleeps."""
+        return VirtualClock()
+
+    @pytest.fixture
+    def conformance_transport(self) -> httpx.AsyncBaseTransport:
+        """Where requests go under the kit's fault injector: the network by default."""
+        return httpx.AsyncHTTPTransport()
+
+    @pytest.fixture
+    def conformance_request(self) -> VideoRequest:
+        """A request your provider accepts and completes."""
+        return VideoRequest(prompt="A cat running on the grass")
+
+    @pytest.fixture
+    def conformance_invalid_request(self) -> tuple[VideoRequest, str]:
+        """A request your provider must refuse before any request, and the field to name."""
+        return VideoRequest(prompt="A cat", resolution="9000P"), "resolution"
+
+    @pytest.fixture
+    def conformance_unknown_task_id(self) -> str:
+        """A well-formed id of a task your service does not have."""
+        return "00000000-0000-4000-8000-000000000000"
+
+    # -- the kit's own plumbing ----------------------------------------------------------
+
+    @pytest.fixture
+    def kit_transport(
+        self, conformance_transport: httpx.AsyncBaseTransport, conformance_clock: Clock
+    ) -> FaultTransport:
+        return FaultTransport(conformance_transport, conformance_clock)
+
+    @pytest.fixture
+    def kit_faults(self, kit_transport: FaultTransport) -> FaultTransport:
+        """The kit's transport, for the checks that inject network faults."""
+        if not self.uses_http:
+            pytest.skip(f"{self.provider} declares uses_http = False")
+        return kit_transport
+
+    @pytest.fixture
+    def kit_client(
+        self,
+        conformance_settings: dict[str, Any],
+        conformance_clock: Clock,
+        kit_transport: FaultTransport,
+    ) -> Iterator[VideoClient]:
+        assert self.provider, "set `provider` to your provider's entry point name"
+        with VideoClient(
+            self.provider,
+            config=False,
+            environ={},
+            clock=conformance_clock,
+            transport=kit_transport,
+            **conformance_settings,
+        ) as client:
+            yield client
+
+    def _secrets(self, settings: dict[str, Any]) -> list[str]:
+        model = load_provider_class(self.provider).Settings
+        found = []
+        for name, value in settings.items():
+            field = model.model_fields.get(name)
+            if field is not None and "SecretStr" in str(field.annotation):
+                found.append(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        return [s for s in found if isinstance(s, str) and s]
+
+    def _submit(self, client: VideoClient, request: VideoRequest) -> Task:
+        return client.submit(request)
+
+    # -- 1. what the provider declares ---------------------------------------------------
+
+    def test_declared_capabilities_match_the_implemented_hooks(self) -> None:
+        # The loader checks the declaration against the hooks and says what disagrees.
+        cls = load_provider_class(self.provider)
+        assert {Operation.SUBMIT, Operation.STATUS} <= set(cls.capabilities)
+
+    def test_every_missing_operation_has_a_reason(self) -> None:
+        cls = load_provider_class(self.provider)
+        reasons = getattr(cls, "unsupported", {})
+        for op in (Operation.CANCEL,):
+            if op not in cls.capabilities:
+                assert isinstance(reasons.get(op), str) and reasons[op].strip(), (
+                    f"{self.provider} does not offer {op.value} but gives no reason in "
+                    f"`unsupported[Operation.{op.name}]`; users see that reason when refused."
+                )
+
+    def test_declared_attributes_are_valid(self) -> None:
+        cls = load_provider_class(self.provider)
+        typical = getattr(cls, "typical_task_seconds", 60.0)
+        assert isinstance(typical, (int, float)) and typical > 0, (
+            f"{self.provider}.typical_task_seconds must be a positive number of seconds"
+        )
+        limit = getattr(cls, "status_rate_limit", None)
+        assert limit is None or (isinstance(limit, (int, float)) and limit > 0), (
+            f"{self.provider}.status_rate_limit must be None or positive requests per second"
+        )
+
+    def test_secret_settings_are_secret_str(self, conformance_settings: dict[str, Any]) -> None:
+        model = load_provider_class(self.provider).Settings
+        for name, field in model.model_fields.items():
+            if any(word in name.lower() for word in ("key", "token", "secret", "password")):
+                assert "SecretStr" in str(field.annotation), (
+                    f"{self.provider} setting {name!r} looks secret but is not a "
+                    "pydantic.SecretStr, so it would print in reprs and `config show`."
+                )
+
+    # -- 2. tasks ------------------------------------------------------------------------
+
+    def test_submit_returns_a_task_of_this_provider_that_round_trips(
+        self, kit_client: VideoClient, conformance_request: VideoRequest
+    ) -> None:
+        task = self._submit(kit_client, conformance_request)
+        assert isinstance(task, Task) and task.provider == self.provider and task.task_id
+        assert Task.model_validate_json(task.model_dump_json()) == task
+        again = kit_client.status(task.task_id)  # a bare id finds the same task
+        assert again.task_id == task.task_id and again.state is not TaskState.UNKNOWN
+
+    def test_an_unknown_task_is_unknown_not_an_exception(
+        self, kit_client: VideoClient, conformance_unknown_task_id: str
+    ) -> None:
+        status = kit_client.status(conformance_unknown_task_id)
+        assert status.state is TaskState.UNKNOWN, (
+            f"status of an unknown task should be UNKNOWN, got {status.state.value}"
+        )
+
+    def test_states_never_go_backwards_and_progress_stays_in_range(
+        self, kit_client: VideoClient, conformance_request: VideoRequest
+    ) -> None:
+        seen: list[TaskStatus] = []
+        task = self._submit(kit_client, conformance_request)
+        final = kit_client.wait(task, timeout=LONG_WAIT, on_progress=seen.append)
+        assert final.state is TaskState.COMPLETED
+        ranks = [_ORDER.get(s.state, 2) for s in seen]
+        assert ranks == sorted(ranks), f"states went backwards: {[s.state.value for s in seen]}"
+        for status in seen:
+            assert status.progress is None or 0 <= status.progress <= 100, status
+
+    def test_url_before_completion_is_not_ready_and_after_it_downloads(
+        self, kit_client: VideoClient, conformance_request: VideoRequest, tmp_path: Path
+    ) -> None:
+        task = self._submit(kit_client, conformance_request)
+        if Operation.URL in kit_client.capabilities:
+            with pytest.raises(TaskNotReady):
+                kit_client.url(task)
+        kit_client.wait(task, timeout=LONG_WAIT)
+        saved = kit_client.download(task, tmp_path / "video.mp4")
+        assert saved.stat().st_size > 0
+
+    def test_cancel_ends_in_canceled_or_is_refused_unsent(
+        self,
+        kit_client: VideoClient,
+        kit_transport: FaultTransport,
+        conformance_request: VideoRequest,
+    ) -> None:
+        task = self._submit(kit_client, conformance_request)
+        before = len(kit_transport.seen)
+        if Operation.CANCEL not in kit_client.capabilities:
+            with pytest.raises(UnsupportedOperation) as info:
+                kit_client.cancel(task)
+            reason = load_provider_class(self.provider).unsupported[Operation.CANCEL]
+            assert reason in str(info.value)
+            assert len(kit_transport.seen) == before, "a refused cancel sent a request"
+            return
+        status = kit_client.cancel(task)
+        if status.state is not TaskState.CANCELED:
+            with pytest.raises(TaskCanceled):
+                kit_client.wait(task, timeout=LONG_WAIT)
+
+    def test_an_invalid_request_is_refused_before_the_network(
+        self,
+        kit_client: VideoClient,
+        kit_transport: FaultTransport,
+        conformance_invalid_request: tuple[VideoRequest, str],
+    ) -> None:
+        request, field = conformance_invalid_request
+        with pytest.raises(RequestRejected) as info:
+            kit_client.submit(request)
+        assert field in str(info.value), f"the refusal should name {field!r}: {info.value}"
+        sent = [s for s in kit_transport.seen if s.method != "GET"]
+        assert not sent, f"an invalid request was sent: {sent}"
+
+    # -- 3. secrets ----------------------------------------------------------------------
+
+    def test_the_key_never_appears_in_reprs_errors_logs_or_cli_output(
+        self,
+        kit_client: VideoClient,
+        kit_transport: FaultTransport,
+        conformance_settings: dict[str, Any],
+        conformance_unknown_task_id: str,
+        conformance_request: VideoRequest,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        secrets = self._secrets(conformance_settings)
+        if not secrets:
+            pytest.skip(f"{self.provider} has no secret setting in conformance_settings")
+        texts = [repr(kit_client), str(kit_client.settings_report())]
+        caplog.set_level(logging.DEBUG)
+        kit_client.status(conformance_unknown_task_id)
+        faults: list[Fault] = []
+        if self.uses_http:
+            faults = [Fault("500", _not_get), Fault("500", _is_get, count=100)]
+        for fault in faults:
+            kit_transport.fail(fault)
+        for call in (
+            lambda: kit_client.submit(conformance_request),
+            lambda: kit_client.status(conformance_unknown_task_id),
+            lambda: kit_client.download("not-a-task", "/nonexistent-dir/x.mp4"),
+        ):
+            try:
+                call()
+            except VideoProviderError as exc:
+                texts += [str(exc), repr(exc), str(getattr(exc, "hint", ""))]
+        texts += [record.getMessage() for record in caplog.records]
+        texts.append(self._cli_config_show(conformance_settings, monkeypatch))
+        for secret in secrets:
+            leaks = [text for text in texts if secret in text]
+            assert not leaks, f"the {self.provider} key leaked into: {leaks[0][:300]!r}"
+
+    def _cli_config_show(self, settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+        from click.testing import CliRunner
+
+        from ..cli import main
+
+        env = {"VIDEOPROVIDER_PROVIDER": self.provider, "VIDEOPROVIDER_CONFIG": ""}
+        for name, value in settings.items():
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+            env[f"VIDEOPROVIDER_{self.provider.upper()}_{name.upper()}"] = str(plain)
+        result = CliRunner().invoke(main, ["config", "show"], env=env)
+        return result.output
+
+    # -- 4. faults -----------------------------------------------------------------------
+
+    @pytest.mark.parametrize("kind", ["drop_after_send", "500", "read_timeout"])
+    def test_a_submit_that_may_have_landed_is_never_resent(
+        self,
+        kind: Any,
+        kit_client: VideoClient,
+        kit_faults: FaultTransport,
+        conformance_request: VideoRequest,
+    ) -> None:
+        kit_faults.fail(Fault(kind, _not_get))
+        outcome: SubmitOutcomeUnknown | None = None
+        try:
+            kit_client.submit(conformance_request)
+        except SubmitOutcomeUnknown as exc:
+            outcome = exc
+        sent = [s for s in kit_faults.reached_server() if s.method != "GET"]
+        assert sent, (
+            f"{self.provider} sent its submit around the kit's transport: build your HTTP "
+            "client with `context.transport` when it is set."
+        )
+        assert len(sent) == 1, (
+            f"after a {kind} the submit was sent {len(sent)} times; a submit that may have "
+            "created a task must raise SubmitOutcomeUnknown, never be resent"
+        )
+        assert outcome is not None, (
+            f"after a {kind} the submit returned a task; it must raise SubmitOutcomeUnknown"
+        )
+        assert outcome.request is not None, "SubmitOutcomeUnknown must carry the request"
+        assert outcome.request.prompt == conformance_request.prompt
+
+    def test_status_faults_are_survived_and_retry_after_is_honoured(
+        self,
+        kit_client: VideoClient,
+        kit_faults: FaultTransport,
+        conformance_request: VideoRequest,
+    ) -> None:
+        task = self._submit(kit_client, conformance_request)
+        for fault in (
+            Fault("429", _is_get, retry_after=30.0),
+            Fault("500", _is_get),
+            Fault("malformed", _is_get),
+        ):
+            kit_faults.fail(fault)
+        assert kit_client.wait(task, timeout=LONG_WAIT).state is TaskState.COMPLETED
+        polls = [s for s in kit_faults.seen if s.method == "GET"]
+        throttled = next(i for i, s in enumerate(polls) if s.fault == "429")
+        if throttled + 1 < len(polls):
+            gap = polls[throttled + 1].at - polls[throttled].at
+            assert gap >= 30.0 - 1e-6, (
+                f"a poll followed a 429 with Retry-After: 30 after {gap:.1f} s; raise "
+                "RateLimited(retry_after=...) and let the client's scheduler wait"
+            )
+
+    # -- 5. settings ---------------------------------------------------------------------
+
+    def test_settings_load_from_arguments_environment_and_file_in_that_order(
+        self, conformance_settings: dict[str, Any], tmp_path: Path
+    ) -> None:
+        from ..config import load_config
+
+        cls = load_provider_class(self.provider)
+        name = next(
+            (
+                n
+                for n, f in cls.Settings.model_fields.items()
+                if f.annotation in (str, str | None) and n not in conformance_settings
+            ),
+            None,
+        )
+        if name is None:
+            pytest.skip(f"{self.provider} has no free string setting to check precedence with")
+        section = f"[{self.provider}]\n{name} = 'from-file'\n"
+        path = tmp_path / "videoprovider.toml"
+        path.write_text(section)
+        env_name = f"VIDEOPROVIDER_{self.provider.upper()}_{name.upper()}"
+        for env, args, expected in (
+            ({}, {}, "from-file"),
+            ({env_name: "from-env"}, {}, "from-env"),
+            ({env_name: "from-env"}, {name: "from-args"}, "from-args"),
+        ):
+            config = load_config(config=path, environ=env, args={})
+            try:
+                settings, _ = config.resolve_provider(
+                    self.provider, cls.Settings, {**conformance_settings, **args}
+                )
+            except Exception as exc:  # a value the provider's own validation refuses
+                pytest.skip(f"{name} cannot take a test value: {exc}")
+            assert getattr(settings, name) == expected, (env, args)

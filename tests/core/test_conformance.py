@@ -1,0 +1,219 @@
+"""The conformance kit itself: a correct provider passes it, and broken ones fail it loudly.
+
+Each provider is installed as a throwaway distribution with an entry point, exactly as a
+third-party plugin would be, and the kit runs against it in a nested pytest (pytester).
+"""
+
+import textwrap
+
+import pytest
+
+# Imported here, outside the nested runs, so every nested run shares these modules (and
+# their classes) instead of re-importing them: pytester drops modules a run imported.
+import videoprovider.cli
+import videoprovider.testing.conformance  # noqa: F401
+from videoprovider.testing.faults import Fault, FaultTransport
+
+REFERENCE = '''
+import httpx
+from pydantic import SecretStr
+
+from videoprovider import (
+    Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl,
+)
+from videoprovider.errors import (
+    ProviderUnavailable, RateLimited, RequestRejected, SubmitOutcomeUnknown,
+)
+
+VIDEO = b"\\0\\0\\0\\x18ftypisom" + b"\\0" * 64
+
+
+class Settings(ProviderSettings):
+    api_key: SecretStr = SecretStr("")
+    base_url: str = "http://ref.invalid"   # never resolved: the kit's tests pass a mock
+
+
+def service(clock):
+    """The offline service: a task completes 10 s (on `clock`) after it was created."""
+    tasks = {}
+
+    def handle(request):
+        path = request.url.path
+        if request.method == "POST" and path == "/tasks":
+            task_id = f"ref-{len(tasks) + 1}"
+            tasks[task_id] = {"created": clock.monotonic(), "canceled": False}
+            return httpx.Response(200, json={"id": task_id})
+        task_id = path.split("/")[2]
+        if task_id not in tasks:
+            return httpx.Response(404, json={"error": "no such task"})
+        task = tasks[task_id]
+        if request.method == "POST" and path.endswith("/cancel"):
+            task["canceled"] = True
+        if task["canceled"]:
+            return httpx.Response(200, json={"state": "CANCELED"})
+        if clock.monotonic() - task["created"] >= 10:
+            return httpx.Response(
+                200, json={"state": "COMPLETED", "url": f"http://ref.video/{task_id}.mp4"}
+            )
+        return httpx.Response(200, json={"state": "PROCESSING"})
+
+    return httpx.MockTransport(handle)
+
+
+class Ref:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS, Operation.CANCEL})
+    Settings = Settings
+
+    def __init__(self, settings, context):
+        self.key = settings.api_key.get_secret_value()
+        self.name = context.name
+        self.http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            transport=context.transport,
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        if request.resolution not in (None, "720P"):
+            raise RequestRejected(
+                f"resolution {request.resolution!r} is not offered; use 720P.", field="resolution"
+            )
+        try:
+            reply = await self.http.post("/tasks", json={"prompt": request.prompt})
+        except httpx.ConnectError as exc:
+            raise ProviderUnavailable("no connection; nothing was sent") from exc
+        except httpx.HTTPError as exc:
+            raise SubmitOutcomeUnknown("no reply; not resent", request=request) from exc
+        if reply.status_code >= 500:
+            raise SubmitOutcomeUnknown("the service failed after receiving it", request=request)
+        return Task(provider=self.name, task_id=reply.json()["id"], request=request)
+
+    async def _task(self, method, task_id, path=""):
+        try:
+            reply = await self.http.request(method, f"/tasks/{task_id}{path}")
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable("the service did not answer") from exc
+        if reply.status_code == 429:
+            raise RateLimited("throttled", retry_after=float(reply.headers["retry-after"]))
+        if reply.status_code >= 500:
+            raise ProviderUnavailable(f"the service failed (HTTP {reply.status_code})")
+        if reply.status_code == 404:
+            return TaskStatus(provider=self.name, task_id=task_id, state=TaskState.UNKNOWN)
+        try:
+            data = reply.json()
+        except ValueError as exc:
+            raise ProviderUnavailable("the service answered garbage") from exc
+        return TaskStatus(
+            provider=self.name, task_id=task_id, state=TaskState(data["state"]),
+            video_url=data.get("url"),
+        )
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        return await self._task("GET", task_id)
+
+    @hookimpl
+    async def videoprovider_cancel(self, task_id):
+        return await self._task("POST", task_id, "/cancel")
+
+    @hookimpl
+    def videoprovider_http_mounts(self):
+        video = httpx.MockTransport(lambda r: httpx.Response(200, content=VIDEO))
+        return {"http://ref.video": video}
+
+    @hookimpl
+    async def videoprovider_aclose(self):
+        await self.http.aclose()
+'''
+
+KIT_TESTS = """
+import pytest
+import ref_video
+from videoprovider.testing.conformance import ProviderConformance
+
+
+class TestRefConformance(ProviderConformance):
+    provider = "ref"
+
+    @pytest.fixture
+    def conformance_settings(self):
+        return {"api_key": "sk-test-ref-conformance-0123"}
+
+    @pytest.fixture
+    def conformance_transport(self, conformance_clock):
+        return ref_video.service(conformance_clock)
+
+    @pytest.fixture
+    def conformance_unknown_task_id(self):
+        return "ref-404"
+"""
+
+BROKEN = {
+    "resends": (
+        """        if reply.status_code >= 500:
+            raise SubmitOutcomeUnknown""",
+        """        if reply.status_code >= 500:  # "helpfully" tries again
+            reply = await self.http.post("/tasks", json={"prompt": request.prompt})
+        if reply.status_code >= 500:
+            raise SubmitOutcomeUnknown""",
+    ),
+    "leaks": (
+        """raise ProviderUnavailable(f"the service failed (HTTP {reply.status_code})")""",
+        """raise ProviderUnavailable(f"HTTP {reply.status_code} for key {self.key}")""",
+    ),
+    "fake_cancel": (
+        "    @hookimpl\n    async def videoprovider_cancel(self, task_id):",
+        "    async def videoprovider_cancel(self, task_id):  # not marked: no hook",
+    ),
+}
+
+
+def run_kit(pytester: pytest.Pytester, install_dist, source: str) -> pytest.RunResult:
+    install_dist(
+        "ref-video", {"ref_video": source}, {"videoprovider.providers": {"ref": "ref_video:Ref"}}
+    )
+    pytester.makepyfile(test_kit=textwrap.dedent(KIT_TESTS))
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+
+
+def test_a_correct_provider_passes_the_whole_kit(pytester: pytest.Pytester, install_dist) -> None:
+    result = run_kit(pytester, install_dist, REFERENCE)
+    result.assert_outcomes(passed=16)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("resends", "*after a 500 the submit was sent 2 times*never be resent*"),
+        ("leaks", "*the ref key leaked into*"),
+        ("fake_cancel", "*declares cancel without implementing the hook*"),
+    ],
+)
+def test_a_broken_provider_fails_the_kit_saying_what_is_wrong(
+    pytester: pytest.Pytester, install_dist, broken: str, message: str
+) -> None:
+    old, new = BROKEN[broken]
+    result = run_kit(pytester, install_dist, REFERENCE.replace(old, new))
+    result.stdout.fnmatch_lines([message])
+    assert result.ret != 0
+
+
+@pytest.mark.anyio
+async def test_the_fault_transport_records_and_injects() -> None:
+    import httpx
+
+    inner = httpx.MockTransport(lambda r: httpx.Response(200, json={}))
+    transport = FaultTransport(inner)
+    transport.fail(Fault("drop_after_send", lambda r: r.method == "POST"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t.invalid") as http:
+        assert (await http.get("/a")).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post("/b", json={"x": 1})
+        assert (await http.post("/b")).status_code == 200  # the fault was used up
+    assert [(s.method, s.fault) for s in transport.seen] == [
+        ("GET", None),
+        ("POST", "drop_after_send"),
+        ("POST", None),
+    ]
+    assert transport.seen[1].body == b'{"x":1}'
