@@ -37,6 +37,7 @@ from .scenarios import Scenario, state_at
 from .video import BASE_URL, FakeVideoTransport, video_url
 
 URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
+RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
 
 
 class FakeSettings(ProviderSettings, Scenario):
@@ -99,8 +100,21 @@ class FakeProvider:
                 operation="submit",
             ) from None
 
+    def _check(self, request: VideoRequest) -> None:
+        """Refuse what a real provider would refuse, before anything counts as sent."""
+        if request.resolution is not None and request.resolution not in RESOLUTIONS:
+            raise RequestRejected(
+                f"resolution {request.resolution} is not offered by the fake provider; "
+                f"allowed: {', '.join(RESOLUTIONS)}.",
+                field="resolution",
+                hint=f"Pass one of {', '.join(RESOLUTIONS)}, or leave resolution unset.",
+                provider=self.context.name,
+                operation="submit",
+            )
+
     @hookimpl
     async def videoprovider_submit(self, request: VideoRequest) -> Task:
+        self._check(request)
         scenario = self._scenario_for(request)
         if scenario.scenario == "reject_content":
             raise ContentRejected(

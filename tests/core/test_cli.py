@@ -107,6 +107,13 @@ def test_request_options_are_validated_with_the_option_name() -> None:
     assert code == 2 and "--duration" in err and "Traceback" not in err
 
 
+def test_fake_refuses_an_unoffered_resolution_naming_the_allowed_ones(tmp_path: Path) -> None:
+    code, out, err = run("generate", "a cat", "--resolution", "9000P", "--out", "cat.mp4")
+    assert code == 1 and out == ""
+    assert "resolution 9000P" in err and "480P, 720P, 1080P" in err and "Traceback" not in err
+    assert not (tmp_path / "cat.mp4").exists()
+
+
 def test_bad_extra_is_a_usage_error() -> None:
     assert run("submit", "a cat", "--extra", "novalue")[0] == 2
 

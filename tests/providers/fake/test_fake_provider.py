@@ -142,6 +142,27 @@ async def test_override_must_be_a_table() -> None:
         await make().videoprovider_submit(request=VideoRequest(prompt="p", extra={"fake": 3}))
 
 
+@pytest.mark.parametrize("resolution", ["480P", "720P", "1080P"])
+async def test_offered_resolutions_are_accepted(resolution: str) -> None:
+    task = await make().videoprovider_submit(
+        request=req().model_copy(update={"resolution": resolution})
+    )
+    assert task.task_id.startswith("fake-")
+
+
+async def test_unoffered_resolution_is_refused_before_anything_is_sent() -> None:
+    p = make()
+    with pytest.raises(RequestRejected) as info:
+        await p.videoprovider_submit(request=VideoRequest(prompt="a cat", resolution="9000P"))
+    assert info.value.field == "resolution"
+    assert "9000P" in str(info.value) and "480P, 720P, 1080P" in str(info.value)
+    # Nothing was "sent": no request id used, no task id drawn.
+    assert p._requests == 0 and p._tasks == {}
+    assert (await p.videoprovider_submit(request=req())).task_id == (
+        await make().videoprovider_submit(request=req())
+    ).task_id
+
+
 async def test_same_seed_same_ids_different_seed_different_ids() -> None:
     async def ids(seed: int) -> list[str]:
         p = make(seed=seed)
