@@ -1,5 +1,7 @@
+import errno
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +72,34 @@ def test_generate_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
     assert code == 1 and "already exists" in err and "--overwrite" in err
     assert (tmp_path / "cat.mp4").read_bytes() == b"mine" and out == ""
     assert run("generate", "a cat", "--out", "cat.mp4", "--overwrite")[0] == 0
+
+
+def test_generate_to_an_unwritable_place_submits_nothing(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    code, out, err = run("generate", "a cat", "--out", "notes.txt/cat.mp4")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert str(tmp_path / "notes.txt" / "cat.mp4") in err and "Nothing was submitted" in err
+    assert run_json("tasks", "list")[1] == []
+
+
+def test_generate_that_cannot_save_prints_the_command_that_collects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("videoprovider.download.os.fsync", disk_full)
+        code, out, err = run("generate", "a cat", "--out", "cat.mp4")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "No space left on device" in err and not (tmp_path / "cat.mp4").exists()
+    command = err.split("collect its video with: ", 1)[1].split(" (or: ", 1)[0]
+    assert command.startswith("videoprovider --provider fake download fake-")
+    (row,) = run_json("tasks", "list")[1]
+    assert row["phase"] == "finished" and row["state"] == "COMPLETED"
+    code, out, _ = run(*shlex.split(command)[1:])
+    assert code == 0 and out.strip() == str(tmp_path / "cat.mp4")
+    assert run_json("tasks", "list")[1][0]["phase"] == "collected"
 
 
 def test_submit_then_every_task_command_in_separate_invocations(tmp_path: Path) -> None:
