@@ -309,8 +309,14 @@ class AsyncVideoClient:
         return await self._call(Operation.URL, str, t.task_id, task_id=t.task_id)
 
     async def cancel(self, task: TaskRef) -> TaskStatus:
+        """Ask the provider to stop the task; return the status it answered with.
+
+        A terminal answer (CANCELED) finishes the task's journal entry, so `resume` leaves
+        it alone.
+        """
         t = self._task(task)
         status = await self._call(Operation.CANCEL, TaskStatus, t.task_id, task_id=t.task_id)
+        self._journal.status(status)
         if status.is_terminal:
             await self._emit("videoprovider_task_finished", task=t, status=status, path=None)
         return status

@@ -132,6 +132,29 @@ def test_cancel_on_the_fake() -> None:
     assert code == 0 and status["state"] == "CANCELED"
 
 
+def test_a_cancel_from_another_process_is_remembered_and_never_resumed(
+    tmp_path: Path,
+) -> None:
+    code, task = run_json("submit", "a cat", "--extra", 'fake={"seconds": 2}')
+    assert code == 0
+    cancel = subprocess.run(
+        [sys.executable, "-m", "videoprovider.cli", "--json", "cancel", task["task_id"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert cancel.returncode == 0, cancel.stderr
+    assert json.loads(cancel.stdout)["state"] == "CANCELED"
+    code, entry = run_json("tasks", "show", task["task_id"])
+    assert code == 0 and (entry["phase"], entry["state"]) == ("finished", "CANCELED")
+    code, out, _ = run("tasks", "resume")
+    assert code == 0 and out.strip() == "nothing to resume"
+    code, status = run_json("status", task["task_id"])
+    assert code == 0 and status["state"] == "CANCELED"
+    assert list(tmp_path.glob("*.mp4")) == []
+
+
 def test_request_options_are_validated_with_the_option_name() -> None:
     code, _, err = run("generate", "a cat", "--out", "x.mp4", "--duration", "0")
     assert code == 2 and "--duration" in err and "Traceback" not in err
