@@ -267,6 +267,26 @@ async def test_a_canceled_task_is_finished_in_the_journal_and_never_resumed(
 
 
 @pytest.mark.anyio
+async def test_resume_saves_into_a_target_folder_instead_of_taking_it_for_the_video(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    clock = VirtualClock()
+    async with AsyncVideoClient(
+        "fake", config=False, environ={}, clock=clock, journal=tmp_path / "j.db", seconds=60
+    ) as client:
+        # What generate("a cat", folder) leaves behind when its process dies mid-wait.
+        task = await client._submit("a cat", {}, target=str(folder))
+        clock.advance(120)
+        (result,) = await client.resume()
+    assert result.error is None and result.path is not None
+    saved = Path(result.path)
+    assert saved.parent == folder and saved.is_file() and saved.read_bytes()[4:8] == b"ftyp"
+    assert task.task_id in saved.name
+
+
+@pytest.mark.anyio
 async def test_a_new_client_starts_from_the_journals_durations(tmp_path: Path) -> None:
     store = SQLiteJournal(tmp_path / "journal.db")
     for i in range(8):
