@@ -26,6 +26,7 @@ from videoprovider.errors import (
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    TaskCanceled,
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
@@ -255,6 +256,10 @@ class FakeProvider:
                 status=status,
                 code=status.error_code,
                 **where,
+            )
+        if status.state is TaskState.CANCELED:
+            raise TaskCanceled(
+                f"Task {task_id} was canceled; it has no video.", status=status, **where
             )
         if status.video_url is None:
             raise TaskNotReady(

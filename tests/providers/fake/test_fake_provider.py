@@ -14,6 +14,7 @@ from videoprovider.errors import (
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    TaskCanceled,
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
@@ -208,6 +209,8 @@ async def test_cancel_running_task_then_refuse_a_second_cancel() -> None:
     with pytest.raises(RequestRejected) as info:
         await p.videoprovider_cancel(task_id=task.task_id)
     assert info.value.code == "TaskAlreadyFinished"
+    with pytest.raises(TaskCanceled, match="canceled; it has no video"):
+        await p.videoprovider_url(task_id=task.task_id)
 
 
 async def test_a_cancel_is_remembered_by_every_other_instance(tmp_path: Path) -> None:
@@ -225,6 +228,8 @@ async def test_a_cancel_is_remembered_by_every_other_instance(tmp_path: Path) ->
     assert (await newcomer.videoprovider_status(task_id=task.task_id)).state is TaskState.CANCELED
     with pytest.raises(RequestRejected, match="already finished"):
         await newcomer.videoprovider_cancel(task_id=task.task_id)
+    with pytest.raises(TaskCanceled):
+        await newcomer.videoprovider_url(task_id=task.task_id)
 
 
 async def test_a_reused_id_is_a_new_task_not_a_canceled_one(tmp_path: Path) -> None:
