@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import random
+import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from . import hookspecs
 from ._version import __version__
 from .clock import Clock, SystemClock
 from .config import Config, ConfigArg, CoreSettings, describe, load_config
-from .download import ProgressFn, download_to, redact_http_logs
+from .download import ProgressFn, cannot_save, check_writable, download_to, redact_http_logs
 from .errors import (
     ConfigurationError,
     DownloadError,
@@ -308,8 +309,14 @@ class AsyncVideoClient:
         return await self._call(Operation.URL, str, t.task_id, task_id=t.task_id)
 
     async def cancel(self, task: TaskRef) -> TaskStatus:
+        """Ask the provider to stop the task; return the status it answered with.
+
+        A terminal answer (CANCELED) finishes the task's journal entry, so `resume` leaves
+        it alone.
+        """
         t = self._task(task)
         status = await self._call(Operation.CANCEL, TaskStatus, t.task_id, task_id=t.task_id)
+        self._journal.status(status)
         if status.is_terminal:
             await self._emit("videoprovider_task_finished", task=t, status=status, path=None)
         return status
@@ -488,18 +495,40 @@ class AsyncVideoClient:
         on_bytes: ProgressFn | None = None,
         **fields: Any,
     ) -> GeneratedVideo:
-        """Submit, wait and download in one call; return the task, status and saved path."""
+        """Submit, wait and download in one call; return the task, status and saved path.
+
+        Nothing is submitted unless the video could be saved at `path` now. A download that
+        fails after that raises DownloadError whose hint says how to collect the video later;
+        the journal keeps the task until it is collected.
+        """
+        # Checked before paying for a video that could then not be saved.
         if not overwrite:
-            # Checked before paying for a video that could then not be saved.
             _refuse_existing(path)
+        _refuse_unwritable(path)
         target = str(Path(path).expanduser().absolute())
         task = await self._submit(request, fields, target=target)
         final = await self._wait(task, timeout, on_progress, announce_success=False)
-        saved, size = await self._download(
-            task, path, overwrite=overwrite, on_bytes=on_bytes, status=final
-        )
+        try:
+            saved, size = await self._download(
+                task, path, overwrite=overwrite, on_bytes=on_bytes, status=final
+            )
+        except DownloadError as exc:
+            exc.hint = f"{exc.hint} {self._collect_later(task, target)}"
+            raise
         await self._emit("videoprovider_task_finished", task=task, status=final, path=str(saved))
         return GeneratedVideo(task=task, status=final, path=str(saved), bytes=size)
+
+    def _collect_later(self, task: Task, target: str) -> str:
+        command = (
+            f"videoprovider --provider {shlex.quote(task.provider)} download "
+            f"{shlex.quote(task.task_id)} --out {shlex.quote(target)}"
+        )
+        if self._journal.journal is None:
+            return f"The task has finished; collect its video with: {command}"
+        return (
+            "The finished task stays in the journal; collect its video with: "
+            f"{command} (or: videoprovider tasks resume)"
+        )
 
     async def resume(
         self,
@@ -578,6 +607,17 @@ def _refuse_existing(path: str | os.PathLike[str]) -> None:
             "Nothing was submitted.",
             hint="Choose another path, or pass overwrite=True (CLI: --overwrite).",
         )
+
+
+def _refuse_unwritable(path: str | os.PathLike[str]) -> None:
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise cannot_save(
+            Path(path).expanduser().absolute(),
+            exc,
+            hint="Choose a folder you can write to, or fix its permissions. Nothing was submitted.",
+        ) from None
 
 
 def _raise_for_ending(task: Task, status: TaskStatus) -> None:

@@ -6,6 +6,7 @@ path and never replaces an existing file unless asked to.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import httpx
 
 from .errors import DownloadError
 
-__all__ = ["download_to", "redact_http_logs", "redact_url"]
+__all__ = ["cannot_save", "check_writable", "download_to", "redact_http_logs", "redact_url"]
 
 ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -87,8 +88,11 @@ async def download_to(
             hint="Choose another path, or pass overwrite=True (CLI: --overwrite).",
             **ctx,
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(target)
+    except OSError as exc:
+        raise cannot_save(target, exc, **ctx) from exc
     try:
         with os.fdopen(fd, "wb") as out:
             written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
@@ -97,10 +101,41 @@ async def download_to(
         if target.exists() and not overwrite:
             raise DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_save(target, exc, **ctx) from exc
         raise
     return target, written
+
+
+def check_writable(path: str | os.PathLike[str], default_name: str = "video.mp4") -> Path:
+    """Prove a video can be saved at `path` (a file, or a directory to save into) before
+    anything is paid for: create its folder, then create and remove a temporary file beside
+    it, as the download will. Return the target file; raise `OSError` when that fails."""
+    target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        target = target / default_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(target)
+    os.close(fd)
+    tmp.unlink()
+    return target
+
+
+def cannot_save(
+    target: Path, exc: OSError, *, hint: str | None = None, **ctx: Any
+) -> DownloadError:
+    """The DownloadError for an OS refusal to save at `target`, naming the path and why."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None and str(exc.filename) != str(target):
+        reason = f"{reason}: {exc.filename}"
+    return DownloadError(
+        f"Cannot save the video to {target} ({reason}).",
+        hint=hint or "Free some disk space or choose a folder you can write to.",
+        **ctx,
+    )
 
 
 async def _stream(

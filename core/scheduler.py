@@ -10,7 +10,8 @@ its own task is done. The scheduler
 * asks the `AdaptivePolicy` when each task is next worth polling (rarely while young, more
   often around the time such tasks usually finish, and at least every `max_interval`),
 * when more tasks are due than the budget allows, polls those most likely to have finished,
-* honours a provider's retry-after for everyone (throttling is per account, not per task).
+* honours a provider's retry-after for everyone (throttling is per account, not per task),
+  up to the cap every retry-after obeys (`backoff.cap_retry_after`, 300 s).
 
 Only the driver sleeps, on the injected clock, so a virtual clock runs it deterministically.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import anyio
 
+from .backoff import cap_retry_after
 from .clock import Clock
 from .errors import ProtocolError, VideoProviderError, WaitTimeout
 from .models import Task, TaskStatus
@@ -315,9 +317,10 @@ class PollScheduler:
         retry_after: Any = getattr(exc, "retry_after", None)
         delay = self.policy.error_delay(entry.errors)
         if retry_after:
+            pause = cap_retry_after(float(retry_after))
             # Throttling is per account: hold every poll, not just this one.
-            self._paused_until = max(self._paused_until, now + float(retry_after))
-            delay = max(delay, float(retry_after))
+            self._paused_until = max(self._paused_until, now + pause)
+            delay = max(delay, pause)
         log.warning(
             "polling task %s: %s; retrying in %.1f s", entry.task.task_id, exc.message, delay
         )

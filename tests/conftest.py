@@ -24,6 +24,14 @@ def anyio_backend() -> str:
 InstallDist = Callable[..., Path]
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the user data dir (the default journal, the fake's cancels) out of every test."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture
 def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallDist]:
     """Put a throwaway distribution with entry points on sys.path, as pip would install one.

@@ -108,9 +108,10 @@ async def _resume_one(
 
 
 async def _collect(client: AsyncVideoClient, task: Task, final: TaskStatus, target: str) -> str:
-    if Path(target).exists():
-        # generate() refused to start if the target existed, so a file there now is this
-        # task's video, renamed into place just before the previous process died.
+    if Path(target).is_file():
+        # generate() refused to start if the target file existed, so a file there now is
+        # this task's video, renamed into place just before the previous process died. (A
+        # target that is a folder says nothing: the video is saved inside it.)
         client._journal.collected(task.provider, task.task_id, target)
         return target
     saved, _ = await client._download(task, target, overwrite=False, on_bytes=None, status=final)

@@ -5,7 +5,7 @@ Fixtures:
 
 * `video_clock`: a `VirtualClock`; waiting on it takes no real time.
 * `video_client`: a `VideoClient` on the offline `fake` provider, driven by `video_clock`,
-  isolated from the developer's environment and config files.
+  isolated from the developer's environment, config files and data dir.
 * `async_video_client`: the same as an `AsyncVideoClient` (for async tests).
 
 Scenarios come from the fake provider's settings: parametrise them with
@@ -50,23 +50,38 @@ def video_clock() -> VirtualClock:
     return VirtualClock()
 
 
+def client_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The fixture clients' settings: the markers', on the fake by default, whose cancels
+    are kept in a file of this test's own rather than the user's data dir."""
+    settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
+    if settings["provider"] == "fake" and "cancel_file" not in settings:
+        settings["cancel_file"] = tmp_path_factory.mktemp("videoprovider") / "cancels.sqlite3"
+    return settings
+
+
 @pytest.fixture
 def video_client(
-    request: pytest.FixtureRequest, video_clock: VirtualClock
+    request: pytest.FixtureRequest,
+    video_clock: VirtualClock,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[VideoClient]:
     from ..sync import VideoClient
 
-    settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
+    settings = client_settings(request, tmp_path_factory)
     with VideoClient(config=False, environ={}, clock=video_clock, **settings) as client:
         yield client
 
 
 @pytest.fixture
 async def async_video_client(
-    request: pytest.FixtureRequest, video_clock: VirtualClock
+    request: pytest.FixtureRequest,
+    video_clock: VirtualClock,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[AsyncVideoClient]:
     from ..client import AsyncVideoClient
 
-    settings = {"provider": "fake", **marker_kwargs(request, "videoprovider")}
+    settings = client_settings(request, tmp_path_factory)
     async with AsyncVideoClient(config=False, environ={}, clock=video_clock, **settings) as c:
         yield c

@@ -15,16 +15,18 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from videoprovider.errors import (
     ContentRejected,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    TaskCanceled,
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
@@ -33,16 +35,24 @@ from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
+from .cancels import CancelLedger, default_path
 from .scenarios import Scenario, state_at
 from .video import BASE_URL, FakeVideoTransport, video_url
 
 URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
+RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
 
 
 class FakeSettings(ProviderSettings, Scenario):
-    """The `[fake]` section: the default scenario for every task, and the id seed."""
+    """The `[fake]` section: the default scenario for every task, the id seed, and where
+    cancels are remembered."""
 
     seed: int = 0
+    cancel_file: Path | None = Field(
+        default=None,
+        description="Where cancels are remembered across processes "
+        "(default: fake-cancels.sqlite3 in the user data dir).",
+    )
 
 
 @dataclass
@@ -70,6 +80,7 @@ class FakeProvider:
         self.typical_task_seconds = settings.seconds
         self._tasks: dict[str, _Record] = {}
         self._requests = 0
+        self._cancels = CancelLedger(settings.cancel_file or default_path())
 
     def _request_id(self) -> str:
         self._requests += 1
@@ -99,8 +110,21 @@ class FakeProvider:
                 operation="submit",
             ) from None
 
+    def _check(self, request: VideoRequest) -> None:
+        """Refuse what a real provider would refuse, before anything counts as sent."""
+        if request.resolution is not None and request.resolution not in RESOLUTIONS:
+            raise RequestRejected(
+                f"resolution {request.resolution} is not offered by the fake provider; "
+                f"allowed: {', '.join(RESOLUTIONS)}.",
+                field="resolution",
+                hint=f"Pass one of {', '.join(RESOLUTIONS)}, or leave resolution unset.",
+                provider=self.context.name,
+                operation="submit",
+            )
+
     @hookimpl
     async def videoprovider_submit(self, request: VideoRequest) -> Task:
+        self._check(request)
         scenario = self._scenario_for(request)
         if scenario.scenario == "reject_content":
             raise ContentRejected(
@@ -114,6 +138,7 @@ class FakeProvider:
         now = self.context.clock.now()
         task_id = _encode(scenario, now, self._rng.getrandbits(48))
         record = _Record(scenario=scenario, submitted_at=now, request_id=self._request_id())
+        self._cancels.forget(task_id)
         self._tasks[task_id] = record
         return Task(
             provider=self.context.name,
@@ -136,6 +161,8 @@ class FakeProvider:
         now = self.context.clock.now()
         if count:
             record.polls += 1
+        if not record.canceled and record.finished_at is None and task_id in self._cancels:
+            record.canceled = True  # by another process
         if record.canceled:
             state, progress = TaskState.CANCELED, 0
         else:
@@ -230,6 +257,10 @@ class FakeProvider:
                 code=status.error_code,
                 **where,
             )
+        if status.state is TaskState.CANCELED:
+            raise TaskCanceled(
+                f"Task {task_id} was canceled; it has no video.", status=status, **where
+            )
         if status.video_url is None:
             raise TaskNotReady(
                 f"Task {task_id} is {status.state.value}; it has no video yet.", **where
@@ -246,6 +277,7 @@ class FakeProvider:
                 hint="Nothing to cancel.",
                 **where,
             )
+        self._cancels.add(task_id)
         record.canceled = True
         return self._observe(task_id, record, count=False)
 
@@ -262,6 +294,7 @@ class FakeProvider:
     @hookimpl
     async def videoprovider_aclose(self) -> None:
         self._tasks.clear()
+        self._cancels.close()
 
 
 def _encode(scenario: Scenario, submitted_at: datetime, nonce: int) -> str:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videoprovider.backoff import Backoff
+from videoprovider.backoff import MAX_RETRY_AFTER, Backoff, cap_retry_after
 
 
 def test_delays_grow_to_the_ceiling_without_jitter() -> None:
@@ -35,6 +35,18 @@ def test_retry_after_wins_when_longer_and_is_capped() -> None:
     assert b.delay(0, retry_after=5) == 5
     assert b.delay(3, retry_after=2) == 8
     assert b.delay(0, retry_after=10_000) == 60
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_any_retry_after_is_honoured_within_zero_and_the_cap(seconds: float) -> None:
+    capped = cap_retry_after(seconds)
+    assert 0 <= capped <= MAX_RETRY_AFTER
+    if 0 <= seconds <= MAX_RETRY_AFTER:
+        assert capped == seconds
+
+
+def test_backoff_honours_retry_after_through_the_shared_cap() -> None:
+    assert Backoff(jitter=0).delay(0, retry_after=86_400) == MAX_RETRY_AFTER == 300
 
 
 def test_same_seed_same_delays() -> None:

@@ -1,5 +1,7 @@
+import errno
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +74,34 @@ def test_generate_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
     assert run("generate", "a cat", "--out", "cat.mp4", "--overwrite")[0] == 0
 
 
+def test_generate_to_an_unwritable_place_submits_nothing(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    code, out, err = run("generate", "a cat", "--out", "notes.txt/cat.mp4")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert str(tmp_path / "notes.txt" / "cat.mp4") in err and "Nothing was submitted" in err
+    assert run_json("tasks", "list")[1] == []
+
+
+def test_generate_that_cannot_save_prints_the_command_that_collects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("videoprovider.download.os.fsync", disk_full)
+        code, out, err = run("generate", "a cat", "--out", "cat.mp4")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "No space left on device" in err and not (tmp_path / "cat.mp4").exists()
+    command = err.split("collect its video with: ", 1)[1].split(" (or: ", 1)[0]
+    assert command.startswith("videoprovider --provider fake download fake-")
+    (row,) = run_json("tasks", "list")[1]
+    assert row["phase"] == "finished" and row["state"] == "COMPLETED"
+    code, out, _ = run(*shlex.split(command)[1:])
+    assert code == 0 and out.strip() == str(tmp_path / "cat.mp4")
+    assert run_json("tasks", "list")[1][0]["phase"] == "collected"
+
+
 def test_submit_then_every_task_command_in_separate_invocations(tmp_path: Path) -> None:
     code, doc = run_json("submit", "a cat", "--seed", "7", "--no-watermark")
     assert code == 0
@@ -102,9 +132,39 @@ def test_cancel_on_the_fake() -> None:
     assert code == 0 and status["state"] == "CANCELED"
 
 
+def test_a_cancel_from_another_process_is_remembered_and_never_resumed(
+    tmp_path: Path,
+) -> None:
+    code, task = run_json("submit", "a cat", "--extra", 'fake={"seconds": 2}')
+    assert code == 0
+    cancel = subprocess.run(
+        [sys.executable, "-m", "videoprovider.cli", "--json", "cancel", task["task_id"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert cancel.returncode == 0, cancel.stderr
+    assert json.loads(cancel.stdout)["state"] == "CANCELED"
+    code, entry = run_json("tasks", "show", task["task_id"])
+    assert code == 0 and (entry["phase"], entry["state"]) == ("finished", "CANCELED")
+    code, out, _ = run("tasks", "resume")
+    assert code == 0 and out.strip() == "nothing to resume"
+    code, status = run_json("status", task["task_id"])
+    assert code == 0 and status["state"] == "CANCELED"
+    assert list(tmp_path.glob("*.mp4")) == []
+
+
 def test_request_options_are_validated_with_the_option_name() -> None:
     code, _, err = run("generate", "a cat", "--out", "x.mp4", "--duration", "0")
     assert code == 2 and "--duration" in err and "Traceback" not in err
+
+
+def test_fake_refuses_an_unoffered_resolution_naming_the_allowed_ones(tmp_path: Path) -> None:
+    code, out, err = run("generate", "a cat", "--resolution", "9000P", "--out", "cat.mp4")
+    assert code == 1 and out == ""
+    assert "resolution 9000P" in err and "480P, 720P, 1080P" in err and "Traceback" not in err
+    assert not (tmp_path / "cat.mp4").exists()
 
 
 def test_bad_extra_is_a_usage_error() -> None:

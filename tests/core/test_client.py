@@ -1,6 +1,7 @@
 """The client's behaviour, run through both the async client and its sync twin."""
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
@@ -199,6 +200,79 @@ async def test_generate_refuses_an_existing_file_before_submitting(
     assert events.calls == [] and target.read_bytes() == b"mine"
     video = await c.generate("a cat", target, overwrite=True)
     assert Path(video.path).read_bytes()[4:8] == MP4_MAGIC
+
+
+async def test_generate_refuses_an_unwritable_target_before_submitting(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # A path under a regular file cannot be written even by root, unlike a chmod'ed folder.
+    (tmp_path / "notes.txt").write_text("mine")
+    target = tmp_path / "notes.txt" / "cat.mp4"
+    c = make_client(journal=tmp_path / "journal.sqlite3")
+    events = Recorder()
+    c.client.register(events)
+    with pytest.raises(DownloadError) as info:
+        await c.generate("a cat", target)
+    message = str(info.value)
+    assert str(target) in message and str(tmp_path / "notes.txt") in message
+    assert "Nothing was submitted" in message
+    assert events.calls == [] and c.journal.entries() == []
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders anyway")
+async def test_generate_refuses_a_read_only_folder_before_submitting(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    c = make_client()
+    events = Recorder()
+    c.client.register(events)
+    with pytest.raises(DownloadError, match="Permission denied"):
+        await c.generate("a cat", folder / "cat.mp4")
+    assert events.calls == [] and list(folder.iterdir()) == []
+
+
+async def test_generate_creates_the_target_folder_and_leaves_no_probe(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    video = await make_client().generate("a cat", tmp_path / "new" / "deeper" / "cat.mp4")
+    assert [p.name for p in (tmp_path / "new" / "deeper").iterdir()] == ["cat.mp4"]
+    assert video.path == str(tmp_path / "new" / "deeper" / "cat.mp4")
+
+
+async def test_a_save_that_fails_keeps_the_task_and_says_how_to_collect_it(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    target = folder / "cat.mp4"
+
+    class FolderTurnsIntoAFile:
+        @hookimpl
+        def videoprovider_task_submitted(self, task: Task) -> None:
+            if folder.is_dir():
+                folder.rmdir()  # the write check made it, and left it empty
+            folder.write_text("not a folder any more")
+
+    c = make_client(journal=tmp_path / "journal.sqlite3", plugins=[FolderTurnsIntoAFile()])
+    with pytest.raises(DownloadError) as info:
+        await c.generate("a cat", target)
+    err = info.value
+    task_id = err.task_id
+    assert task_id and str(target) in err.message and isinstance(err.__cause__, OSError)
+    assert f"videoprovider --provider fake download {task_id} --out {target}" in err.hint
+    assert "videoprovider tasks resume" in err.hint
+    (entry,) = c.journal.unfinished()
+    assert entry.task_id == task_id and entry.state is TaskState.COMPLETED
+    # Resuming while the folder is still a file reports the error instead of crashing...
+    (result,) = await c.resume()
+    assert isinstance(result.error, DownloadError) and len(c.journal.unfinished()) == 1
+    # ...and collects the video once it can be saved.
+    folder.unlink()
+    (result,) = await c.resume()
+    assert result.path == str(target) and target.read_bytes()[4:8] == MP4_MAGIC
+    assert c.journal.unfinished() == []
 
 
 async def test_download_by_task_id_or_url(make_client: MakeClient, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import anyio
 import pytest
 
+from videoprovider.backoff import MAX_RETRY_AFTER
 from videoprovider.clock import VirtualClock
 from videoprovider.errors import AuthenticationError, ProtocolError, RateLimited, WaitTimeout
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
@@ -189,6 +190,16 @@ async def test_retry_after_pauses_every_poll() -> None:
     throttled_at = world.polls[2][0]
     later = [t for t, _ in world.polls[3:] if t > throttled_at]
     assert later and min(later) >= throttled_at + 40.0 - 1e-6
+
+
+async def test_a_day_long_retry_after_is_capped_at_five_minutes() -> None:
+    clock = VirtualClock()
+    world = World(clock, {f"t{i}": 30.0 for i in range(3)})
+    world.throttle = {2: 86_400.0}
+    await run_all(make(clock, typical_seconds=20.0), world, clock)
+    throttled_at = world.polls[1][0]
+    resumed_at = min(t for t, _ in world.polls[2:] if t > throttled_at)
+    assert throttled_at + MAX_RETRY_AFTER - 1e-6 <= resumed_at <= throttled_at + MAX_RETRY_AFTER + 1
 
 
 async def test_when_over_budget_the_likeliest_finished_go_first() -> None:

@@ -1,5 +1,7 @@
 """The pytest plugin, used the way a host application's test suite uses it."""
 
+from pathlib import Path
+
 import pytest
 
 HOST_TESTS = """
@@ -33,15 +35,25 @@ async def test_async_fixture(async_video_client):
     assert (await async_video_client.wait(task)).state is TaskState.COMPLETED
 
 
+@pytest.mark.videoprovider(scenario="stuck")
+def test_cancel_stays_out_of_the_users_data_dir(video_client):
+    assert video_client.cancel(video_client.submit("a cat")).state is TaskState.CANCELED
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
 """
 
 
-def test_host_app_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fixtures must ignore the developer's environment and config file.
+def test_host_app_fixtures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The fixtures must ignore the developer's environment and config file, and leave the
+    # developer's data dir alone.
     monkeypatch.setenv("VIDEOPROVIDER_PROVIDER", "nope")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     pytester.makepyfile(HOST_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
+    assert not (tmp_path / "data").exists()

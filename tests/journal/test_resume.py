@@ -241,6 +241,52 @@ def test_rejected_submit_is_journaled_not_lost(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_canceled_task_is_finished_in_the_journal_and_never_resumed(
+    tmp_path: Path,
+) -> None:
+    def client(clock: VirtualClock) -> AsyncVideoClient:
+        return AsyncVideoClient(
+            "fake", config=False, environ={}, clock=clock, journal=tmp_path / "j.db", seconds=60
+        )
+
+    async with client(VirtualClock()) as first:
+        task = await first.submit("a cat")
+        assert (await first.cancel(task)).state is TaskState.CANCELED
+        assert first.journal is not None
+        entry = first.journal.get(task.task_id)
+        assert entry is not None and entry.phase is Phase.FINISHED
+        assert entry.state is TaskState.CANCELED and not entry.unfinished
+        assert await first.resume() == []
+    # A later process, whose fake never saw the cancel and whose clock says the task would
+    # have completed by now, neither waits for the task nor downloads it.
+    later_clock = VirtualClock()
+    later_clock.advance(3600)
+    async with client(later_clock) as later:
+        assert await later.resume() == []
+        assert (await later.status(task.task_id)).state is TaskState.CANCELED
+
+
+@pytest.mark.anyio
+async def test_resume_saves_into_a_target_folder_instead_of_taking_it_for_the_video(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    clock = VirtualClock()
+    async with AsyncVideoClient(
+        "fake", config=False, environ={}, clock=clock, journal=tmp_path / "j.db", seconds=60
+    ) as client:
+        # What generate("a cat", folder) leaves behind when its process dies mid-wait.
+        task = await client._submit("a cat", {}, target=str(folder))
+        clock.advance(120)
+        (result,) = await client.resume()
+    assert result.error is None and result.path is not None
+    saved = Path(result.path)
+    assert saved.parent == folder and saved.is_file() and saved.read_bytes()[4:8] == b"ftyp"
+    assert task.task_id in saved.name
+
+
+@pytest.mark.anyio
 async def test_a_new_client_starts_from_the_journals_durations(tmp_path: Path) -> None:
     store = SQLiteJournal(tmp_path / "journal.db")
     for i in range(8):

@@ -9,10 +9,12 @@ import pytest
 
 from videoprovider.clock import VirtualClock
 from videoprovider.errors import (
+    ConfigurationError,
     ContentRejected,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    TaskCanceled,
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
@@ -142,6 +144,27 @@ async def test_override_must_be_a_table() -> None:
         await make().videoprovider_submit(request=VideoRequest(prompt="p", extra={"fake": 3}))
 
 
+@pytest.mark.parametrize("resolution", ["480P", "720P", "1080P"])
+async def test_offered_resolutions_are_accepted(resolution: str) -> None:
+    task = await make().videoprovider_submit(
+        request=req().model_copy(update={"resolution": resolution})
+    )
+    assert task.task_id.startswith("fake-")
+
+
+async def test_unoffered_resolution_is_refused_before_anything_is_sent() -> None:
+    p = make()
+    with pytest.raises(RequestRejected) as info:
+        await p.videoprovider_submit(request=VideoRequest(prompt="a cat", resolution="9000P"))
+    assert info.value.field == "resolution"
+    assert "9000P" in str(info.value) and "480P, 720P, 1080P" in str(info.value)
+    # Nothing was "sent": no request id used, no task id drawn.
+    assert p._requests == 0 and p._tasks == {}
+    assert (await p.videoprovider_submit(request=req())).task_id == (
+        await make().videoprovider_submit(request=req())
+    ).task_id
+
+
 async def test_same_seed_same_ids_different_seed_different_ids() -> None:
     async def ids(seed: int) -> list[str]:
         p = make(seed=seed)
@@ -186,6 +209,48 @@ async def test_cancel_running_task_then_refuse_a_second_cancel() -> None:
     with pytest.raises(RequestRejected) as info:
         await p.videoprovider_cancel(task_id=task.task_id)
     assert info.value.code == "TaskAlreadyFinished"
+    with pytest.raises(TaskCanceled, match="canceled; it has no video"):
+        await p.videoprovider_url(task_id=task.task_id)
+
+
+async def test_a_cancel_is_remembered_by_every_other_instance(tmp_path: Path) -> None:
+    ledger = tmp_path / "cancels.sqlite3"
+    clock = VirtualClock()
+    first, watcher = make(clock, seconds=60, cancel_file=ledger), make(clock, cancel_file=ledger)
+    task = await first.videoprovider_submit(request=req())
+    clock.advance(30)
+    assert (await watcher.videoprovider_status(task_id=task.task_id)).state is TaskState.PROCESSING
+    assert not ledger.exists()  # reading never creates the file
+    await first.videoprovider_cancel(task_id=task.task_id)
+    clock.advance(60)  # long past the time the task would have completed
+    assert (await watcher.videoprovider_status(task_id=task.task_id)).state is TaskState.CANCELED
+    newcomer = make(clock, cancel_file=ledger)
+    assert (await newcomer.videoprovider_status(task_id=task.task_id)).state is TaskState.CANCELED
+    with pytest.raises(RequestRejected, match="already finished"):
+        await newcomer.videoprovider_cancel(task_id=task.task_id)
+    with pytest.raises(TaskCanceled):
+        await newcomer.videoprovider_url(task_id=task.task_id)
+
+
+async def test_a_reused_id_is_a_new_task_not_a_canceled_one(tmp_path: Path) -> None:
+    # A fixed seed on a virtual clock hands out the same ids in every run.
+    ledger = tmp_path / "cancels.sqlite3"
+    run1 = make(VirtualClock(), seconds=60, cancel_file=ledger)
+    task = await run1.videoprovider_submit(request=req())
+    await run1.videoprovider_cancel(task_id=task.task_id)
+    run2 = make(VirtualClock(), seconds=60, cancel_file=ledger)
+    again = await run2.videoprovider_submit(request=req())
+    assert again.task_id == task.task_id
+    assert (await run2.videoprovider_status(task_id=again.task_id)).state is TaskState.PENDING
+
+
+async def test_an_unusable_cancel_file_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    p = make(scenario="stuck", cancel_file=tmp_path / "notes.txt" / "cancels.sqlite3")
+    task = await p.videoprovider_submit(request=req())
+    with pytest.raises(ConfigurationError, match="cancel_file"):
+        await p.videoprovider_cancel(task_id=task.task_id)
+    assert (await p.videoprovider_status(task_id=task.task_id)).state is not TaskState.CANCELED
 
 
 async def completed(p: FakeProvider, **fake: object) -> str:
