@@ -226,11 +226,27 @@ class ProviderConformance:
 
     def test_cancel_ends_in_canceled_or_is_refused_unsent(
         self,
-        kit_client: VideoClient,
+        conformance_settings: dict[str, Any],
+        conformance_clock: Clock,
         kit_transport: FaultTransport,
         conformance_request: VideoRequest,
+        tmp_path: Path,
     ) -> None:
-        task = self._submit(kit_client, conformance_request)
+        with VideoClient(
+            self.provider,
+            config=False,
+            environ={},
+            clock=conformance_clock,
+            transport=kit_transport,
+            journal=tmp_path / "journal.sqlite3",
+            **conformance_settings,
+        ) as client:
+            self._check_cancel(client, kit_transport, conformance_request)
+
+    def _check_cancel(
+        self, kit_client: VideoClient, kit_transport: FaultTransport, request: VideoRequest
+    ) -> None:
+        task = self._submit(kit_client, request)
         before = len(kit_transport.seen)
         if Operation.CANCEL not in kit_client.capabilities:
             with pytest.raises(UnsupportedOperation) as info:
@@ -243,6 +259,11 @@ class ProviderConformance:
         if status.state is not TaskState.CANCELED:
             with pytest.raises(TaskCanceled):
                 kit_client.wait(task, timeout=LONG_WAIT)
+        assert kit_client.journal is not None
+        entry = kit_client.journal.get(task.task_id)
+        assert entry is not None and entry.state is TaskState.CANCELED, (
+            f"the journal should record the cancel as CANCELED, it has {entry}"
+        )
 
     def test_an_invalid_request_is_refused_before_the_network(
         self,
