@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from videoprovider.errors import (
     ContentRejected,
@@ -42,7 +42,10 @@ URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
 class FakeSettings(ProviderSettings, Scenario):
     """The `[fake]` section: the default scenario for every task, and the id seed."""
 
-    seed: int = 0
+    seed: int = Field(
+        default=0,
+        description="Seeds the nonce in task ids: the same seed and submits give the same ids.",
+    )
 
 
 @dataclass
