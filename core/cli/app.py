@@ -223,7 +223,8 @@ def global_options(fn: C) -> C:
             **shared,
         ),
     ]
-    for option in reversed(options):
+    # A decorated function collects options bottom-up; a built Command appends them in turn.
+    for option in options if isinstance(fn, click.Command) else reversed(options):
         fn = option(fn)
     return fn
 
@@ -264,7 +265,11 @@ def _usage_failure(exc: click.ClickException, as_json: bool) -> None:
     hint = None
     if isinstance(exc, click.UsageError) and exc.ctx is not None:
         hint = f"Run `{exc.ctx.command_path} --help` for its usage."
-    error = {"type": "UsageError", "message": exc.format_message(), "hint": hint}
+    message = exc.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # click >= 8.2 puts the whole help text in this one's message.
+        message = "Missing command."
+    error = {"type": "UsageError", "message": message, "hint": hint}
     if isinstance(exc, click.BadParameter) and exc.param_hint:
         error["param"] = str(exc.param_hint)
     click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))

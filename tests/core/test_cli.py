@@ -376,6 +376,7 @@ def test_a_global_option_after_the_subcommand_wins() -> None:
         (["tasks", "prune", "--older-than", "soon"], "--older-than"),
         (["submit", "a cat", "--extra", "novalue"], "--extra"),
         (["status", "{not json"], "TASK"),
+        (["tasks"], None),
     ],
 )
 def test_every_error_with_json_is_a_json_document(args: list[str], param: str | None) -> None:
@@ -385,6 +386,7 @@ def test_every_error_with_json_is_a_json_document(args: list[str], param: str | 
         assert code == 2, (argv, out, err)
         error = json.loads(out)["error"]
         assert error["type"] == "UsageError" and error["message"] and "Traceback" not in err
+        assert "Options:" not in error["message"]
         if param:
             assert error["param"] == param
 
@@ -409,6 +411,9 @@ def test_hints_name_the_cli_command_not_a_python_call() -> None:
     code, _, err = run("wait", task_id, "--timeout", "0.01")
     assert code == 4 and f"`videoprovider --provider fake wait {task_id}`" in err
     assert "wait()" not in err
+    Path("cat.mp4").write_bytes(b"mine")
+    code, _, err = run("generate", "a cat", "--out", "cat.mp4")
+    assert code == 1 and "add --overwrite" in err and "overwrite=True" not in err
 
 
 def test_unsupported_operation_hint_names_the_providers_command(
