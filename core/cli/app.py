@@ -148,6 +148,19 @@ def run(state: State, body: Callable[[], int | None]) -> None:
         from .options import invalid_input
 
         raise invalid_input(exc) from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        # A bug, not a user error: still one line (and one JSON document with --json), with
+        # the way to the traceback, rather than a traceback the user did not ask for.
+        if state.debug:
+            raise
+        hint = "This is a bug; run again with --debug for the traceback and report it."
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} {hint}", err=True)
+        if state.json:
+            error = {"type": type(exc).__name__, "message": str(exc), "hint": hint}
+            click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+        code = 1
     sys.exit(code)
 
 

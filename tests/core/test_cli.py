@@ -440,3 +440,21 @@ def test_tasks_list_has_a_header_and_rows_told_apart_by_task_id() -> None:
     assert [row.split()[4] for row in rows] == ids
     journal_id = rows[0].split()[0]
     assert run_json("tasks", "show", journal_id)[1]["task_id"] == ids[0]
+
+
+def test_an_unexpected_error_is_one_line_or_a_json_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from videoprovider.sync import VideoClient
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(VideoClient, "submit", broken)
+    code, out, err = run("submit", "a cat")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "RuntimeError: boom" in err and "--debug" in err
+    code, out, err = run("submit", "a cat", "--json")
+    assert code == 1 and json.loads(out)["error"]["type"] == "RuntimeError"
+    result = CliRunner().invoke(main, ["submit", "a cat", "--debug"])
+    assert isinstance(result.exception, RuntimeError)
