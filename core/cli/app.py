@@ -282,11 +282,20 @@ def _usage_failure(exc: click.ClickException, as_json: bool) -> None:
     if type(exc).__name__ == "NoArgsIsHelpError":
         # click >= 8.2 puts the whole help text in this one's message.
         message = "Missing command."
-    error = {"type": "UsageError", "message": message, "hint": hint}
-    if isinstance(exc, click.BadParameter) and exc.param_hint:
-        error["param"] = str(exc.param_hint)
+    error: dict[str, Any] = {"type": "UsageError", "message": message, "hint": hint}
+    if isinstance(exc, click.BadParameter):
+        error["param"] = _param_name(exc)
     click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
     sys.exit(exc.exit_code)
+
+
+def _param_name(exc: click.BadParameter) -> str | None:
+    """What the user typed wrong, as they typed it: `--duration`, `PROMPT`."""
+    if exc.param_hint:
+        return str(exc.param_hint)
+    if isinstance(exc.param, click.Option):
+        return max(exc.param.opts, key=len)
+    return exc.param.human_readable_name if exc.param else None
 
 
 @click.group(

@@ -369,8 +369,9 @@ def test_a_global_option_after_the_subcommand_wins() -> None:
     [
         (["submit", " "], "PROMPT"),
         (["submit", "a cat", "--duration", "0"], "--duration"),
-        (["submit", "a cat", "--duration", "abc"], None),
-        (["submit"], None),
+        (["submit", "a cat", "--duration", "abc"], "--duration"),
+        (["submit"], "PROMPT"),
+        (["tasks", "list", "--state", "bogus"], "--state"),
         (["submitt", "a cat"], None),
         (["--nope"], None),
         (["tasks", "prune", "--older-than", "soon"], "--older-than"),
