@@ -211,3 +211,19 @@ def _journaled_task_ids() -> str:
         return " ".join(e.task_id or "" for e in journal.entries())
     finally:
         journal.close()
+
+
+def test_only_a_marker_with_a_reason_skips_a_block(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "<!-- not-run: needs a key -->\n```bash\nvideoprovider providers\n```\n\n"
+        "<!-- not run: typo -->\n```console\n$ videoprovider providers\n```\n\n"
+        "```toml\nprovider = 'fake'\n```\n\n```python\nprint(1)\n```\n"
+    )
+    blocks = read_blocks(doc)
+    assert [(b.line, b.lang, b.skip) for b in blocks] == [
+        (2, "bash", "needs a key"),
+        (7, "console", None),
+        (15, "python", None),
+    ]
+    assert [c for c, _ in commands(blocks[1])] == ["videoprovider providers"]
