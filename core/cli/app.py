@@ -50,10 +50,10 @@ def exit_code_for(exc: VideoProviderError) -> int:
 class State:
     """What the global options said, handed to every command."""
 
-    provider: str | None
-    debug: bool
-    quiet: bool
-    json: bool
+    provider: str | None = None
+    debug: bool = False
+    quiet: bool = False
+    json: bool = False
     journal: bool | None = None
 
     def say(self, message: str) -> None:
@@ -129,6 +129,9 @@ def run(state: State, body: Callable[[], int | None]) -> None:
     except VideoProviderError as exc:
         if state.debug:
             raise
+        from .hints import cli_hint
+
+        exc.hint = cli_hint(exc)
         click.echo(f"error: {exc}", err=True)
         if state.json:
             error = {
@@ -142,10 +145,22 @@ def run(state: State, body: Callable[[], int | None]) -> None:
     except ValidationError as exc:
         if state.debug:
             raise
-        for err in exc.errors():
-            field = ".".join(str(x) for x in err["loc"]) or "request"
-            click.echo(f"error: --{field.replace('_', '-')}: {err['msg']}", err=True)
-        code = 2
+        from .options import invalid_input
+
+        raise invalid_input(exc) from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        # A bug, not a user error: still one line (and one JSON document with --json), with
+        # the way to the traceback, rather than a traceback the user did not ask for.
+        if state.debug:
+            raise
+        hint = "This is a bug; run again with --debug for the traceback and report it."
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} {hint}", err=True)
+        if state.json:
+            error = {"type": type(exc).__name__, "message": str(exc), "hint": hint}
+            click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+        code = 1
     sys.exit(code)
 
 
@@ -165,49 +180,148 @@ def interruptible(state: State, task_id: Callable[[], str | None], provider: str
         sys.exit(INTERRUPTED)
 
 
-@click.group(
-    name="videoprovider",
-    epilog=EXIT_CODES,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.option(
-    "--provider",
-    "-p",
-    metavar="NAME",
-    help="Provider for this call (default: VIDEOPROVIDER_PROVIDER or the config).",
-)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress or messages, only results.")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-@click.option(
-    "--journal/--no-journal",
-    default=None,
-    help="Record tasks in the journal (default: on; see the `tasks` commands).",
-)
-@click.version_option(package_name="videoprovider", prog_name="videoprovider")
-@click.pass_context
-def main(
-    ctx: click.Context,
-    provider: str | None,
-    as_json: bool,
-    quiet: bool,
-    debug: bool,
-    journal: bool | None,
-) -> None:
-    """Generate AI videos with any installed provider (the offline `fake` by default)."""
-    if debug:
+def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Copy a global option the user typed into the State; later (subcommand) values win."""
+    state = ctx.ensure_object(State)
+    if param.name is None or ctx.get_parameter_source(param.name) in (
+        None,
+        click.core.ParameterSource.DEFAULT,
+    ):
+        return
+    setattr(state, param.name, value)
+    if param.name == "debug" and value:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    ctx.obj = State(provider=provider, debug=debug, quiet=quiet, json=as_json, journal=journal)
+
+
+C = TypeVar("C", bound=Callable[..., Any] | click.Command)
+
+
+def global_options(fn: C) -> C:
+    """The options every command takes, before or after its name (`submit "A cat" --json`)."""
+    shared: dict[str, Any] = {"callback": _merge, "expose_value": False}
+    options = [
+        click.option(
+            "--provider",
+            "-p",
+            "provider",
+            metavar="NAME",
+            help="Provider for this call (default: VIDEOPROVIDER_PROVIDER or the config).",
+            **shared,
+        ),
+        click.option(
+            "--json",
+            "json",
+            is_flag=True,
+            help="Print one JSON document on stdout and nothing else.",
+            **shared,
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            "quiet",
+            is_flag=True,
+            help="No progress or messages, only results.",
+            **shared,
+        ),
+        click.option(
+            "--debug", "debug", is_flag=True, help="Show tracebacks and debug logs.", **shared
+        ),
+        click.option(
+            "--journal/--no-journal",
+            "journal",
+            default=None,
+            help="Record tasks in the journal (default: on; see the `tasks` commands).",
+            **shared,
+        ),
+    ]
+    # A decorated function collects options bottom-up; a built Command appends them in turn.
+    for option in options if isinstance(fn, click.Command) else reversed(options):
+        fn = option(fn)
+    return fn
+
+
+class _Group(click.Group):
+    """The top-level group: with --json, a usage error is a JSON error document too."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        wants_json = "--json" in (args[: args.index("--")] if "--" in args else args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            _usage_failure(exc, wants_json)
+            raise
+        ctx.meta["videoprovider.json"] = wants_json
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            state = ctx.find_object(State)
+            _usage_failure(exc, ctx.meta.get("videoprovider.json") or bool(state and state.json))
+            raise
+
+
+def _usage_failure(exc: click.ClickException, as_json: bool) -> None:
+    """With --json, show a usage error as text on stderr and a document on stdout, then exit."""
+    if not as_json:
+        return
+    exc.show()
+    hint = None
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        hint = f"Run `{exc.ctx.command_path} --help` for its usage."
+    message = exc.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # click >= 8.2 puts the whole help text in this one's message.
+        message = "Missing command."
+    error: dict[str, Any] = {"type": "UsageError", "message": message, "hint": hint}
+    if isinstance(exc, click.BadParameter):
+        error["param"] = _param_name(exc)
+    click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+    sys.exit(exc.exit_code)
+
+
+def _param_name(exc: click.BadParameter) -> str | None:
+    """What the user typed wrong, as they typed it: `--duration`, `PROMPT`."""
+    if exc.param_hint:
+        return str(exc.param_hint)
+    if isinstance(exc.param, click.Option):
+        return max(exc.param.opts, key=len)
+    return exc.param.human_readable_name if exc.param else None
+
+
+@click.group(
+    name="videoprovider",
+    cls=_Group,
+    epilog=EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@global_options
+@click.version_option(package_name="videoprovider", prog_name="videoprovider")
+@click.pass_context
+def main(ctx: click.Context, /) -> None:
+    """Generate AI videos with any installed provider (the offline `fake` by default)."""
+    ctx.ensure_object(State)
 
 
 def _register() -> None:
     from . import info, journal, tasks
 
+    def add_global_options(command: click.Command) -> None:
+        global_options(command)
+        for sub in getattr(command, "commands", {}).values():
+            add_global_options(sub)
+
     for command in (*tasks.COMMANDS, *info.COMMANDS, *journal.COMMANDS):
+        add_global_options(command)
         main.add_command(command)
 
 

@@ -17,11 +17,13 @@ def _provider_rows(state: State) -> list[dict[str, Any]]:
 
     config = None
     selected = state.provider
+    broken = None
     try:
         config = load_config()
         selected = state.provider or config.core.provider
     except VideoProviderError as exc:
         state.say(f"warning: {exc}")
+        broken = f"the config file is broken: {exc.message}"
     rows = []
     for info in list_providers():
         row: dict[str, Any] = {
@@ -35,7 +37,7 @@ def _provider_rows(state: State) -> list[dict[str, Any]]:
             "distribution": info.distribution,
             "error": info.error,
             "configured": False,
-            "problem": None,
+            "problem": broken,
         }
         if config is not None and info.provider_class is not None:
             try:

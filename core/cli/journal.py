@@ -31,8 +31,22 @@ def _row(entry: JournalEntry) -> dict[str, Any]:
     return doc
 
 
-def _line(entry: JournalEntry) -> str:
-    state = entry.state.value if entry.state else "-"
+def _table(entries: list[JournalEntry]) -> str:
+    """One row per entry under a header. ID is the start of the journal id (what `tasks show`
+    takes); TASK is the provider's whole task id (what `wait`, `url` and `download` take),
+    since ids of one provider often share a long prefix."""
+    header = ("ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH")
+    rows = [header, *(_cells(e) for e in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]]
+        ).rstrip()
+        for row in rows
+    )
+
+
+def _cells(entry: JournalEntry) -> tuple[str, str, str, str, str, str]:
     note = {"soon": "  ! video URL expires soon: collect it", "lost": "  ! video URL expired"}.get(
         entry.video_expiry() or "", ""
     )
@@ -40,8 +54,12 @@ def _line(entry: JournalEntry) -> str:
         note = "  ! submit outcome unknown: check the provider before resubmitting"
     where = entry.path or entry.target_path or ""
     return (
-        f"{entry.id[:12]}  {entry.provider:<10} {(entry.task_id or '-')[:36]:<36} "
-        f"{entry.phase.value:<16} {state:<10} {where}{note}"
+        entry.id[:12],
+        entry.provider,
+        entry.phase.value,
+        entry.state.value if entry.state else "-",
+        entry.task_id or "-",
+        f"{where}{note}".strip(),
     )
 
 
@@ -80,7 +98,7 @@ def list_(state_: State, /, state: str | None, phase: str | None) -> None:
             )
         finally:
             journal.close()
-        text = "\n".join(_line(e) for e in entries) or "(the journal is empty)"
+        text = _table(entries) if entries else "(the journal is empty)"
         state_.show(text, [_row(e) for e in entries])
 
     run(state_, body)

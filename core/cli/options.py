@@ -48,6 +48,30 @@ def build_request(prompt: str, extra: tuple[str, ...], fields: dict[str, Any]) -
     return VideoRequest(prompt=prompt, extra=parse_extra(extra), **given)
 
 
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def invalid_input(exc: Any) -> click.UsageError:
+    """A pydantic ValidationError of a VideoRequest, worded for what the user typed:
+    `PROMPT` for the argument, `--duration` for an option, no pydantic prefixes."""
+    problems: list[tuple[str | None, str]] = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        msg = str(err["msg"])
+        for prefix in _PYDANTIC_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        if not loc:
+            name = None
+        elif loc[0] == "prompt":
+            name = "PROMPT"
+        else:
+            name = " ".join(["--" + loc[0].replace("_", "-"), *loc[1:]])
+        problems.append((name, msg))
+    if len(problems) == 1 and problems[0][0]:
+        return click.BadParameter(problems[0][1], param_hint=problems[0][0])
+    return click.UsageError("; ".join(f"{name}: {msg}" if name else msg for name, msg in problems))
+
+
 def parse_extra(pairs: tuple[str, ...]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for pair in pairs:

@@ -336,7 +336,7 @@ class SQLAlchemyJournal(Journal):
         except ImportError:
             raise ConfigurationError(
                 f"The journal URL {url.split('@')[-1]!r} needs SQLAlchemy.",
-                hint='Install it with: pip install "videoprovider[postgres]"',
+                hint='Install it from a checkout of the repository: pip install ".[postgres]"',
             ) from None
         self._sa = sqlalchemy
         self.url = url

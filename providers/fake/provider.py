@@ -47,7 +47,10 @@ class FakeSettings(ProviderSettings, Scenario):
     """The `[fake]` section: the default scenario for every task, the id seed, and where
     cancels are remembered."""
 
-    seed: int = 0
+    seed: int = Field(
+        default=0,
+        description="Seeds the nonce in task ids: the same seed and submits give the same ids.",
+    )
     cancel_file: Path | None = Field(
         default=None,
         description="Where cancels are remembered across processes "

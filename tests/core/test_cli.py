@@ -389,3 +389,133 @@ def test_cli_journals_by_default_and_tasks_commands_read_it(tmp_path: Path) -> N
 def test_no_journal_flag(tmp_path: Path) -> None:
     assert run("--no-journal", "submit", "a cat")[0] == 0
     assert run_json("tasks", "list")[1] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["submit", "A cat", "--json"],
+        ["submit", "A cat", "--provider", "fake", "--quiet", "--json"],
+        ["submit", "A cat", "-p", "fake", "-q", "--json", "--no-journal"],
+    ],
+)
+def test_global_options_work_after_the_subcommand(args: list[str]) -> None:
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert Task.model_validate_json(out).provider == "fake"
+
+
+def test_global_options_after_nested_and_task_commands() -> None:
+    code, out, _ = run("submit", "A cat", "--json")
+    task_id = json.loads(out)["task_id"]
+    code, out, err = run("wait", task_id, "--provider", "fake", "--quiet", "--json")
+    assert code == 0 and err == "" and json.loads(out)["state"] == "COMPLETED"
+    code, out, _ = run("tasks", "list", "--json")
+    assert code == 0 and [r["task_id"] for r in json.loads(out)] == [task_id]
+
+
+def test_a_global_option_after_the_subcommand_wins() -> None:
+    code, _, err = run("--provider", "fake", "submit", "A cat", "--provider", "nope")
+    assert code == 2 and "nope" in err
+    code, _, err = run("--provider", "nope", "submit", "A cat", "--provider", "fake")
+    assert code == 0, err
+    journaled = len(run_json("tasks", "list")[1])
+    assert run("submit", "A cat", "--no-journal")[0] == 0
+    assert len(run_json("tasks", "list")[1]) == journaled
+
+
+@pytest.mark.parametrize(
+    ("args", "param"),
+    [
+        (["submit", " "], "PROMPT"),
+        (["submit", "a cat", "--duration", "0"], "--duration"),
+        (["submit", "a cat", "--duration", "abc"], "--duration"),
+        (["submit"], "PROMPT"),
+        (["tasks", "list", "--state", "bogus"], "--state"),
+        (["submitt", "a cat"], None),
+        (["--nope"], None),
+        (["tasks", "prune", "--older-than", "soon"], "--older-than"),
+        (["submit", "a cat", "--extra", "novalue"], "--extra"),
+        (["status", "{not json"], "TASK"),
+        (["tasks"], None),
+    ],
+)
+def test_every_error_with_json_is_a_json_document(args: list[str], param: str | None) -> None:
+    for where in ("before", "after"):
+        argv = ["--json", *args] if where == "before" else [*args, "--json"]
+        code, out, err = run(*argv)
+        assert code == 2, (argv, out, err)
+        error = json.loads(out)["error"]
+        assert error["type"] == "UsageError" and error["message"] and "Traceback" not in err
+        assert "Options:" not in error["message"]
+        if param:
+            assert error["param"] == param
+
+
+def test_validation_messages_name_what_the_user_typed() -> None:
+    code, out, err = run("submit", " ")
+    assert code == 2 and "PROMPT" in err and "Value error" not in err and out == ""
+    code, _, err = run("submit", "a cat", "--duration", "0")
+    assert code == 2 and "--duration" in err and "Value error" not in err
+    code, out, _ = run("--json", "submit", "a cat", "--duration", "0", "--seed", "-1")
+    message = json.loads(out)["error"]["message"]
+    assert "--duration" in message and "--seed" in message and "Value error" not in message
+
+
+def test_hints_name_the_cli_command_not_a_python_call() -> None:
+    _, doc = run_json("submit", "a cat", "--extra", 'fake={"scenario": "stuck"}')
+    task_id = doc["task_id"]
+    code, out, err = run("--json", "url", task_id)
+    hint = json.loads(out)["error"]["hint"]
+    assert code == 1 and f"videoprovider --provider fake wait {task_id}" in hint
+    assert "wait()" not in err and f"videoprovider --provider fake wait {task_id}" in err
+    code, _, err = run("wait", task_id, "--timeout", "0.01")
+    assert code == 4 and f"`videoprovider --provider fake wait {task_id}`" in err
+    assert "wait()" not in err
+    Path("cat.mp4").write_bytes(b"mine")
+    code, _, err = run("generate", "a cat", "--out", "cat.mp4")
+    assert code == 1 and "add --overwrite" in err and "overwrite=True" not in err
+
+
+def test_unsupported_operation_hint_names_the_providers_command(
+    nocancel_provider: ModuleType,
+) -> None:
+    code, _, err = run("--provider", "nocancel", "cancel", "x")
+    assert code == 3 and "client.capabilities" not in err and "videoprovider providers" in err
+
+
+def test_providers_says_a_malformed_config_file_is_broken(tmp_path: Path) -> None:
+    (tmp_path / "videoprovider.toml").write_text("provider = [broken\n")
+    code, out, _ = run("providers")
+    assert code == 0 and "None" not in out and "config file is broken" in out, out
+    code, rows = run_json("providers")
+    assert all("config file is broken" in r["problem"] for r in rows if not r["error"])
+
+
+def test_tasks_list_has_a_header_and_rows_told_apart_by_task_id() -> None:
+    ids = [run_json("submit", f"cat {i}")[1]["task_id"] for i in range(2)]
+    assert ids[0][:36] == ids[1][:36]
+    code, out, _ = run("tasks", "list")
+    header, *rows = out.splitlines()
+    assert code == 0 and header.split() == ["ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH"]
+    assert [row.split()[4] for row in rows] == ids
+    journal_id = rows[0].split()[0]
+    assert run_json("tasks", "show", journal_id)[1]["task_id"] == ids[0]
+
+
+def test_an_unexpected_error_is_one_line_or_a_json_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from videoprovider.sync import VideoClient
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(VideoClient, "submit", broken)
+    code, out, err = run("submit", "a cat")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "RuntimeError: boom" in err and "--debug" in err
+    code, out, err = run("submit", "a cat", "--json")
+    assert code == 1 and json.loads(out)["error"]["type"] == "RuntimeError"
+    result = CliRunner().invoke(main, ["submit", "a cat", "--debug"])
+    assert isinstance(result.exception, RuntimeError)

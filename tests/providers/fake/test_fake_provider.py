@@ -330,3 +330,5 @@ def test_doc_lists_every_setting() -> None:
 
     doc = Path(__file__).resolve().parents[3] / "docs" / "providers" / "fake.md"
     assert settings_table(FakeSettings, "VIDEOPROVIDER_FAKE_") in doc.read_text()
+    undescribed = [name for name, f in FakeSettings.model_fields.items() if not f.description]
+    assert undescribed == [], "the settings table's `meaning` column comes from descriptions"
