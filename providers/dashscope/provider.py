@@ -11,7 +11,9 @@ are retried on network errors, 429 and 5xx.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 
@@ -41,6 +43,9 @@ log = logging.getLogger("videoprovider.dashscope")
 
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
+# host's user can never become `..`, `.`, `#`, `%2F`, `\\` or a control character in a path.
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
 
 
 class DashScopeProvider:
@@ -176,17 +181,12 @@ class DashScopeProvider:
                 attempt += 1
 
     async def _status_once(self, task_id: str) -> TaskStatus:
-        if not task_id or "/" in task_id or "?" in task_id:
-            raise TaskNotFound(
-                f"{task_id!r} is not a DashScope task id.",
-                provider="dashscope",
-                operation="status",
-                task_id=task_id,
-            )
+        check_task_id(task_id, "status")
         try:
             # An absolute URL spares httpx a second URL parse to join it with base_url:
             # polls are the hot path when thousands of tasks are tracked.
-            response = await self._http.get(httpx.URL(f"{self.api_root}/tasks/{task_id}"))
+            path = quote(task_id, safe="")
+            response = await self._http.get(httpx.URL(f"{self.api_root}/tasks/{path}"))
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
                 f"Polling DashScope failed: {type(exc).__name__}.",
@@ -222,6 +222,19 @@ class DashScopeProvider:
     @hookimpl
     async def videoprovider_aclose(self) -> None:
         await self._http.aclose()
+
+
+def check_task_id(task_id: str, operation: str) -> None:
+    """Refuse, before any request, an id DashScope could not have issued."""
+    if not TASK_ID.fullmatch(task_id):
+        raise TaskNotFound(
+            f"{task_id[:100]!r} is not a DashScope task id: DashScope issues ids of letters, "
+            "digits and hyphens (a UUID such as 0385dc79-5ff8-4d82-bcb6-9c5e3f3fa1a2).",
+            hint="Pass the task_id that submit returned; nothing was sent.",
+            provider="dashscope",
+            operation=operation,
+            task_id=task_id,
+        )
 
 
 def _is_json(response: httpx.Response) -> bool:
