@@ -112,6 +112,11 @@ class CoreSettings(BaseModel):
     download_timeout: float = Field(
         default=60.0, gt=0, description="Network read timeout of a download, seconds."
     )
+    download_allow_private: bool = Field(
+        default=False,
+        description="Download from loopback, private and link-local addresses too (a server "
+        "of your own); off, such URLs are refused on every redirect hop.",
+    )
     journal: bool = Field(
         default=False,
         description="Record every task in the journal (the CLI does unless --no-journal).",

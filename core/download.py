@@ -1,25 +1,32 @@
 """Saving a video: streamed to a temporary file beside the target, renamed in only when whole.
 
 A download that is interrupted, truncated or over the size cap leaves nothing at the target
-path and never replaces an existing file unless asked to.
+path and never replaces an existing file unless asked to. The download client refuses, on
+every redirect hop, hosts that resolve to loopback, private or link-local addresses (unless
+allowed) and redirects from https to http, so a URL from a user cannot reach internal services.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import anyio
 import httpx
 
 from .errors import DownloadError
 
-__all__ = ["download_to", "redact_http_logs", "redact_url"]
+__all__ = ["AddressGuard", "download_client", "download_to", "redact_http_logs", "redact_url"]
+
+MAX_REDIRECTS = 5
 
 ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -49,6 +56,109 @@ def redact_http_logs() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactURLs) for f in logger.filters):
         logger.addFilter(_RedactURLs())
+
+
+def _kind(address: str) -> str | None:
+    """Why `address` is not a public one, or None if it is."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"  # 169.254.169.254 is the cloud metadata service
+    if ip.is_multicast or not ip.is_global:
+        return "private"
+    return None
+
+
+class AddressGuard(httpx.AsyncBaseTransport):
+    """The download client's network transport: refuses hosts that resolve to loopback,
+    private or link-local addresses before connecting.
+
+    httpx sends each redirect hop through the transport, so every hop is checked. The host is
+    resolved here and again when connecting; a name that changes its answers in between (DNS
+    rebinding) is not caught (SECURITY.md).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        allow_loopback: bool = False,
+        allow_private: bool = False,
+    ) -> None:
+        self.inner = inner
+        self.allow_loopback = allow_loopback or allow_private
+        self.allow_private = allow_private
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.allow_private:
+            await self._check(request.url)
+        return await self.inner.handle_async_request(request)
+
+    async def _check(self, url: httpx.URL) -> None:
+        host = url.host
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
+            except OSError:
+                return  # unresolvable: connecting fails too, with the usual error
+            addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            kind = _kind(address)
+            if kind is None or (kind == "loopback" and self.allow_loopback):
+                continue
+            raise DownloadError(
+                f"Refusing to download {redact_url(str(url))}: {host} is a {kind} address "
+                f"({address}); videoprovider does not fetch from internal addresses.",
+                hint="If that server is yours, set download_allow_private = true in your own "
+                "config (or VIDEOPROVIDER_DOWNLOAD_ALLOW_PRIVATE=1).",
+            )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _refuse_downgrade(response: httpx.Response) -> None:
+    if response.has_redirect_location and response.request.url.scheme == "https":
+        target = response.request.url.join(response.headers["location"])
+        if target.scheme != "https":
+            raise DownloadError(
+                f"Refusing the redirect from {redact_url(str(response.request.url))} to "
+                f"{redact_url(str(target))}: it leaves https for clear text.",
+                hint="Ask the video's host for an https URL.",
+            )
+
+
+def download_client(
+    *,
+    mounts: Mapping[str, httpx.AsyncBaseTransport],
+    timeout: httpx.Timeout,
+    headers: Mapping[str, str],
+    allow_loopback: bool,
+    allow_private: bool,
+) -> httpx.AsyncClient:
+    """The httpx client downloads use: guarded network transport, checked redirects.
+
+    `mounts` (in-process transports such as the fake provider's) bypass the guard: they never
+    reach the network. `allow_loopback` is for providers whose service runs on this machine
+    (the DashScope emulator); `allow_private` is the user's `download_allow_private`.
+    """
+    guard = AddressGuard(
+        httpx.AsyncHTTPTransport(), allow_loopback=allow_loopback, allow_private=allow_private
+    )
+    return httpx.AsyncClient(
+        transport=guard,
+        mounts=dict(mounts),
+        timeout=timeout,
+        headers=dict(headers),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        event_hooks={"response": [_refuse_downgrade]},
+    )
 
 
 def target_path(path: str | os.PathLike[str], url: str, default_name: str) -> Path:

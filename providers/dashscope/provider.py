@@ -37,7 +37,7 @@ from videoprovider.transport import KeepAliveTransport
 from . import wire
 from .catalog import model_families
 from .request import build_submit
-from .settings import DashScopeSettings
+from .settings import DashScopeSettings, is_loopback
 
 log = logging.getLogger("videoprovider.dashscope")
 
@@ -70,6 +70,9 @@ class DashScopeProvider:
         self.settings = settings
         self.context = context
         self.api_root = settings.api_root()
+        # The emulator serves its videos from loopback; the client then allows loopback
+        # downloads for this provider (and no others).
+        self.local_service = is_loopback(httpx.URL(self.api_root).host)
         headers = {
             "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
             "Accept": "application/json",

@@ -53,7 +53,7 @@ def normalise_base_url(url: str, *, warn: bool = True) -> str:
         raise ValueError(
             f"base_url must be an http(s) URL such as https://host/api/v1, got {url!r}"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ValueError(
             "base_url must use https: the API key would travel in clear text (plain http is "
             "accepted only for 127.0.0.1/localhost, e.g. the emulator)"
@@ -75,7 +75,7 @@ def normalise_base_url(url: str, *, warn: bool = True) -> str:
     return fixed
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
