@@ -1,4 +1,4 @@
-"""Saving a video: streamed to a temporary file beside the target, renamed in only when whole.
+"""Saving a video: streamed to a temporary file beside the target, linked in only when whole.
 
 A download that is interrupted, truncated or over the size cap leaves nothing at the target
 path and never replaces an existing file unless asked to. The download client refuses, on
@@ -204,9 +204,7 @@ async def download_to(
             written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
             out.flush()
             os.fsync(out.fileno())
-        if target.exists() and not overwrite:
-            raise DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
-        os.replace(tmp, target)
+        _place(tmp, target, overwrite, ctx)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -258,6 +256,27 @@ async def _stream(
             **ctx,
         ) from exc
     return written
+
+
+def _place(tmp: Path, target: Path, overwrite: bool, ctx: dict[str, Any]) -> None:
+    """Move the finished temporary file to `target`; without `overwrite`, never replace a
+    file, even one that appeared a moment ago: a hard link fails if the name exists."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    appeared = DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise appeared from None
+    except OSError:
+        # No hard links here (FAT, some network shares): check, then rename, which leaves a
+        # moment in which a file appearing at `target` is replaced.
+        if target.exists():
+            raise appeared from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:

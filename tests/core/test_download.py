@@ -1,7 +1,9 @@
+import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -272,6 +274,39 @@ async def test_a_redirect_from_https_to_http_is_refused(tmp_path: Path) -> None:
 )
 def test_address_kinds(address: str, kind: str | None) -> None:
     assert _kind(address) == kind
+
+
+async def test_a_file_appearing_at_the_last_moment_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "v.mp4"
+    real_link, real_replace = os.link, os.replace
+
+    def other_writer_first(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            if Path(dst) == target:
+                target.write_bytes(b"theirs")  # another process wins the race just now
+            real(src, dst)
+
+        return move
+
+    monkeypatch.setattr(os, "link", other_writer_first(real_link))
+    monkeypatch.setattr(os, "replace", other_writer_first(real_replace))
+    with pytest.raises(DownloadError, match="appeared"):
+        await download_to(client(serve()), "https://x/v.mp4", target, max_bytes=10**7)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"theirs" and leftovers(tmp_path) == ["v.mp4"]
+
+
+async def test_without_hard_links_the_video_is_still_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: Any, dst: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    saved, _ = await download_to(client(serve()), "https://x/v.mp4", tmp_path, max_bytes=10**7)
+    assert saved.read_bytes() == BODY and leftovers(tmp_path) == ["v.mp4"]
 
 
 @pytest.mark.parametrize("allow", [False, True])
