@@ -27,6 +27,7 @@ class KeySettings(ProviderSettings):
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "videoprovider.toml"
     path.write_text(text)
+    path.chmod(0o600)  # as a file holding a key should be
     return path
 
 
