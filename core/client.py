@@ -25,7 +25,15 @@ from . import hookspecs
 from ._version import __version__
 from .clock import Clock, SystemClock
 from .config import Config, ConfigArg, CoreSettings, describe, load_config
-from .download import ProgressFn, cannot_save, check_writable, download_to, redact_http_logs
+from .download import (
+    ProgressFn,
+    cannot_save,
+    check_writable,
+    download_client,
+    download_to,
+    redact_http_logs,
+    redact_url,
+)
 from .errors import (
     ConfigurationError,
     DownloadError,
@@ -417,44 +425,78 @@ class AsyncVideoClient:
             mounts: dict[str, httpx.AsyncBaseTransport] = {}
             for extra in self._pm.hook.videoprovider_http_mounts():
                 mounts.update(extra or {})
-            timeout = httpx.Timeout(10.0, read=self._config.core.download_timeout)
-            self._http = httpx.AsyncClient(
+            self._http = download_client(
                 mounts=mounts,
-                timeout=timeout,
-                follow_redirects=True,
+                timeout=httpx.Timeout(10.0, read=self._config.core.download_timeout),
                 headers={"User-Agent": user_agent()},
+                # A provider whose service runs on this machine (an emulator) serves its
+                # videos from loopback too.
+                allow_loopback=bool(getattr(self._provider, "local_service", False)),
+                allow_private=self._config.core.download_allow_private,
             )
         return self._http
 
     async def download(
         self,
-        task_or_url: TaskRef,
+        task: TaskRef,
         path: str | os.PathLike[str],
         *,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
     ) -> Path:
-        """Save a completed task's video (or a video URL) to `path` (a file or directory)."""
-        saved, _ = await self._download(task_or_url, path, overwrite=overwrite, on_bytes=on_bytes)
+        """Save a completed task's video to `path` (a file or directory)."""
+        if isinstance(task, str) and "://" in task:
+            # A host passing its user's "task id" here must not fetch arbitrary URLs.
+            raise DownloadError(
+                f"{redact_url(task)!r} is a URL, not a task id; download() takes tasks only.",
+                hint="Use download_url(url, path) to save a video from a URL.",
+                provider=self.provider_name,
+                operation="download",
+            )
+        saved, _ = await self._download(task, path, overwrite=overwrite, on_bytes=on_bytes)
+        return saved
+
+    async def download_url(
+        self,
+        url: str,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+    ) -> Path:
+        """Save the video at `url` (http or https) to `path` (a file or directory).
+
+        Hosts that resolve to loopback, private or link-local addresses are refused on every
+        redirect hop, unless `download_allow_private` is set, and so are https→http redirects.
+        """
+        saved, _ = await self._save(url, path, None, overwrite=overwrite, on_bytes=on_bytes)
         return saved
 
     async def _download(
         self,
-        task_or_url: TaskRef,
+        task: TaskRef,
         path: str | os.PathLike[str],
         *,
         overwrite: bool,
         on_bytes: ProgressFn | None,
         status: TaskStatus | None = None,
     ) -> tuple[Path, int]:
-        task_id = None
-        if isinstance(task_or_url, str) and "://" in task_or_url:
-            url = task_or_url
-        else:
-            task = self._task(task_or_url)
-            task_id = task.task_id
-            url = await self._video_url(task, status)
-        saved, size = await download_to(
+        t = self._task(task)
+        url = await self._video_url(t, status)
+        saved, size = await self._save(url, path, t.task_id, overwrite=overwrite, on_bytes=on_bytes)
+        self._journal.collected(self.provider_name, t.task_id, str(saved))
+        return saved, size
+
+    async def _save(
+        self,
+        url: str,
+        path: str | os.PathLike[str],
+        task_id: str | None,
+        *,
+        overwrite: bool,
+        on_bytes: ProgressFn | None,
+    ) -> tuple[Path, int]:
+        return await download_to(
             self._download_http(),
             url,
             path,
@@ -464,9 +506,6 @@ class AsyncVideoClient:
             on_bytes=on_bytes,
             context={"provider": self.provider_name, "operation": "download", "task_id": task_id},
         )
-        if task_id is not None:
-            self._journal.collected(self.provider_name, task_id, str(saved))
-        return saved, size
 
     async def _video_url(self, task: Task, status: TaskStatus | None) -> str:
         if status is not None and status.video_url:

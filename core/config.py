@@ -12,13 +12,20 @@ a table named after it:
 It is found at `$VIDEOPROVIDER_CONFIG`, else `./videoprovider.toml`, else `config.toml` in
 the user config dir (`videoprovider config path` prints it). Every resolved value remembers
 where it came from, so `config show` can say so; secrets stay `SecretStr` and never print.
+
+A `./videoprovider.toml` found by the search, not named by the user, may come with a cloned
+repository: it may not say where requests or data go (`base_url`, `journal_url`, ...) unless
+the user config lists its folder in `trusted_folders`, or else it could send the user's key
+from the environment to a host of its author's choosing (docs/configuration.md, SECURITY.md).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +40,33 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["Config", "CoreSettings", "Resolved", "default_config_paths", "load_config"]
+__all__ = [
+    "Config",
+    "CoreSettings",
+    "InsecurePermissionsWarning",
+    "Resolved",
+    "default_config_paths",
+    "load_config",
+]
 
 ENV_PREFIX = "VIDEOPROVIDER_"
 CONFIG_ENV = "VIDEOPROVIDER_CONFIG"
 FILE_NAME = "videoprovider.toml"
+TRUST_KEY = "trusted_folders"
+# Settings that decide where requests, keys or data go; a working-directory file nobody
+# vouched for may not set them (nor any key ending like a URL, nor any value that is a URL).
+DESTINATION_KEYS = frozenset(
+    {"base_url", "region", "workspace_id", "journal_url", "download_allow_private", TRUST_KEY}
+)
+_DESTINATION_SUFFIXES = ("_url", "_host", "_endpoint")
 
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
 ConfigArg = str | os.PathLike[str] | Literal[False] | None
 M = TypeVar("M", bound=BaseModel)
+
+
+class InsecurePermissionsWarning(UserWarning):
+    """A file holding secrets or private data can be read by other users of this machine."""
 
 
 class CoreSettings(BaseModel):
@@ -86,6 +111,11 @@ class CoreSettings(BaseModel):
     )
     download_timeout: float = Field(
         default=60.0, gt=0, description="Network read timeout of a download, seconds."
+    )
+    download_allow_private: bool = Field(
+        default=False,
+        description="Download from loopback, private and link-local addresses too (a server "
+        "of your own); off, such URLs are refused on every redirect hop.",
     )
     journal: bool = Field(
         default=False,
@@ -138,9 +168,7 @@ def default_config_paths(environ: Mapping[str, str] | None = None) -> list[Path]
     environ = os.environ if environ is None else environ
     if environ.get(CONFIG_ENV):
         return [Path(environ[CONFIG_ENV]).expanduser()]
-    from platformdirs import user_config_dir
-
-    return [Path.cwd() / FILE_NAME, Path(user_config_dir("videoprovider")) / "config.toml"]
+    return [Path.cwd() / FILE_NAME, _user_file()]
 
 
 def load_config(
@@ -158,6 +186,11 @@ def load_config(
     environ = dict(os.environ if environ is None else environ)
     path = _find_file(config, environ)
     data = _read_toml(path) if path else {}
+    user_file = _user_file()
+    if path is not None:
+        _check_trust_key(path, data, user_file)
+        if config is None and not environ.get(CONFIG_ENV) and not _same(path, user_file):
+            _refuse_untrusted_destinations(path, data, user_file)
     sections = {k: v for k, v in data.items() if isinstance(v, dict)}
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     core, sources = resolve(
@@ -261,11 +294,105 @@ def _find_file(config: ConfigArg, environ: Mapping[str, str]) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def _user_file() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("videoprovider")) / "config.toml"
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _check_trust_key(path: Path, data: dict[str, Any], user_file: Path) -> None:
+    """Take `trusted_folders` out of `data`: only the user's own config file may set it."""
+    if TRUST_KEY not in data:
+        return
+    if not _same(path, user_file):
+        raise ConfigurationError(
+            f"{TRUST_KEY} is honoured only in the user config file {user_file}, not in {path}: "
+            "a file could otherwise vouch for itself.",
+            hint=f"Move {TRUST_KEY} to {user_file}.",
+        )
+    _trusted_folders(data.pop(TRUST_KEY), path)
+
+
+def _trusted_folders(value: Any, path: Path) -> list[Path]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f"{TRUST_KEY} in {path} must be a list of folder paths, e.g. "
+            f'{TRUST_KEY} = ["~/src/my-app"].'
+        )
+    return [Path(v).expanduser().resolve() for v in value]
+
+
+def _refuse_untrusted_destinations(path: Path, data: dict[str, Any], user_file: Path) -> None:
+    """A file the search found in the working directory may not choose where things go."""
+    found = _destinations(data)
+    if not found:
+        return
+    folder = path.parent.resolve()
+    if user_file.is_file():
+        user = _read_toml(user_file)
+        if folder in _trusted_folders(user.get(TRUST_KEY, []), user_file):
+            return
+    raise ConfigurationError(
+        f"{path} sets {found[0]}, which decides where requests, your API key or your data "
+        "go; a config file found in the working directory may not do that unless you trust "
+        "its folder.",
+        hint=f"If you wrote this file, name it explicitly (--config {path} or "
+        f'{CONFIG_ENV}={path}), or add {TRUST_KEY} = ["{folder}"] to {user_file}. '
+        "Otherwise remove the setting or run from another folder.",
+    )
+
+
+def _destinations(data: Mapping[str, Any], scope: str = "") -> list[str]:
+    found = []
+    for key, value in data.items():
+        label = f"{scope}.{key}" if scope else key
+        if isinstance(value, dict):
+            found.extend(_destinations(value, label))
+        elif (
+            key in DESTINATION_KEYS
+            or key.endswith(_DESTINATION_SUFFIXES)
+            or (isinstance(value, str) and "://" in value)
+        ):
+            found.append(label)
+    return found
+
+
+def _holds_secret(data: Mapping[str, Any]) -> bool:
+    return any(
+        _holds_secret(v) if isinstance(v, dict) else k == "api_key" or k.endswith("_key")
+        for k, v in data.items()
+    )
+
+
+def _check_mode(path: Path, data: Mapping[str, Any]) -> None:
+    if os.name != "posix":
+        return  # Windows protects the profile folder with ACLs, not mode bits
+    mode = path.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigurationError(
+            f"Config file {path} can be written by other users (mode {mode & 0o777:o}); "
+            "they could change where requests and your API key go.",
+            hint=f"Run: chmod go-w {path}",
+        )
+    if mode & (stat.S_IRGRP | stat.S_IROTH) and _holds_secret(data):
+        warnings.warn(
+            f"Config file {path} holds an API key and can be read by other users (mode "
+            f"{mode & 0o777:o}); run: chmod 600 {path}",
+            InsecurePermissionsWarning,
+            stacklevel=4,
+        )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
-            return data
+        _check_mode(path, data)
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(
             f"Config file {path} is not valid TOML: {exc}.", hint="Fix the file's syntax."

@@ -1,26 +1,41 @@
-"""Saving a video: streamed to a temporary file beside the target, renamed in only when whole.
+"""Saving a video: streamed to a temporary file beside the target, linked in only when whole.
 
 A download that is interrupted, truncated or over the size cap leaves nothing at the target
-path and never replaces an existing file unless asked to.
+path and never replaces an existing file unless asked to. The download client refuses, on
+every redirect hop, hosts that resolve to loopback, private or link-local addresses (unless
+allowed) and redirects from https to http, so a URL from a user cannot reach internal services.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import anyio
 import httpx
 
 from .errors import DownloadError
 
-__all__ = ["cannot_save", "check_writable", "download_to", "redact_http_logs", "redact_url"]
+__all__ = [
+    "AddressGuard",
+    "cannot_save",
+    "check_writable",
+    "download_client",
+    "download_to",
+    "redact_http_logs",
+    "redact_url",
+]
+
+MAX_REDIRECTS = 5
 
 ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -50,6 +65,108 @@ def redact_http_logs() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactURLs) for f in logger.filters):
         logger.addFilter(_RedactURLs())
+
+
+def _kind(address: str) -> str | None:
+    """Why `address` is not a public one, or None if it is."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"  # 169.254.169.254 is the cloud metadata service
+    if ip.is_multicast or not ip.is_global:
+        return "private"
+    return None
+
+
+class AddressGuard:
+    """The download client's request hook: refuses hosts that resolve to loopback, private
+    or link-local addresses before connecting.
+
+    httpx runs request hooks before every redirect hop, so every hop is checked. A hook and
+    not a transport, because httpx applies the environment's proxies only to transports it
+    builds itself. The host is resolved here and again when connecting; a name that changes
+    its answers in between (DNS rebinding) is not caught (SECURITY.md). A name that does not
+    resolve here passes: connecting fails too, or a proxy from the environment resolves it.
+    Hosts served by an in-process mount (the fake provider's) never reach the network.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_loopback: bool = False,
+        allow_private: bool = False,
+        mounted: Collection[str] = (),
+    ) -> None:
+        self.allow_loopback = allow_loopback or allow_private
+        self.allow_private = allow_private
+        self.mounted = {httpx.URL(m).host for m in mounted}
+
+    async def __call__(self, request: httpx.Request) -> None:
+        if not self.allow_private and request.url.host not in self.mounted:
+            await self._check(request.url)
+
+    async def _check(self, url: httpx.URL) -> None:
+        host = url.host
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
+            except OSError:
+                return
+            addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            kind = _kind(address)
+            if kind is None or (kind == "loopback" and self.allow_loopback):
+                continue
+            raise DownloadError(
+                f"Refusing to download {redact_url(str(url))}: {host} is a {kind} address "
+                f"({address}); videoprovider does not fetch from internal addresses.",
+                hint="If that server is yours, set download_allow_private = true in your own "
+                "config (or VIDEOPROVIDER_DOWNLOAD_ALLOW_PRIVATE=1).",
+            )
+
+
+async def _refuse_downgrade(response: httpx.Response) -> None:
+    if response.has_redirect_location and response.request.url.scheme == "https":
+        target = response.request.url.join(response.headers["location"])
+        if target.scheme != "https":
+            raise DownloadError(
+                f"Refusing the redirect from {redact_url(str(response.request.url))} to "
+                f"{redact_url(str(target))}: it leaves https for clear text.",
+                hint="Ask the video's host for an https URL.",
+            )
+
+
+def download_client(
+    *,
+    mounts: Mapping[str, httpx.AsyncBaseTransport],
+    timeout: httpx.Timeout,
+    headers: Mapping[str, str],
+    allow_loopback: bool,
+    allow_private: bool,
+) -> httpx.AsyncClient:
+    """The httpx client downloads use: guarded network transport, checked redirects.
+
+    httpx's own transport, so the environment's proxies and CAs apply as for API calls.
+    `mounts` (in-process transports such as the fake provider's) bypass the guard: they never
+    reach the network. `allow_loopback` is for providers whose service runs on this machine
+    (the DashScope emulator); `allow_private` is the user's `download_allow_private`.
+    """
+    guard = AddressGuard(
+        allow_loopback=allow_loopback, allow_private=allow_private, mounted=list(mounts)
+    )
+    return httpx.AsyncClient(
+        mounts=dict(mounts),
+        timeout=timeout,
+        headers=dict(headers),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        event_hooks={"request": [guard], "response": [_refuse_downgrade]},
+    )
 
 
 def target_path(path: str | os.PathLike[str], url: str, default_name: str) -> Path:
@@ -98,9 +215,7 @@ async def download_to(
             written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
             out.flush()
             os.fsync(out.fileno())
-        if target.exists() and not overwrite:
-            raise DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
-        os.replace(tmp, target)
+        _place(tmp, target, overwrite, ctx)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -183,6 +298,27 @@ async def _stream(
             **ctx,
         ) from exc
     return written
+
+
+def _place(tmp: Path, target: Path, overwrite: bool, ctx: dict[str, Any]) -> None:
+    """Move the finished temporary file to `target`; without `overwrite`, never replace a
+    file, even one that appeared a moment ago: a hard link fails if the name exists."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    appeared = DownloadError(f"{target} appeared while downloading; not replaced.", **ctx)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise appeared from None
+    except OSError:
+        # No hard links here (FAT, some network shares): check, then rename, which leaves a
+        # moment in which a file appearing at `target` is replaced.
+        if target.exists():
+            raise appeared from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:

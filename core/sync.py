@@ -95,14 +95,24 @@ class VideoClient:
 
     def download(
         self,
-        task_or_url: TaskRef,
+        task: TaskRef,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_bytes: ProgressFn | None = None,
+    ) -> Path:
+        return self._run(self._aclient.download, task, path, overwrite=overwrite, on_bytes=on_bytes)
+
+    def download_url(
+        self,
+        url: str,
         path: str | os.PathLike[str],
         *,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
     ) -> Path:
         return self._run(
-            self._aclient.download, task_or_url, path, overwrite=overwrite, on_bytes=on_bytes
+            self._aclient.download_url, url, path, overwrite=overwrite, on_bytes=on_bytes
         )
 
     def generate(

@@ -171,8 +171,10 @@ def download(state: State, /, task: str, out: str, overwrite: bool) -> None:
     """Download a finished TASK's video (or a video URL) to --out; print the path."""
 
     def saving(client: VideoClient, ref: str | Task) -> Path:
+        # The person at the terminal typed the URL, so the CLI may take one as TASK.
+        save = client.download_url if isinstance(ref, str) and "://" in ref else client.download
         with Progress(state.quiet) as bar:
-            return client.download(ref, out, overwrite=overwrite, on_bytes=bar.bytes)
+            return save(ref, out, overwrite=overwrite, on_bytes=bar.bytes)  # type: ignore[arg-type]
 
     def body() -> None:
         path = state.on_task(task, saving)

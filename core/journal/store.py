@@ -12,15 +12,18 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import uuid
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..config import InsecurePermissionsWarning
 from ..errors import ConfigurationError
 from ..models import Task, TaskState, TaskStatus, VideoRequest
 from .entry import JournalEntry, Phase
@@ -303,7 +306,7 @@ class SQLiteJournal(Journal):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(self.path)
         self.url = f"sqlite:///{self.path}"
         # One connection per journal object, used from whichever thread runs the client;
         # the lock keeps statements from interleaving.
@@ -325,6 +328,36 @@ class SQLiteJournal(Journal):
 
     def close(self) -> None:
         self._db.close()
+
+
+_warned: set[Path] = set()
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal's folder 0700 and its file 0600 before SQLite opens it.
+
+    The journal holds prompts, input media URLs (pre-signed ones included) and file paths.
+    SQLite gives the -wal and -shm files the database file's mode, so they stay private too.
+    Existing files are left as they are, with one warning if others can read them.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    if os.name != "posix" or path in _warned:
+        return  # Windows protects the profile folder with ACLs, not mode bits
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        _warned.add(path)
+        warnings.warn(
+            f"The journal {path} can be read by other users (mode {mode & 0o777:o}); it holds "
+            f"prompts and media URLs. Run: chmod 600 {path}*",
+            InsecurePermissionsWarning,
+            stacklevel=4,
+        )
 
 
 class SQLAlchemyJournal(Journal):

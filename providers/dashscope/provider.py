@@ -11,7 +11,9 @@ are retried on network errors, 429 and 5xx.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 
@@ -35,12 +37,15 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 from . import wire
 from .catalog import model_families
 from .request import build_submit
-from .settings import DashScopeSettings
+from .settings import DashScopeSettings, is_loopback
 
 log = logging.getLogger("videoprovider.dashscope")
 
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
+# host's user can never become `..`, `.`, `#`, `%2F`, `\\` or a control character in a path.
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
 
 
 class DashScopeProvider:
@@ -65,6 +70,9 @@ class DashScopeProvider:
         self.settings = settings
         self.context = context
         self.api_root = settings.api_root()
+        # The emulator serves its videos from loopback; the client then allows loopback
+        # downloads for this provider (and no others).
+        self.local_service = is_loopback(httpx.URL(self.api_root).host)
         headers = {
             "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
             "Accept": "application/json",
@@ -174,18 +182,13 @@ class DashScopeProvider:
                 attempt += 1
 
     async def _status_once(self, task_id: str) -> TaskStatus:
-        if not task_id or "/" in task_id or "?" in task_id:
-            raise TaskNotFound(
-                f"{task_id!r} is not a DashScope task id.",
-                provider="dashscope",
-                operation="status",
-                task_id=task_id,
-            )
+        check_task_id(task_id, "status")
         try:
             # An absolute URL spares httpx a second URL parse to join it with base_url:
             # polls are the hot path when thousands of tasks are tracked.
+            path = quote(task_id, safe="")
             response = await send_bounded(
-                self._http, "GET", httpx.URL(f"{self.api_root}/tasks/{task_id}")
+                self._http, "GET", httpx.URL(f"{self.api_root}/tasks/{path}")
             )
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
@@ -222,6 +225,19 @@ class DashScopeProvider:
     @hookimpl
     async def videoprovider_aclose(self) -> None:
         await self._http.aclose()
+
+
+def check_task_id(task_id: str, operation: str) -> None:
+    """Refuse, before any request, an id DashScope could not have issued."""
+    if not TASK_ID.fullmatch(task_id):
+        raise TaskNotFound(
+            f"{task_id[:100]!r} is not a DashScope task id: DashScope issues ids of letters, "
+            "digits and hyphens (a UUID such as 0385dc79-5ff8-4d82-bcb6-9c5e3f3fa1a2).",
+            hint="Pass the task_id that submit returned; nothing was sent.",
+            provider="dashscope",
+            operation=operation,
+            task_id=task_id,
+        )
 
 
 def _is_json(response: httpx.Response) -> bool:

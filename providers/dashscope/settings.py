@@ -9,6 +9,7 @@ rather than sent somewhere that fails obscurely [protocol notes §2, §11].
 from __future__ import annotations
 
 import ipaddress
+import re
 import warnings
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from videoprovider.provider import ProviderSettings
 
 API_PATH = "/api/v1"
+# The workspace id becomes the first label of a hostname: one DNS label, nothing more.
+WORKSPACE_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 # [protocol notes §2] DOC t2v reference; the workspace (MaaS) domains are the recommended
 # ones and replace dashscope-intl for wan2.7.
@@ -50,7 +53,7 @@ def normalise_base_url(url: str, *, warn: bool = True) -> str:
         raise ValueError(
             f"base_url must be an http(s) URL such as https://host/api/v1, got {url!r}"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ValueError(
             "base_url must use https: the API key would travel in clear text (plain http is "
             "accepted only for 127.0.0.1/localhost, e.g. the emulator)"
@@ -72,7 +75,7 @@ def normalise_base_url(url: str, *, warn: bool = True) -> str:
     return fixed
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -130,6 +133,17 @@ class DashScopeSettings(ProviderSettings):
     def _key(cls, v: SecretStr) -> SecretStr:
         if not v.get_secret_value().strip():
             raise ValueError("api_key is empty; set DASHSCOPE_API_KEY")
+        return v
+
+    @field_validator("workspace_id")
+    @classmethod
+    def _workspace_id(cls, v: str | None) -> str | None:
+        if v is not None and not WORKSPACE_ID.fullmatch(v):
+            raise ValueError(
+                "workspace_id must be letters, digits and inner hyphens, at most 63 "
+                "characters (it becomes part of the hostname); copy it from the Model Studio "
+                "console"
+            )
         return v
 
     @field_validator("base_url")

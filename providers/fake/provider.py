@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,8 @@ from .video import BASE_URL, FakeVideoTransport, video_url
 
 URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
 RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
+# What _encode issues; anything else could not be a fake task, and goes into no URL.
+TASK_ID = re.compile(r"fake-[A-Za-z0-9_-]+")
 
 
 class FakeSettings(ProviderSettings, Scenario):
@@ -311,7 +314,7 @@ def _encode(scenario: Scenario, submitted_at: datetime, nonce: int) -> str:
 
 
 def _decode(task_id: str) -> tuple[Scenario, datetime] | None:
-    if not task_id.startswith("fake-"):
+    if not TASK_ID.fullmatch(task_id):
         return None
     body = task_id.removeprefix("fake-")
     try:

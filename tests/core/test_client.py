@@ -280,9 +280,18 @@ async def test_download_by_task_id_or_url(make_client: MakeClient, tmp_path: Pat
     task = await c.submit("a cat")
     await c.wait(task)
     by_id = await c.download(task.task_id, tmp_path / "a.mp4")
-    by_url = await c.download(await c.url(task), tmp_path / "b.mp4")
+    by_url = await c.download_url(await c.url(task), tmp_path / "b.mp4")
     into_dir = await c.download(task, tmp_path)
     assert by_id.read_bytes() == by_url.read_bytes() == into_dir.read_bytes()
+
+
+async def test_download_takes_no_url_for_a_task(make_client: MakeClient, tmp_path: Path) -> None:
+    c = make_client()
+    task = await c.submit("a cat")
+    await c.wait(task)
+    with pytest.raises(DownloadError, match="download_url") as info:
+        await c.download(await c.url(task), tmp_path / "a.mp4")
+    assert info.value.provider == "fake" and list(tmp_path.iterdir()) == []
 
 
 async def test_interrupted_download_leaves_no_file(make_client: MakeClient, tmp_path: Path) -> None:

@@ -1,10 +1,18 @@
+import os
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
 
-from videoprovider.config import CoreSettings, default_config_paths, load_config, redacted
+from videoprovider.config import (
+    CoreSettings,
+    InsecurePermissionsWarning,
+    default_config_paths,
+    load_config,
+    redacted,
+)
 from videoprovider.errors import ConfigurationError
 from videoprovider.provider import ProviderSettings
 
@@ -19,6 +27,7 @@ class KeySettings(ProviderSettings):
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "videoprovider.toml"
     path.write_text(text)
+    path.chmod(0o600)  # as a file holding a key should be
     return path
 
 
@@ -178,3 +187,50 @@ def test_configuration_doc_lists_every_core_setting() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert settings_table(CoreSettings, "VIDEOPROVIDER_") in doc
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mode bits")
+def test_group_writable_config_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, 'provider = "fake"\n')
+    path.chmod(0o664)
+    with pytest.raises(ConfigurationError, match="written by other users") as info:
+        load_config(config=path, environ={})
+    assert f"chmod go-w {path}" in str(info.value)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mode bits")
+def test_readable_config_file_with_a_key_warns(tmp_path: Path) -> None:
+    path = write(tmp_path, '[acme]\napi_key = "sk-test-file"\n')
+    path.chmod(0o644)
+    with pytest.warns(InsecurePermissionsWarning, match="chmod 600") as record:
+        load_config(config=path, environ={})
+    assert "sk-test-file" not in str(record[0].message)
+    path.chmod(0o600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_config(config=path, environ={})
+
+
+def test_trusted_folders_must_be_a_list_of_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    user_file = default_config_paths({})[1]
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text('trusted_folders = "~/src"\n')
+    with pytest.raises(ConfigurationError, match="list of folder paths"):
+        load_config(environ={})
+    user_file.write_text('trusted_folders = ["~/src"]\nprovider = "user"\n')
+    assert load_config(environ={}).core.provider == "user"
+
+
+def test_working_directory_file_may_set_ordinary_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, 'wait_timeout = 5\n[fake]\nseed = 3\n[acme]\nmodel = "m2"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert load_config(environ={}).core.wait_timeout == 5.0
+    write(tmp_path, '[acme]\nwebhook = "https://evil.example/hook"\n')
+    with pytest.raises(ConfigurationError, match=r"acme\.webhook"):
+        load_config(environ={})

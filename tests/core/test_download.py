@@ -1,10 +1,15 @@
-from collections.abc import AsyncIterator
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from videoprovider.download import download_to, redact_url
+from videoprovider import AsyncVideoClient
+from videoprovider.download import _kind, download_client, download_to, redact_url
 from videoprovider.errors import DownloadError
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +159,167 @@ async def test_saved_file_gets_the_umask_mode_not_a_private_temp_mode(tmp_path: 
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+class _Site(BaseHTTPRequestHandler):
+    """A loopback server: /v.mp4 is a video, /to/<url> redirects there."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        if self.path.startswith("/to/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/to/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[str, list[str]]]:
+    seen: list[str] = []
+    handler = type("Site", (_Site,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def guarded(**allow: bool) -> httpx.AsyncClient:
+    options = {"allow_loopback": False, "allow_private": False, **allow}
+    return download_client(mounts={}, timeout=httpx.Timeout(5.0), headers={}, **options)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_loopback_urls_are_refused_before_connecting(
+    tmp_path: Path, site: tuple[str, list[str]], host: str
+) -> None:
+    root, seen = site
+    url = root.replace("127.0.0.1", host) + "/v.mp4?sig=secret"
+    async with guarded() as http:
+        with pytest.raises(DownloadError, match="loopback") as info:
+            await download_to(http, url, tmp_path / "v.mp4", max_bytes=10**7)
+    assert "download_allow_private" in str(info.value) and "secret" not in str(info.value)
+    assert seen == [] and leftovers(tmp_path) == []
+
+
+async def test_loopback_is_allowed_when_asked(tmp_path: Path, site: tuple[str, list[str]]) -> None:
+    root, seen = site
+    for allow in ("allow_loopback", "allow_private"):
+        async with guarded(**{allow: True}) as http:
+            saved, _ = await download_to(http, f"{root}/v.mp4", tmp_path / allow, max_bytes=10**7)
+        assert saved.read_bytes() == BODY
+    assert seen == ["/v.mp4", "/v.mp4"]
+
+
+@pytest.mark.parametrize(
+    "target", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/admin"]
+)
+async def test_every_redirect_hop_is_checked(
+    tmp_path: Path, site: tuple[str, list[str]], target: str
+) -> None:
+    root, seen = site
+    async with guarded(allow_loopback=True) as http:
+        with pytest.raises(DownloadError, match=r"link-local|private"):
+            await download_to(http, f"{root}/to/{target}", tmp_path / "v.mp4", max_bytes=10**7)
+    assert seen == [f"/to/{target}"] and leftovers(tmp_path) == []
+
+
+async def test_a_redirect_from_https_to_http_is_refused(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def videos(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.scheme == "https":
+            return httpx.Response(302, headers={"Location": "http://videos.example/v.mp4"})
+        return httpx.Response(200, content=BODY)
+
+    mounts = {"all://videos.example": httpx.MockTransport(videos)}
+    options = {"timeout": httpx.Timeout(5.0), "headers": {}}
+    http = download_client(mounts=mounts, allow_loopback=False, allow_private=False, **options)
+    async with http:
+        with pytest.raises(DownloadError, match="clear text"):
+            await download_to(http, "https://videos.example/v", tmp_path / "v.mp4", max_bytes=10**7)
+    assert asked == ["https://videos.example/v"] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("100.64.0.1", "private"),
+        ("fd00::1", "private"),
+        ("0.0.0.0", "private"),
+        ("93.184.216.34", None),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_address_kinds(address: str, kind: str | None) -> None:
+    assert _kind(address) == kind
+
+
+async def test_a_file_appearing_at_the_last_moment_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "v.mp4"
+    real_link, real_replace = os.link, os.replace
+
+    def other_writer_first(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            if Path(dst) == target:
+                target.write_bytes(b"theirs")  # another process wins the race just now
+            real(src, dst)
+
+        return move
+
+    monkeypatch.setattr(os, "link", other_writer_first(real_link))
+    monkeypatch.setattr(os, "replace", other_writer_first(real_replace))
+    with pytest.raises(DownloadError, match="appeared"):
+        await download_to(client(serve()), "https://x/v.mp4", target, max_bytes=10**7)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"theirs" and leftovers(tmp_path) == ["v.mp4"]
+
+
+async def test_without_hard_links_the_video_is_still_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: Any, dst: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    saved, _ = await download_to(client(serve()), "https://x/v.mp4", tmp_path, max_bytes=10**7)
+    assert saved.read_bytes() == BODY and leftovers(tmp_path) == ["v.mp4"]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+async def test_the_client_refuses_internal_urls_unless_the_user_allows_them(
+    tmp_path: Path, site: tuple[str, list[str]], allow: bool
+) -> None:
+    root, seen = site
+    async with AsyncVideoClient(
+        "fake", config=False, environ={}, download_allow_private=allow
+    ) as c:
+        if allow:
+            assert (await c.download_url(f"{root}/v.mp4", tmp_path)).read_bytes() == BODY
+        else:
+            with pytest.raises(DownloadError, match="loopback"):
+                await c.download_url(f"{root}/v.mp4", tmp_path)
+    assert seen == (["/v.mp4"] if allow else [])

@@ -1,10 +1,16 @@
 """The journal store, on SQLite and (when installed) a real PostgreSQL server."""
 
 import os
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
+
+from videoprovider.config import InsecurePermissionsWarning
 from videoprovider.journal import Journal, Phase, open_journal
 from videoprovider.journal.store import SQLAlchemyJournal, SQLiteJournal
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
@@ -192,3 +198,40 @@ def test_durations_of_completed_tasks_feed_the_poll_policy(journal: Journal) -> 
     got = sorted((model, round(seconds)) for model, seconds in journal.durations("fake"))
     assert got == [("wan2.6-t2v", 80), ("wan2.6-t2v", 120)]  # collecting "a" came ms later
     assert journal.durations("other") == [] and len(journal.durations("fake", limit=1)) == 1
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mode bits")
+@pytest.mark.usefixtures("umask_022")
+def test_the_default_journal_is_private_to_its_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    store = open_journal()
+    store.intent("fake", REQUEST, "/videos/cat.mp4", owner="w1")
+    folder = tmp_path / "data" / "videoprovider"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["journal.sqlite3", "journal.sqlite3-shm", "journal.sqlite3-wal"]
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    store.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mode bits")
+@pytest.mark.usefixtures("umask_022")
+def test_an_existing_readable_journal_is_kept_with_one_warning(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    open_journal(path).close()
+    path.chmod(0o644)
+    with pytest.warns(InsecurePermissionsWarning, match="chmod 600") as record:
+        open_journal(path).close()
+        open_journal(path).close()
+    assert len([w for w in record if w.category is InsecurePermissionsWarning]) == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -10,6 +10,7 @@ import pytest
 from videoprovider import (
     SubmitOutcomeUnknown,
     TaskFailed,
+    TaskNotFound,
     TaskState,
     UnsupportedOperation,
     VideoClient,
@@ -31,6 +32,29 @@ def test_generate_through_the_fixtures(
     assert Path(video.path).read_bytes()[4:8] == b"ftyp"
     assert dashscope_clock.monotonic() >= 30  # a 30 s task, waited for on the virtual clock
     assert len(dashscope_emulator.service.requests_of("submit")) == 1
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    ["..", ".", "#", "a#b", "a%2Fb", "a\\b", "a/b", "a?b", "a\x00b", "a\nb", "x" * 129],
+)
+def test_a_malformed_task_id_is_refused_before_any_request(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator, task_id: str
+) -> None:
+    for call in (dashscope_client.status, dashscope_client.url):
+        with pytest.raises(TaskNotFound, match="not a DashScope task id") as info:
+            call(task_id)
+        assert "letters, digits and hyphens" in str(info.value)
+    assert dashscope_emulator.service.requests == []
+
+
+def test_a_uuid_task_id_reaches_the_service(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator
+) -> None:
+    status = dashscope_client.status("0385dc79-5ff8-4d82-bcb6-9c5e3f3fa1a2")
+    assert status.state is TaskState.UNKNOWN
+    (request,) = dashscope_emulator.service.requests
+    assert request.path == "/api/v1/tasks/0385dc79-5ff8-4d82-bcb6-9c5e3f3fa1a2"
 
 
 def test_wait_survives_throttling_errors_and_drops(

@@ -42,6 +42,22 @@ def test_workspace_regions_need_a_workspace_id() -> None:
         resolve({"DASHSCOPE_API_KEY": KEY, "DASHSCOPE_REGION": "beijing-workspace"})
 
 
+@pytest.mark.parametrize(
+    "workspace_id",
+    ["evil.example.com/x?", "a.b", "-ws", "ws-", "w s", "ws\r\nX: y", "x" * 64, ""],
+)
+def test_workspace_id_must_be_one_hostname_label(workspace_id: str) -> None:
+    env = {"DASHSCOPE_API_KEY": KEY, "DASHSCOPE_REGION": "singapore-workspace"}
+    with pytest.raises(ConfigurationError, match="workspace_id") as info:
+        resolve({**env, "DASHSCOPE_WORKSPACE": "ok"}, workspace_id=workspace_id)
+    assert "letters, digits" in str(info.value)
+
+
+def test_workspace_id_of_63_characters_is_accepted() -> None:
+    s = DashScopeSettings(api_key=KEY, region="beijing-workspace", workspace_id="W" * 63)
+    assert s.api_root() == f"https://{'W' * 63}.cn-beijing.maas.aliyuncs.com/api/v1"
+
+
 def test_unknown_region_lists_the_choices() -> None:
     with pytest.raises(ConfigurationError, match="singapore"):
         resolve({"DASHSCOPE_API_KEY": KEY}, region="mars")

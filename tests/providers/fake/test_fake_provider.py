@@ -194,6 +194,17 @@ async def test_unknown_ids_are_unknown_not_errors(task_id: str) -> None:
         await p.videoprovider_cancel(task_id=task_id)
 
 
+async def test_an_id_outside_the_issued_alphabet_never_names_a_video() -> None:
+    clock = VirtualClock()
+    task = await make(clock, seconds=30).videoprovider_submit(request=req())
+    clock.advance(31)
+    # base64 decoding skips "#" and "\\", so this id used to decode to the real task and put
+    # "#\\" into its video URL.
+    forged = task.task_id[:12] + "#\\" + task.task_id[12:]
+    status = await make(clock).videoprovider_status(task_id=forged)
+    assert status.state is TaskState.UNKNOWN and status.video_url is None
+
+
 async def test_url_before_completion_is_not_ready() -> None:
     p = make(polls=5)
     task = await p.videoprovider_submit(request=req())
