@@ -28,6 +28,21 @@ REGIONS: dict[str, str] = {
     "singapore-workspace": "https://{workspace_id}.ap-southeast-1.maas.aliyuncs.com",
     "beijing-workspace": "https://{workspace_id}.cn-beijing.maas.aliyuncs.com",
     "hongkong-workspace": "https://{workspace_id}.cn-hongkong.maas.aliyuncs.com",
+    "virginia-workspace": "https://{workspace_id}.us-east-1.maas.aliyuncs.com",
+    "frankfurt-workspace": "https://{workspace_id}.eu-central-1.maas.aliyuncs.com",
+}
+# Host → the region whose models it serves (catalog.regions_serving); the legacy hosts and the
+# workspace domains' region ids [DOC regions and endpoints; SDK v2/_config.py].
+_HOST_REGIONS = {
+    "dashscope-intl.aliyuncs.com": "singapore",
+    "dashscope-us.aliyuncs.com": "virginia",
+    "dashscope.aliyuncs.com": "beijing",
+    "cn-hongkong.dashscope.aliyuncs.com": "hongkong",
+    "ap-southeast-1": "singapore",
+    "us-east-1": "virginia",
+    "cn-beijing": "beijing",
+    "cn-hongkong": "hongkong",
+    "eu-central-1": "frankfurt",
 }
 Region = Literal[
     "singapore",
@@ -36,6 +51,8 @@ Region = Literal[
     "singapore-workspace",
     "beijing-workspace",
     "hongkong-workspace",
+    "virginia-workspace",
+    "frankfurt-workspace",
 ]
 
 
@@ -96,8 +113,9 @@ class DashScopeSettings(ProviderSettings):
     api_key: SecretStr = Field(description="Model Studio API key (kept secret).")
     region: Region = Field(
         default="singapore",
-        description="singapore, virginia, beijing, or a *-workspace domain (needs "
-        "workspace_id). The key must belong to this region.",
+        description="singapore, virginia, beijing, or a *-workspace domain (singapore, "
+        "beijing, hongkong, virginia, frankfurt; needs workspace_id). The key must belong to "
+        "this region.",
     )
     base_url: str | None = Field(
         default=None, description="Explicit API root; overrides region. Normalised to /api/v1."
@@ -148,6 +166,16 @@ class DashScopeSettings(ProviderSettings):
                 "singapore, virginia or beijing"
             )
         return self
+
+    def serving_region(self) -> str | None:
+        """The region whose model list applies (None for a host we cannot place, such as the
+        emulator on 127.0.0.1)."""
+        host = urlsplit(self.api_root()).hostname or ""
+        if host in _HOST_REGIONS:
+            return _HOST_REGIONS[host]
+        if host.endswith(".maas.aliyuncs.com"):
+            return _HOST_REGIONS.get(host.split(".")[-4])
+        return None
 
     def api_root(self) -> str:
         """The normalised `https://host/api/v1` requests go to."""

@@ -329,3 +329,15 @@ def test_cli_journals_by_default_and_tasks_commands_read_it(tmp_path: Path) -> N
 def test_no_journal_flag(tmp_path: Path) -> None:
     assert run("--no-journal", "submit", "a cat")[0] == 0
     assert run_json("tasks", "list")[1] == []
+
+
+def test_reference_urls_option_is_repeatable() -> None:
+    _, doc = run_json(
+        "submit",
+        "a cat",
+        "--reference-urls",
+        "https://x/a.png",
+        "--reference-urls",
+        "https://x/b.mp4",
+    )
+    assert doc["request"]["reference_urls"] == ["https://x/a.png", "https://x/b.mp4"]
