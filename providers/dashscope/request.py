@@ -337,7 +337,8 @@ def _media_items(r: VideoRequest) -> list[dict[str, str]]:
 
 def _media(family: Family, r: VideoRequest, inp: dict[str, Any]) -> None:
     if family.image == "media":
-        inp["media"] = _media_items(r)
+        if media := _media_items(r):
+            inp["media"] = media
         return
     if family.image == "img_url":
         inp["img_url"] = r.image_url

@@ -267,3 +267,104 @@ def test_subprocess_emulator_prints_its_url_and_is_controllable() -> None:
         assert emu.requests()[0]["path"] == SUBMIT
         emu.reset()
         assert emu.stats()["total"] == 0
+
+
+def _representative_request(family: object) -> dict[str, object]:
+    from videoprovider_dashscope.catalog import Family
+
+    assert isinstance(family, Family)
+    img, vid = "https://cdn.example.com/a.png", "https://cdn.example.com/b.mp4"
+    fields: dict[str, object] = {}
+    if family.kind in ("i2v", "kf2v"):
+        fields["image_url"] = img
+    if family.kind == "kf2v":
+        fields["last_frame_url"] = img
+    if family.kind == "r2v":
+        fields["reference_urls"] = [img, vid]
+    return fields
+
+
+def _catalogued_bodies() -> list[tuple[str, str, dict[str, object]]]:
+    """Every (model, path, body) the provider would send for each value its catalogue allows."""
+    import warnings
+
+    from videoprovider.models import VideoRequest
+    from videoprovider_dashscope.catalog import FAMILIES, family_of
+    from videoprovider_dashscope.emulator.served import SERVED
+    from videoprovider_dashscope.request import build_submit
+
+    cases = []
+    checked = set()
+    for model in SERVED:
+        family = family_of(model)
+        if family is None or family.unsupported:
+            continue
+        checked.add(family.name)
+        base = _representative_request(family)
+        variants: list[dict[str, object]] = [{"duration": d} for d in family.durations]
+        variants += [{"size": s} for s in family.sizes]
+        variants += [{"resolution": r} for r in family.resolutions]
+        variants += [{"aspect_ratio": r} for r in family.ratios]
+        if family.audio_flag:
+            variants.append({"audio": False})
+        if family.shot_type:
+            variants.append({"extra": {"shot_type": "multi"}})
+        if family.template:
+            variants.append({"extra": {"template": "flying"}})
+        for variant in variants:
+            request = VideoRequest(prompt="p", model=model, **{**base, **variant})  # type: ignore[arg-type]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                submit = build_submit(request, default_model=None, truncate_prompt=False)
+            cases.append((model, "/api/v1" + submit.path, submit.body))
+    assert checked == {f.name for f in FAMILIES if not f.unsupported}
+    return cases
+
+
+def test_the_emulator_accepts_everything_the_catalogue_lets_through() -> None:
+    """The emulator's own table (served.py) against the provider's catalogue: a value the
+    catalogue allows but the service does not would be sent and refused."""
+    from videoprovider_dashscope.emulator.validation import check_wire_body
+
+    cases = _catalogued_bodies()
+    assert len(cases) > 150
+    refused = [(m, b, check_wire_body(p, b)) for m, p, b in cases if check_wire_body(p, b)]
+    assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("model", "inp", "params"),
+    [
+        ("wan2.2-t2v-plus", {}, {"size": "1280*720"}),
+        ("wanx2.1-t2v-turbo", {}, {"size": "1920*1080"}),
+        ("wanx2.1-t2v-plus", {}, {"size": "832*480"}),
+        ("wan2.6-t2v", {}, {"audio": True}),
+        ("wan2.7-t2v", {}, {"shot_type": "multi"}),
+        ("wan2.5-t2v-preview", {}, {"shot_type": "multi"}),
+        ("wan2.6-t2v", {"template": "flying"}, {}),
+        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"audio": False}),
+        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"duration": 7}),
+        ("wan2.2-i2v-plus", {"img_url": "https://x/a.png"}, {"resolution": "720P"}),
+        ("wan2.7-i2v", {"img_url": "https://x/a.png"}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.png"] * 6}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"] * 4}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"]}, {"audio": False}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"]}, {"duration": 15}),
+        ("wan2.7-r2v-2026-06-12", {"reference_urls": ["https://x/a.mp4"]}, {}),
+    ],
+)
+def test_the_emulator_refuses_what_the_service_refuses(
+    http: httpx.Client, model: str, inp: dict[str, object], params: dict[str, object]
+) -> None:
+    body = {"model": model, "input": {"prompt": "x", **inp}, "parameters": params}
+    reply = http.post(SUBMIT, json=body, headers=ASYNC)
+    assert (reply.status_code, reply.json()["code"]) == (400, "InvalidParameter")
+
+
+def test_kf2v_with_a_template_needs_no_last_frame(http: httpx.Client) -> None:
+    kf2v = "/api/v1/services/aigc/image2video/video-synthesis"
+    body = {
+        "model": "wanx2.1-kf2v-plus",
+        "input": {"prompt": "x", "first_frame_url": "https://x/a.png", "template": "flying"},
+    }
+    assert http.post(kf2v, json=body, headers=ASYNC).status_code == 200

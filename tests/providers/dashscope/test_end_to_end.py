@@ -147,3 +147,21 @@ def test_signed_video_urls_stay_out_of_logs(
     assert "HTTP Request: GET" in caplog.text  # httpx did log the download...
     assert "Signature" not in caplog.text and "Expires=" not in caplog.text  # ...redacted
     assert "sk-test-emulator" not in caplog.text
+
+
+@pytest.mark.parametrize("model", ["wan2.6-r2v-flash", "wan2.7-r2v-2026-06-12"])
+def test_reference_to_video_end_to_end(
+    dashscope_client: VideoClient,
+    dashscope_emulator: RunningEmulator,
+    tmp_path: Path,
+    model: str,
+) -> None:
+    refs = ["https://cdn.example.com/cat.png", "https://cdn.example.com/dog.mov"]
+    video = dashscope_client.generate(
+        "character1 chases character2", tmp_path / "r2v.mp4", model=model, reference_urls=refs
+    )
+    assert video.status.state is TaskState.COMPLETED
+    assert Path(video.path).read_bytes()[4:8] == b"ftyp"
+    [submit] = dashscope_emulator.service.requests_of("submit")
+    sent = submit.body["input"]
+    assert sent.get("reference_urls") == refs or [m["url"] for m in sent["media"]] == refs
