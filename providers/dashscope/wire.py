@@ -191,15 +191,17 @@ _REFUSAL_CODES = (
     "UnsupportedOperation",
 )
 # A task the service does not know, said as a business code rather than task_status UNKNOWN.
-_TASK_MISSING = re.compile(r"not[ _.-]?(found|exists?)|no such task|expired", re.I)
+# Only a code or message about a *task* counts: "Workspace.NotFound" is not a missing task.
+_TASK_MISSING_CODE = re.compile(r"task.*not[ _.-]?(found|exists?)", re.I)
+_MISSING = re.compile(r"not[ _.-]?(found|exists?)|does not exist|no such|expired", re.I)
 
 
 def _task_missing(body: dict[str, Any]) -> bool:
     code = str(body.get("code") or "")
     message = str(body.get("message") or body.get("msg") or "")
-    if _TASK_MISSING.search(code):
+    if _TASK_MISSING_CODE.search(code):
         return True
-    return "task" in message.lower() and bool(_TASK_MISSING.search(message))
+    return "task" in message.lower() and bool(_MISSING.search(message))
 
 
 def _output(

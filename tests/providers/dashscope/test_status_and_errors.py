@@ -247,3 +247,10 @@ async def test_transient_code_in_a_200_status_reply_is_retried(make_provider: Ma
     provider, recorder, _ = make_provider(business("InternalError"), task_reply("RUNNING"))
     assert (await provider.videoprovider_status(task_id="t-1")).state is TaskState.PROCESSING
     assert len(recorder.requests) == 2
+
+
+async def test_a_missing_workspace_is_not_a_missing_task(make_provider: MakeProvider) -> None:
+    provider, _, _ = make_provider(business("Workspace.NotFound", "workspace not found"))
+    with pytest.raises(errors.VideoProviderError) as info:
+        await provider.videoprovider_status(task_id="t-1")
+    assert info.value.code == "Workspace.NotFound"
