@@ -124,7 +124,9 @@ class DashScopeSettings(ProviderSettings):
         default=None, description="Workspace id: sent as X-DashScope-WorkSpace."
     )
     model: str | None = Field(
-        default=None, description="Default model (else wan2.6-t2v, or wan2.6-i2v with an image)."
+        default=None,
+        description="Default model (else wan2.6-t2v; wan2.6-i2v with an image, "
+        "wan2.6-r2v-flash with reference_urls).",
     )
     connect_timeout: float = Field(default=10.0, gt=0, description="Connect timeout, seconds.")
     read_timeout: float = Field(default=60.0, gt=0, description="Read timeout, seconds.")

@@ -311,3 +311,12 @@ async def test_a_host_we_cannot_place_skips_the_region_rule(make_provider: MakeP
     provider, recorder, _ = make_provider(base_url="https://gateway.example.com/api/v1")
     await provider.videoprovider_submit(request=VideoRequest(prompt="p", model="wanx2.1-t2v-turbo"))
     assert len(recorder.requests) == 1
+
+
+def test_the_catalogue_listing_shows_every_family_and_its_regions() -> None:
+    from videoprovider_dashscope.catalog import markdown_table
+
+    table = markdown_table()
+    for family in FAMILIES:
+        assert f"| {family.name} |" in table
+    assert "virginia |" in table and "refused: video editing" in table
