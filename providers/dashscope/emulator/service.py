@@ -27,7 +27,16 @@ SUBMIT_PATHS = (
 )
 SERVER_TZ = timezone(timedelta(hours=8))  # the service reports China Standard Time
 FaultKind = Literal[
-    "429", "500", "503", "drop", "drop_after", "slow", "malformed", "html", "content_failure"
+    "429",
+    "500",
+    "503",
+    "drop",
+    "drop_after",
+    "slow",
+    "malformed",
+    "html",
+    "content_failure",
+    "200_error",
 ]
 Match = Literal["submit", "status", "cancel", "list", "video", "any"]
 
@@ -53,7 +62,8 @@ class Fault:
     429/500/503/html/malformed replace the reply; `drop` closes the connection before doing
     anything; `drop_after` does the work (a submit creates its task) and then closes without
     replying; `slow` delays the real reply by `delay` seconds; `content_failure` makes the
-    submitted task end FAILED with DataInspectionFailed.
+    submitted task end FAILED with DataInspectionFailed; `200_error` answers HTTP 200 with
+    the business `code` and no output, as the gateway can [protocol notes §7].
     """
 
     kind: FaultKind
@@ -61,6 +71,7 @@ class Fault:
     count: int = 1
     retry_after: float | None = 1.0
     delay: float = 0.0
+    code: str = "InvalidParameter"
 
 
 @dataclass
@@ -254,6 +265,8 @@ class DashScopeService:
                 int(fault.kind),
                 {"request_id": rid, "code": code, "message": "An internal error has occured."},
             )
+        if fault.kind == "200_error":
+            return _json(200, {"request_id": rid, "code": fault.code, "message": "Refused."})
         if fault.kind == "drop":
             return Response(drop=True)
         if fault.kind == "malformed":

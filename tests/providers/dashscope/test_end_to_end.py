@@ -165,3 +165,26 @@ def test_reference_to_video_end_to_end(
     [submit] = dashscope_emulator.service.requests_of("submit")
     sent = submit.body["input"]
     assert sent.get("reference_urls") == refs or [m["url"] for m in sent["media"]] == refs
+
+
+def test_a_submit_refused_in_a_200_reply_is_a_refusal(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator
+) -> None:
+    from videoprovider import RequestRejected
+
+    dashscope_emulator.service.inject(Fault("200_error", match="submit"))
+    with pytest.raises(RequestRejected) as info:
+        dashscope_client.submit("a cat")
+    assert (
+        not isinstance(info.value, SubmitOutcomeUnknown) and info.value.code == "InvalidParameter"
+    )
+    assert dashscope_emulator.service.tasks == {}
+
+
+def test_a_task_missing_in_a_200_reply_is_unknown(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator
+) -> None:
+    task = dashscope_client.submit("a cat")
+    dashscope_emulator.service.inject(Fault("200_error", match="status", code="TaskNotExist"))
+    assert dashscope_client.status(task).state is TaskState.UNKNOWN
+    assert len(dashscope_emulator.service.requests_of("status")) == 1
