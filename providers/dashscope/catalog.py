@@ -1,12 +1,12 @@
 """The Wan model families, what each accepts on the wire, and where each is served, as data.
 
-One row per family; request building and validation (`request.py`) read this table, and
-`docs/providers/dashscope.md` prints it (a test keeps them equal), so a provider-neutral model
-listing can read it too. The emulator keeps its own table, written independently, so a
-mistake here shows up as a test failure. Sources are the official Model Studio API references
-(text-to-video, image-to-video, first-and-last-frame, reference-to-video), the `dashscope` SDK
-and the Vercel AI SDK's alibaba provider; `docs/providers/dashscope.md` says which source each
-uncertain value follows.
+One row per family; request building and validation (`request.py`) read this table,
+`listing.py` renders it for `docs/providers/dashscope.md` (a test keeps them equal), and a
+provider-neutral model listing can read it too. The emulator keeps its own table, written
+independently, so a mistake here shows up as a test failure. Sources are the official Model
+Studio API references (text-to-video, image-to-video, first-and-last-frame,
+reference-to-video), the `dashscope` SDK and the Vercel AI SDK's alibaba provider;
+`docs/providers/dashscope.md` says which source each uncertain value follows.
 """
 
 from __future__ import annotations
@@ -375,44 +375,3 @@ def regions_serving(model: str) -> tuple[str, ...]:
 
 def model_families() -> list[str]:
     return [f.name for f in FAMILIES]
-
-
-def _span(values: tuple[int, ...]) -> str:
-    if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
-        return f"{values[0]}-{values[-1]}"
-    return ", ".join(map(str, values))
-
-
-def _inputs(f: Family) -> str:
-    if f.unsupported:
-        return "refused: " + f.unsupported
-    said = f.image if not f.media_types else "media: " + ", ".join(f.media_types)
-    if f.references:
-        said += f" (≤{f.references} references, ≤{f.reference_videos} videos)"
-    return said + ("; template" if f.template else "")
-
-
-def markdown_table() -> str:
-    """The catalogue as the Markdown table in docs/providers/dashscope.md."""
-    rows = [
-        "| family | models | geometry | allowed | duration (s) | prompt / negative max "
-        "| inputs | audio | shot_type | regions |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for f in FAMILIES:
-        allowed = ", ".join(f.sizes or f.resolutions)
-        if f.ratios:
-            allowed += "; ratio " + ", ".join(f.ratios)
-        audio = (
-            ", ".join(
-                x for x, on in (("audio flag", f.audio_flag), ("audio_url", f.audio_url)) if on
-            )
-            or "no switch"
-        )
-        regions = "all" if f.regions == ALL_REGIONS else ", ".join(f.regions)
-        rows.append(
-            f"| {f.name} | {', '.join(f'`{m}`' for m in f.models)} | `{f.geometry}` | {allowed} "
-            f"| {_span(f.durations)} | {f.prompt_max} / {f.negative_prompt_max} | {_inputs(f)} "
-            f"| {audio} | {'yes' if f.shot_type else 'no'} | {regions} |"
-        )
-    return "\n".join(rows)

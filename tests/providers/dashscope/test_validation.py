@@ -144,7 +144,7 @@ def test_doc_shows_the_catalogue_and_every_setting() -> None:
     from pathlib import Path
 
     from videoprovider.config import settings_table
-    from videoprovider_dashscope.catalog import markdown_table
+    from videoprovider_dashscope.listing import markdown_table
     from videoprovider_dashscope.settings import DashScopeSettings
 
     doc = (Path(__file__).resolve().parents[3] / "docs/providers/dashscope.md").read_text()
@@ -314,7 +314,7 @@ async def test_a_host_we_cannot_place_skips_the_region_rule(make_provider: MakeP
 
 
 def test_the_catalogue_listing_shows_every_family_and_its_regions() -> None:
-    from videoprovider_dashscope.catalog import markdown_table
+    from videoprovider_dashscope.listing import markdown_table
 
     table = markdown_table()
     for family in FAMILIES:
