@@ -56,6 +56,7 @@ class Family:
     media_types: tuple[str, ...] = ()  # input.media item types this family takes
     references: int = 0  # most reference items (images and videos together)
     reference_videos: int = 0  # of which videos, at most
+    reference_images: int = 0  # of which images, at most (0: up to `references`)
     audio_flag: bool = False  # parameters.audio (false: silent video)
     audio_url: bool = False  # driving audio track
     shot_type: bool = False  # parameters.shot_type; only with prompt_extend
@@ -308,6 +309,7 @@ FAMILIES: tuple[Family, ...] = (
         media_types=("first_frame", "last_frame", "reference_image", "reference_video"),
         references=15,
         reference_videos=5,
+        reference_images=10,
     ),
     Family(
         "wan2.1 kf2v plus",

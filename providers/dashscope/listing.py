@@ -16,7 +16,8 @@ def _inputs(f: Family) -> str:
         return "refused: " + f.unsupported
     said = f.image if not f.media_types else "media: " + ", ".join(f.media_types)
     if f.references:
-        said += f" (≤{f.references} references, ≤{f.reference_videos} videos)"
+        images = f", ≤{f.reference_images} images" if f.reference_images else ""
+        said += f" (≤{f.references} references, ≤{f.reference_videos} videos{images})"
     return said + ("; template" if f.template else "")
 
 

@@ -257,6 +257,12 @@ def _check_references(family: Family, model: str, r: VideoRequest) -> None:
             "reference_urls",
             f"{model} takes at most {family.reference_videos} reference videos, got {videos}.",
         )
+    images = len(refs) - videos
+    if family.reference_images and images > family.reference_images:
+        raise _reject(
+            "reference_urls",
+            f"{model} takes at most {family.reference_images} reference images, got {images}.",
+        )
     if family.kind == "any" and r.image_url:
         # [wan3.0 media] reference_* items and first/last frames exclude each other.
         raise _reject(

@@ -37,6 +37,7 @@ class Served:
     media_required: bool = True  # False: text alone is enough (wan3.0 generates from text too)
     most_references: int = 0
     most_reference_videos: int = 0
+    most_reference_images: int | None = None  # None: no cap of its own
     options: frozenset[str] = frozenset()  # audio, shot_type (parameters); template, audio_url
     path: str = GENERATE
 
@@ -134,6 +135,7 @@ SERVED: dict[str, Served] = {
         ),
         most_references=20,
         most_reference_videos=5,
+        most_reference_images=10,
         media_required=False,
     ),
     # video editing: an input video plus instructions

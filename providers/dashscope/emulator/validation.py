@@ -109,4 +109,7 @@ def _count(rules: Served, videos: list[bool]) -> Refusal | None:
         return _invalid(f"At most {rules.most_references} references are accepted.")
     if sum(videos) > rules.most_reference_videos:
         return _invalid(f"At most {rules.most_reference_videos} reference videos are accepted.")
+    images = len(videos) - sum(videos)
+    if rules.most_reference_images is not None and images > rules.most_reference_images:
+        return _invalid(f"At most {rules.most_reference_images} reference images are accepted.")
     return None

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from videoprovider.clock import VirtualClock
 from videoprovider_dashscope.emulator import (
@@ -16,6 +18,7 @@ from videoprovider_dashscope.emulator import (
     run_in_thread,
     run_subprocess,
 )
+from videoprovider_dashscope.emulator.served import SERVED
 from videoprovider_dashscope.emulator.service import Stats
 
 KEY = "sk-test-emu0123456789"
@@ -288,6 +291,7 @@ def _catalogued_bodies() -> list[tuple[str, str, dict[str, object]]]:
     """Every (model, path, body) the provider would send for each value its catalogue allows."""
     import warnings
 
+    from videoprovider import RequestRejected
     from videoprovider.models import VideoRequest
     from videoprovider_dashscope.catalog import FAMILIES, family_of
     from videoprovider_dashscope.emulator.served import SERVED
@@ -311,11 +315,24 @@ def _catalogued_bodies() -> list[tuple[str, str, dict[str, object]]]:
             variants.append({"extra": {"shot_type": "multi"}})
         if family.template:
             variants.append({"extra": {"template": "flying"}})
-        for variant in variants:
+        # Every mix of reference images and videos up to one past the limits: the provider
+        # must refuse (RequestRejected) whatever the service would.
+        mixes = [
+            {"reference_urls": ["https://x/i.png"] * i + ["https://x/v.mp4"] * v}
+            for i in range(family.references + 2)
+            for v in range(family.references + 2 - i)
+            if i + v
+        ]
+        for variant in variants + mixes:
             request = VideoRequest(prompt="p", model=model, **{**base, **variant})  # type: ignore[arg-type]
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                submit = build_submit(request, default_model=None, truncate_prompt=False)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    submit = build_submit(request, default_model=None, truncate_prompt=False)
+            except RequestRejected:
+                if variant in mixes:
+                    continue
+                raise
             cases.append((model, "/api/v1" + submit.path, submit.body))
     assert checked == {f.name for f in FAMILIES if not f.unsupported}
     return cases
@@ -368,3 +385,52 @@ def test_kf2v_with_a_template_needs_no_last_frame(http: httpx.Client) -> None:
         "input": {"prompt": "x", "first_frame_url": "https://x/a.png", "template": "flying"},
     }
     assert http.post(kf2v, json=body, headers=ASYNC).status_code == 200
+
+
+_SIZES = sorted({s for rules in SERVED.values() for s in rules.size} | {"1024*1024"})
+_MEDIA = ["https://cdn.example.com/a.png", "https://cdn.example.com/b.mp4"]
+
+
+def _maybe(values: object) -> st.SearchStrategy[object]:
+    return st.none() | st.sampled_from(sorted(values))  # type: ignore[call-overload]
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), model=st.sampled_from(sorted(SERVED)))
+def test_whatever_the_provider_sends_the_emulator_accepts(data: st.DataObject, model: str) -> None:
+    """Refused before the network, or accepted by the service: never sent to be refused.
+
+    Fields are drawn mostly from what the emulator says the model takes, plus near misses,
+    so that most examples get through the provider's checks and reach the emulator's."""
+    import warnings
+
+    from pydantic import ValidationError
+
+    from videoprovider import RequestRejected
+    from videoprovider.models import VideoRequest
+    from videoprovider_dashscope.emulator.validation import check_wire_body
+    from videoprovider_dashscope.request import build_submit
+
+    rules = SERVED[model]
+    fields: dict[str, object] = {
+        "duration": data.draw(_maybe(set(rules.duration) | {1, 7, 11, 16})),
+        "audio": data.draw(st.none() | st.booleans()),
+        "extra": data.draw(st.sampled_from([{}, {"shot_type": "multi"}, {"template": "t"}])),
+    }
+    if data.draw(st.booleans()):
+        fields["size"] = data.draw(_maybe(set(rules.size) | set(_SIZES[:3])))
+    else:
+        fields["resolution"] = data.draw(_maybe(set(rules.resolution) | {"480P", "1080P"}))
+        fields["aspect_ratio"] = data.draw(_maybe(set(rules.ratio) | {"21:9"}))
+    if data.draw(st.booleans()):
+        fields["image_url"] = _MEDIA[0]
+        fields["last_frame_url"] = data.draw(st.none() | st.just(_MEDIA[0]))
+    fields["reference_urls"] = tuple(data.draw(st.lists(st.sampled_from(_MEDIA), max_size=7)))
+    try:
+        request = VideoRequest(prompt="p", model=model, **fields)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            submit = build_submit(request, default_model=None, truncate_prompt=False)
+    except (ValidationError, RequestRejected):
+        return
+    assert check_wire_body("/api/v1" + submit.path, submit.body) is None, submit.body

@@ -263,6 +263,7 @@ SERVICE_REFUSES: list[tuple[str, dict[str, object], str, str]] = [
     ("virginia", {"model": "wan2.6-r2v-flash", "reference_urls": [IMG]}, "model", "singapore"),
     ("singapore", {"model": "wanx2.1-t2v-turbo"}, "model", "beijing"),
     ("beijing", {"model": "wan2.1-i2v-plus", "image_url": IMG}, "model", "singapore"),
+    ("singapore", {"model": "wan3.0-video", "reference_urls": [IMG] * 11}, "reference_urls", "10"),
     ("singapore", {"model": "wan2.7-videoedit"}, "model", "video editing"),
     ("singapore", {"model": "wan2.1-vace-plus"}, "model", "video editing"),
     (
