@@ -107,6 +107,11 @@ class VideoRequest(BaseModel):
     image_url: str | None = Field(default=None, description="First frame (image-to-video).")
     last_frame_url: str | None = Field(default=None, description="Last frame (keyframe models).")
     audio_url: str | None = Field(default=None, description="Driving audio track.")
+    reference_urls: tuple[str, ...] = Field(
+        default=(),
+        description="Reference images or videos whose subjects appear in the video "
+        "(reference-to-video), in the order the prompt names them.",
+    )
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific fields, passed through as given."
     )
@@ -203,6 +208,11 @@ class VideoRequest(BaseModel):
     @classmethod
     def _audio_url(cls, v: str | None) -> str | None:
         return _check_media_url(v, "audio_url")
+
+    @field_validator("reference_urls")
+    @classmethod
+    def _reference_urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(_check_media_url(url, f"reference_urls[{i}]")) for i, url in enumerate(v))
 
     @model_validator(mode="after")
     def _geometry(self) -> VideoRequest:

@@ -23,7 +23,11 @@ def request_options(fn: F) -> F:
         kinds = [
             a for a in typing.get_args(info.annotation) or (info.annotation,) if a is not type(None)
         ]
-        if kinds == [bool]:
+        if typing.get_origin(info.annotation) is tuple:
+            fn = click.option(
+                f"--{flag}", name, multiple=True, type=str, help=f"{info.description} Repeatable."
+            )(fn)
+        elif kinds == [bool]:
             fn = click.option(f"--{flag}/--no-{flag}", name, default=None, help=info.description)(
                 fn
             )
@@ -44,7 +48,7 @@ def request_options(fn: F) -> F:
 def build_request(prompt: str, extra: tuple[str, ...], fields: dict[str, Any]) -> Any:
     from ..models import VideoRequest
 
-    given = {k: v for k, v in fields.items() if v is not None}
+    given = {k: v for k, v in fields.items() if v is not None and v != ()}
     return VideoRequest(prompt=prompt, extra=parse_extra(extra), **given)
 
 

@@ -1,9 +1,12 @@
-"""The Wan model families and what each accepts on the wire, as data.
+"""The Wan model families, what each accepts on the wire, and where each is served, as data.
 
-One row per family; translation and validation (`wire.py`) and the emulator read this table,
-and `docs/providers/dashscope.md` prints it (a test keeps them equal). Sources are the
-protocol notes (`shared/dashscope-protocol.md` §5): a value marked uncertain there is the
-best reading of the SDK and the public docs, not a live check.
+One row per family; request building and validation (`request.py`) read this table,
+`listing.py` renders it for `docs/providers/dashscope.md` (a test keeps them equal), and a
+provider-neutral model listing can read it too. The emulator keeps its own table, written
+independently, so a mistake here shows up as a test failure. Sources are the official Model
+Studio API references (text-to-video, image-to-video, first-and-last-frame,
+reference-to-video), the `dashscope` SDK and the Vercel AI SDK's alibaba provider;
+`docs/providers/dashscope.md` says which source each uncertain value follows.
 """
 
 from __future__ import annotations
@@ -19,18 +22,28 @@ SIZES_480P = ("832*480", "480*832", "624*624")
 SIZES_720P = ("1280*720", "720*1280", "960*960", "1088*832", "832*1088")
 SIZES_1080P = ("1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632")
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+TWO_TO_TEN = tuple(range(2, 11))
+TWO_TO_FIFTEEN = tuple(range(2, 16))
+
+# Region names as in settings.REGIONS, without the "-workspace" suffix.
+ALL_REGIONS = ("singapore", "virginia", "beijing", "hongkong", "frankfurt")
 
 Geometry = Literal["size", "resolution", "resolution+ratio"]
-Image = Literal["none", "img_url", "media", "keyframes"]
+# Where media go: none; input.img_url; input.first_frame_url/last_frame_url; input.reference_urls
+# (wan2.6 r2v); input.media items (wan2.7 and later).
+Image = Literal["none", "img_url", "keyframes", "reference_urls", "media"]
+# What the request must carry: t2v text only; i2v a first frame; kf2v two frames; r2v
+# reference media; any: whichever the media items allow (wan3.0).
+Kind = Literal["t2v", "i2v", "kf2v", "r2v", "any", "edit"]
 
 
 @dataclass(frozen=True)
 class Family:
-    """One family of Wan models sharing a wire format."""
+    """One family of Wan models sharing a wire format and limits."""
 
     name: str
     models: tuple[str, ...]  # fnmatch patterns, most specific first across the table
-    kind: Literal["t2v", "i2v", "kf2v"]
+    kind: Kind
     path: str
     geometry: Geometry
     sizes: tuple[str, ...] = ()
@@ -40,25 +53,52 @@ class Family:
     prompt_max: int = 800
     negative_prompt_max: int = 500
     image: Image = "none"
+    media_types: tuple[str, ...] = ()  # input.media item types this family takes
+    references: int = 0  # most reference items (images and videos together)
+    reference_videos: int = 0  # of which videos, at most
+    reference_images: int = 0  # of which images, at most (0: up to `references`)
     audio_flag: bool = False  # parameters.audio (false: silent video)
     audio_url: bool = False  # driving audio track
-    shot_type: bool = False
+    shot_type: bool = False  # parameters.shot_type; only with prompt_extend
+    template: bool = False  # input.template (effects)
+    regions: tuple[str, ...] = ALL_REGIONS
+    unsupported: str | None = None  # why videoprovider refuses this family for now
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
 
 
+def _media_family(
+    name: str, models: tuple[str, ...], kind: Kind, geometry: Geometry, **rest: Any
+) -> Family:
+    return Family(name, models, kind, T2V_PATH, geometry, **rest)
+
+
 FAMILIES: tuple[Family, ...] = (
     Family(
-        "wan2.1/2.2 t2v",
-        ("wanx2.1-t2v-*", "wan2.1-t2v-*", "wan2.2-t2v-*"),
+        "wan2.1 t2v turbo",
+        ("wanx2.1-t2v-turbo", "wan2.1-t2v-turbo"),
         "t2v",
         T2V_PATH,
         "size",
-        sizes=SIZES_480P + SIZES_720P + SIZES_1080P,
-        durations=(5,),
-        prompt_max=800,
+        sizes=SIZES_480P + SIZES_720P,
+    ),
+    Family(
+        "wan2.1 t2v plus",
+        ("wanx2.1-t2v-plus", "wan2.1-t2v-plus"),
+        "t2v",
+        T2V_PATH,
+        "size",
+        sizes=SIZES_720P,
+    ),
+    Family(
+        "wan2.2 t2v",
+        ("wan2.2-t2v-*",),
+        "t2v",
+        T2V_PATH,
+        "size",
+        sizes=SIZES_480P + SIZES_1080P,
     ),
     Family(
         "wan2.5 t2v",
@@ -68,8 +108,21 @@ FAMILIES: tuple[Family, ...] = (
         "size",
         sizes=SIZES_480P + SIZES_720P + SIZES_1080P,
         durations=(5, 10),
-        prompt_max=2000,
+        prompt_max=1500,
         audio_url=True,
+    ),
+    Family(
+        "wan2.6 t2v us",
+        ("wan2.6-t2v-us",),
+        "t2v",
+        T2V_PATH,
+        "size",
+        sizes=SIZES_720P + SIZES_1080P,
+        durations=(5, 10),
+        prompt_max=1500,
+        audio_url=True,
+        shot_type=True,
+        regions=("virginia",),
     ),
     Family(
         "wan2.6 t2v",
@@ -78,9 +131,8 @@ FAMILIES: tuple[Family, ...] = (
         T2V_PATH,
         "size",
         sizes=SIZES_720P + SIZES_1080P,
-        durations=tuple(range(2, 16)),
+        durations=TWO_TO_FIFTEEN,
         prompt_max=1500,
-        audio_flag=True,
         audio_url=True,
         shot_type=True,
     ),
@@ -92,9 +144,39 @@ FAMILIES: tuple[Family, ...] = (
         "resolution+ratio",
         resolutions=("720P", "1080P"),
         ratios=RATIOS,
-        durations=tuple(range(2, 16)),
+        durations=TWO_TO_FIFTEEN,
         prompt_max=5000,
         audio_url=True,
+    ),
+    Family(
+        "wan2.1 i2v turbo",
+        ("wanx2.1-i2v-turbo", "wan2.1-i2v-turbo"),
+        "i2v",
+        T2V_PATH,
+        "resolution",
+        resolutions=("480P", "720P"),
+        durations=(3, 4, 5),
+        image="img_url",
+        template=True,
+    ),
+    Family(
+        "wan2.1 i2v plus",
+        ("wanx2.1-i2v-plus", "wan2.1-i2v-plus"),
+        "i2v",
+        T2V_PATH,
+        "resolution",
+        resolutions=("720P",),
+        image="img_url",
+        template=True,
+    ),
+    Family(
+        "wan2.2 i2v plus",
+        ("wan2.2-i2v-plus",),
+        "i2v",
+        T2V_PATH,
+        "resolution",
+        resolutions=("480P", "1080P"),
+        image="img_url",
     ),
     Family(
         "wan2.2 i2v",
@@ -103,8 +185,6 @@ FAMILIES: tuple[Family, ...] = (
         T2V_PATH,
         "resolution",
         resolutions=("480P", "720P", "1080P"),
-        durations=(5,),
-        prompt_max=800,
         image="img_url",
     ),
     Family(
@@ -115,9 +195,37 @@ FAMILIES: tuple[Family, ...] = (
         "resolution",
         resolutions=("480P", "720P", "1080P"),
         durations=(5, 10),
-        prompt_max=2000,
+        prompt_max=1500,
         image="img_url",
         audio_url=True,
+    ),
+    Family(
+        "wan2.6 i2v flash",
+        ("wan2.6-i2v-flash",),
+        "i2v",
+        T2V_PATH,
+        "resolution",
+        resolutions=("720P", "1080P"),
+        durations=TWO_TO_FIFTEEN,
+        prompt_max=1500,
+        image="img_url",
+        audio_flag=True,
+        audio_url=True,
+        shot_type=True,
+    ),
+    Family(
+        "wan2.6 i2v us",
+        ("wan2.6-i2v-us",),
+        "i2v",
+        T2V_PATH,
+        "resolution",
+        resolutions=("720P", "1080P"),
+        durations=(5, 10),
+        prompt_max=1500,
+        image="img_url",
+        audio_url=True,
+        shot_type=True,
+        regions=("virginia",),
     ),
     Family(
         "wan2.6 i2v",
@@ -126,39 +234,131 @@ FAMILIES: tuple[Family, ...] = (
         T2V_PATH,
         "resolution",
         resolutions=("720P", "1080P"),
-        durations=tuple(range(2, 16)),
+        durations=(5, 10, 15),
         prompt_max=1500,
         image="img_url",
-        audio_flag=True,
         audio_url=True,
         shot_type=True,
     ),
     Family(
+        "wan2.6 r2v flash",
+        ("wan2.6-r2v-flash",),
+        "r2v",
+        T2V_PATH,
+        "size",
+        sizes=SIZES_720P + SIZES_1080P,
+        durations=TWO_TO_TEN,
+        prompt_max=1500,
+        image="reference_urls",
+        references=5,
+        reference_videos=3,
+        audio_flag=True,
+        shot_type=True,
+        regions=("singapore", "beijing"),
+    ),
+    Family(
+        "wan2.6 r2v",
+        ("wan2.6-r2v", "wan2.6-r2v-*"),
+        "r2v",
+        T2V_PATH,
+        "size",
+        sizes=SIZES_720P + SIZES_1080P,
+        durations=TWO_TO_TEN,
+        prompt_max=1500,
+        image="reference_urls",
+        references=5,
+        reference_videos=3,
+        shot_type=True,
+    ),
+    _media_family(
         "wan2.7 i2v",
         ("wan2.7-i2v", "wan2.7-i2v-*"),
         "i2v",
-        T2V_PATH,
         "resolution",
         resolutions=("720P", "1080P"),
-        durations=tuple(range(2, 16)),
+        durations=TWO_TO_FIFTEEN,
         prompt_max=5000,
         image="media",
+        media_types=("first_frame", "last_frame", "driving_audio"),
         audio_url=True,
     ),
+    _media_family(
+        "wan2.7 r2v",
+        ("wan2.7-r2v", "wan2.7-r2v-*"),
+        "r2v",
+        "resolution+ratio",
+        resolutions=("720P", "1080P"),
+        ratios=RATIOS,
+        durations=TWO_TO_FIFTEEN,
+        prompt_max=5000,
+        image="media",
+        media_types=("reference_image", "reference_video"),
+        references=5,
+        reference_videos=5,
+    ),
+    _media_family(
+        "wan3.0 video",
+        ("wan3.0-video", "wan3.0-video-*"),
+        "any",
+        "resolution+ratio",
+        resolutions=("720P", "1080P"),
+        ratios=RATIOS,
+        durations=TWO_TO_FIFTEEN,
+        prompt_max=20000,
+        image="media",
+        media_types=("first_frame", "last_frame", "reference_image", "reference_video"),
+        references=15,
+        reference_videos=5,
+        reference_images=10,
+    ),
     Family(
+        "wan2.1 kf2v plus",
+        ("wanx2.1-kf2v-plus", "wan2.1-kf2v-plus"),
         "kf2v",
-        ("wanx2.1-kf2v-*", "wan2.1-kf2v-*", "wan2.2-kf2v-*"),
+        KF2V_PATH,
+        "resolution",
+        resolutions=("720P",),
+        image="keyframes",
+        template=True,
+    ),
+    Family(
+        "wan2.2 kf2v",
+        ("wan2.2-kf2v-*",),
         "kf2v",
         KF2V_PATH,
         "resolution",
         resolutions=("480P", "720P", "1080P"),
-        durations=(5,),
-        prompt_max=800,
         image="keyframes",
+    ),
+    Family(
+        "video editing",
+        ("wan2.7-videoedit", "wan2.7-videoedit-*", "wan2.1-vace-*", "wanx2.1-vace-*"),
+        "edit",
+        T2V_PATH,
+        "resolution",
+        resolutions=("720P", "1080P"),
+        unsupported="video editing (an input video plus instructions) is not supported by "
+        "videoprovider yet",
     ),
 )
 
-DEFAULT_MODELS = {"t2v": "wan2.6-t2v", "i2v": "wan2.6-i2v", "kf2v": "wan2.2-kf2v-flash"}
+# Unknown ids of these generations take the newer `input.media` shape, as the catalogued
+# wan2.7 and wan3.0 families do [Vercel AI SDK; LiteLLM].
+MEDIA_SHAPE_PREFIXES = ("wan2.7", "wan3", "wan4")
+
+DEFAULT_MODELS = {
+    "t2v": "wan2.6-t2v",
+    "i2v": "wan2.6-i2v",
+    "kf2v": "wan2.2-kf2v-flash",
+    "r2v": "wan2.6-r2v-flash",
+}
+
+# Models served in one region only (the Wan "Supported models" tables of each API reference):
+# the wanx2.1 ids in Beijing, the plain wan2.1 ids in Singapore.
+REGION_ONLY: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("wanx2.1-*", ("beijing",)),
+    ("wan2.1-*", ("singapore",)),
+)
 
 
 def family_of(model: str) -> Family | None:
@@ -166,36 +366,14 @@ def family_of(model: str) -> Family | None:
     return next((f for f in FAMILIES if f.matches(model)), None)
 
 
+def regions_serving(model: str) -> tuple[str, ...]:
+    """Regions documented to serve `model` (all regions when nothing narrower is known)."""
+    for pattern, regions in REGION_ONLY:
+        if fnmatch.fnmatchcase(model, pattern):
+            return regions
+    family = family_of(model)
+    return family.regions if family else ALL_REGIONS
+
+
 def model_families() -> list[str]:
     return [f.name for f in FAMILIES]
-
-
-def _span(values: tuple[int, ...]) -> str:
-    if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
-        return f"{values[0]}-{values[-1]}"
-    return ", ".join(map(str, values))
-
-
-def markdown_table() -> str:
-    """The catalogue as the Markdown table in docs/providers/dashscope.md."""
-    rows = [
-        "| family | models | geometry | allowed | duration (s) | prompt / negative max "
-        "| image input | audio | shot_type |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for f in FAMILIES:
-        allowed = ", ".join(f.sizes or f.resolutions)
-        if f.ratios:
-            allowed += "; ratio " + ", ".join(f.ratios)
-        audio = (
-            ", ".join(
-                x for x, on in (("audio flag", f.audio_flag), ("audio_url", f.audio_url)) if on
-            )
-            or "silent"
-        )
-        rows.append(
-            f"| {f.name} | {', '.join(f'`{m}`' for m in f.models)} | `{f.geometry}` | {allowed} "
-            f"| {_span(f.durations)} | {f.prompt_max} / {f.negative_prompt_max} | {f.image} "
-            f"| {audio} | {'yes' if f.shot_type else 'no'} |"
-        )
-    return "\n".join(rows)

@@ -102,6 +102,7 @@ class DashScopeProvider:
             request,
             default_model=self.settings.model,
             truncate_prompt=self.settings.truncate_prompt,
+            region=self.settings.serving_region(),
         )
         # [DOC] HTTP supports only async calls; the header is mandatory on submit.
         headers = {"X-DashScope-Async": "enable", "Content-Type": "application/json"}

@@ -1,8 +1,9 @@
 """VideoRequest → DashScope submit body, validated per model family before anything is sent.
 
 Rules per family come from `catalog.py`. An impossible combination raises RequestRejected
-naming the field, the model and the allowed values; an unknown model gets only generic checks
-and a warning, because new Wan models ship often.
+naming the field, the model and the allowed values; fields given through `extra` are checked
+against the family as well. An unknown model gets only generic checks and a warning, because
+new Wan models ship often.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from videoprovider.errors import RequestRejected
 from videoprovider.models import VideoRequest
 
-from .catalog import DEFAULT_MODELS, KF2V_PATH, T2V_PATH, Family, family_of
+from .catalog import (
+    DEFAULT_MODELS,
+    KF2V_PATH,
+    MEDIA_SHAPE_PREFIXES,
+    T2V_PATH,
+    Family,
+    family_of,
+    regions_serving,
+)
 
 log = logging.getLogger("videoprovider.dashscope")
 
@@ -42,16 +52,43 @@ def _reject(field: str, message: str, hint: str | None = None) -> RequestRejecte
     )
 
 
+_VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v")
+# Top-level `extra` keys that belong in `input`, not `parameters`.
+_INPUT_KEYS = ("template",)
+
+
+def is_video(url: str) -> bool:
+    """Whether a media URL names a video (by data: URI type or file suffix), else an image."""
+    if url[:5].lower() == "data:":
+        return url[5:].lower().startswith("video/")
+    return urlsplit(url).path.lower().endswith(_VIDEO_SUFFIXES)
+
+
 def _kind(request: VideoRequest) -> str:
+    if request.reference_urls:
+        return "r2v"
     if request.last_frame_url:
         return "kf2v"
     return "i2v" if request.image_url else "t2v"
 
 
 def build_submit(
-    request: VideoRequest, *, default_model: str | None, truncate_prompt: bool
+    request: VideoRequest,
+    *,
+    default_model: str | None,
+    truncate_prompt: bool,
+    region: str | None = None,
 ) -> Submit:
+    """The submit for `request`; `region` (when known) refuses models it does not serve."""
     model = request.model or default_model or DEFAULT_MODELS[_kind(request)]
+    if region is not None and region not in regions_serving(model):
+        raise _reject(
+            "model",
+            f"{model} is not served in the {region} region; it is served in "
+            f"{_allowed(regions_serving(model))}.",
+            "Choose a model this region serves (docs/providers/dashscope.md lists them), or "
+            "the region that serves it, with a key of that region.",
+        )
     family = family_of(model)
     if family is None:
         warnings.warn(
@@ -61,6 +98,12 @@ def build_submit(
             stacklevel=3,
         )
         return _generic(model, request)
+    if family.unsupported:
+        raise _reject(
+            "model",
+            f"{model}: {family.unsupported}.",
+            "Use a generation model; docs/providers/dashscope.md lists them.",
+        )
     prompt = _check_prompt(family, model, request, truncate_prompt)
     _check(family, model, request)
     inp: dict[str, Any] = {"prompt": prompt}
@@ -68,23 +111,29 @@ def build_submit(
     if request.negative_prompt:
         inp["negative_prompt"] = request.negative_prompt
     _media(family, request, inp)
-    if request.size:
-        params["size"] = request.size
-    if request.resolution:
-        params["resolution"] = request.resolution
-    if request.aspect_ratio:
-        params["ratio"] = request.aspect_ratio
-    for name in ("duration", "prompt_extend", "watermark", "seed"):
-        value = getattr(request, name)
-        if value is not None:
-            params[name] = value
-    if request.audio is not None:
-        params["audio"] = request.audio
+    _parameters(request, params)
     _passthrough(request.extra, inp, params)
+    _check_body(family, model, inp, params)
     body: dict[str, Any] = {"model": model, "input": inp}
     if params:
         body["parameters"] = params
     return Submit(family.path, body)
+
+
+def _parameters(r: VideoRequest, params: dict[str, Any]) -> None:
+    for name, wire in (
+        ("size", "size"),
+        ("resolution", "resolution"),
+        ("aspect_ratio", "ratio"),
+        ("duration", "duration"),
+        ("prompt_extend", "prompt_extend"),
+        ("watermark", "watermark"),
+        ("seed", "seed"),
+        ("audio", "audio"),
+    ):
+        value = getattr(r, name)
+        if value is not None:
+            params[wire] = value
 
 
 def _check_prompt(family: Family, model: str, request: VideoRequest, truncate: bool) -> str:
@@ -118,6 +167,12 @@ def _allowed(values: tuple[Any, ...]) -> str:
     return ", ".join(map(str, values))
 
 
+def _durations(values: tuple[Any, ...]) -> str:
+    if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return _allowed(values)
+
+
 def _check(family: Family, model: str, r: VideoRequest) -> None:
     geometry = family.geometry
     if r.size and geometry != "size":
@@ -128,10 +183,6 @@ def _check(family: Family, model: str, r: VideoRequest) -> None:
             + (f" and aspect_ratio ({_allowed(family.ratios)})." if family.ratios else "."),
             "Use resolution instead.",
         )
-    if r.size and r.size not in family.sizes:
-        raise _reject(
-            "size", f"size {r.size} is not offered by {model}; allowed: {_allowed(family.sizes)}."
-        )
     if r.resolution and geometry == "size":
         raise _reject(
             "resolution",
@@ -139,57 +190,44 @@ def _check(family: Family, model: str, r: VideoRequest) -> None:
             f"sizes: {_allowed(family.sizes)}.",
             "Use size instead.",
         )
-    if r.resolution and r.resolution not in family.resolutions:
-        raise _reject(
-            "resolution",
-            f"resolution {r.resolution} is not offered by {model}; "
-            f"allowed: {_allowed(family.resolutions)}.",
-        )
     if r.aspect_ratio and not family.ratios:
         raise _reject(
             "aspect_ratio",
             f"{model} does not take aspect_ratio"
             + (" (the image sets it)." if family.kind != "t2v" else "; use size."),
         )
-    if r.aspect_ratio and r.aspect_ratio not in family.ratios:
-        raise _reject(
-            "aspect_ratio",
-            f"aspect_ratio {r.aspect_ratio} is not offered by "
-            f"{model}; allowed: {_allowed(family.ratios)}.",
-        )
-    if r.duration is not None and r.duration not in family.durations:
-        span = family.durations
-        allowed = f"{span[0]}-{span[-1]}" if len(span) > 2 else _allowed(span)
-        raise _reject(
-            "duration",
-            f"duration {r.duration} is not offered by {model}; allowed (seconds): {allowed}.",
-        )
-    if r.audio is not None and not family.audio_flag:
-        raise _reject(
-            "audio",
-            f"{model} has no audio switch"
-            + (
-                "; its videos are silent."
-                if not family.audio_url
-                else "; its videos get a soundtrack (or pass audio_url)."
-            ),
-            "Leave audio unset.",
-        )
+    _check_media(family, model, r)
+
+
+def _check_media(family: Family, model: str, r: VideoRequest) -> None:
     if r.audio_url and not family.audio_url:
-        raise _reject("audio_url", f"{model} takes no driving audio; its videos are silent.")
-    if family.kind == "t2v" and r.image_url:
+        raise _reject(
+            "audio_url",
+            f"{model} takes no driving audio"
+            + ("; its videos are silent." if _silent(family) else "."),
+        )
+    if r.reference_urls and family.kind not in ("r2v", "any"):
+        raise _reject(
+            "reference_urls",
+            f"{model} takes no reference media.",
+            f"Use a reference-to-video model such as {DEFAULT_MODELS['r2v']}.",
+        )
+    if family.kind == "r2v" and not r.reference_urls:
+        raise _reject(
+            "reference_urls",
+            f"{model} casts subjects from reference images or videos: reference_urls is required.",
+        )
+    if r.reference_urls:
+        _check_references(family, model, r)
+    if family.kind in ("t2v", "r2v") and r.image_url:
         raise _reject(
             "image_url",
-            f"{model} is a text-to-video model and takes no image.",
+            f"{model} takes no first frame"
+            + (" (pass images as reference_urls)." if family.kind == "r2v" else "."),
             f"Use an image-to-video model such as {DEFAULT_MODELS['i2v']}.",
         )
     if family.kind in ("i2v", "kf2v") and not r.image_url:
         raise _reject("image_url", f"{model} animates an image: image_url is required.")
-    if family.kind == "kf2v" and not r.last_frame_url:
-        raise _reject(
-            "last_frame_url",
-            f"{model} interpolates between two keyframes: last_frame_url is required.",
-        )
     if r.last_frame_url and family.kind == "i2v" and family.image != "media":
         raise _reject(
             "last_frame_url",
@@ -198,34 +236,142 @@ def _check(family: Family, model: str, r: VideoRequest) -> None:
         )
 
 
+def _silent(family: Family) -> bool:
+    # Only the wan2.1/2.2 generations make silent videos; later ones always add sound.
+    return not (family.audio_flag or family.audio_url) and family.image not in (
+        "reference_urls",
+        "media",
+    )
+
+
+def _check_references(family: Family, model: str, r: VideoRequest) -> None:
+    refs = r.reference_urls
+    videos = sum(map(is_video, refs))
+    if len(refs) > family.references:
+        raise _reject(
+            "reference_urls",
+            f"{model} takes at most {family.references} references, got {len(refs)}.",
+        )
+    if videos > family.reference_videos:
+        raise _reject(
+            "reference_urls",
+            f"{model} takes at most {family.reference_videos} reference videos, got {videos}.",
+        )
+    images = len(refs) - videos
+    if family.reference_images and images > family.reference_images:
+        raise _reject(
+            "reference_urls",
+            f"{model} takes at most {family.reference_images} reference images, got {images}.",
+        )
+    if family.kind == "any" and r.image_url:
+        # [wan3.0 media] reference_* items and first/last frames exclude each other.
+        raise _reject(
+            "reference_urls",
+            f"{model} takes either reference media or first/last frames, not both.",
+        )
+
+
+def _check_body(family: Family, model: str, inp: dict[str, Any], params: dict[str, Any]) -> None:
+    """Rules on the final body, so a field given through `extra` is checked too."""
+    for name, field, allowed in (
+        ("size", "size", family.sizes),
+        ("resolution", "resolution", family.resolutions),
+        ("ratio", "aspect_ratio", family.ratios),
+        ("duration", "duration", family.durations),
+    ):
+        value = params.get(name)
+        if value is not None and value not in allowed:
+            shown = _durations(allowed) if name == "duration" else _allowed(allowed)
+            raise _reject(
+                field,
+                f"{name} {value} is not offered by {model}; "
+                + (f"allowed: {shown}." if allowed else f"{model} takes no {name}."),
+            )
+    if "audio" in params and not family.audio_flag:
+        raise _reject(
+            "audio",
+            f"{model} has no audio switch"
+            + (
+                "; its videos are silent."
+                if _silent(family)
+                else "; its videos always get a soundtrack"
+                + (" (or pass audio_url)." if family.audio_url else ".")
+            ),
+            "Leave audio unset"
+            + ("." if family.kind != "i2v" else ", or use wan2.6-i2v-flash for a silent video."),
+        )
+    if "shot_type" in params:
+        if not family.shot_type:
+            raise _reject(
+                "shot_type",
+                f"{model} takes no shot_type (wan2.6 only); describe the shots in the prompt.",
+            )
+        if params["shot_type"] not in ("single", "multi"):
+            raise _reject(
+                "shot_type", f"shot_type must be single or multi, got {params['shot_type']!r}."
+            )
+        if params.get("prompt_extend") is False:
+            raise _reject(
+                "shot_type",
+                f"{model} applies shot_type only when prompt_extend is on; it is off here.",
+                "Leave prompt_extend unset (it defaults to on) or drop shot_type.",
+            )
+    if "template" in inp and not family.template:
+        raise _reject("template", f"{model} takes no effect template.")
+    if family.kind == "kf2v" and not inp.get("last_frame_url") and not inp.get("template"):
+        raise _reject(
+            "last_frame_url",
+            f"{model} interpolates between two keyframes: last_frame_url is required "
+            "(unless an effect template is given).",
+        )
+
+
+def _media_items(r: VideoRequest) -> list[dict[str, str]]:
+    """`input.media` items [SDK v2/resources/videos.py; wan2.7/wan3.0 API references]."""
+    items = []
+    if r.image_url:
+        items.append({"type": "first_frame", "url": r.image_url})
+    if r.last_frame_url:
+        items.append({"type": "last_frame", "url": r.last_frame_url})
+    for url in r.reference_urls:
+        kind = "reference_video" if is_video(url) else "reference_image"
+        items.append({"type": kind, "url": url})
+    if r.audio_url:
+        items.append({"type": "driving_audio", "url": r.audio_url})
+    return items
+
+
 def _media(family: Family, r: VideoRequest, inp: dict[str, Any]) -> None:
+    if family.image == "media":
+        if media := _media_items(r):
+            inp["media"] = media
+        return
     if family.image == "img_url":
         inp["img_url"] = r.image_url
     elif family.image == "keyframes":
         inp["first_frame_url"] = r.image_url
-        inp["last_frame_url"] = r.last_frame_url
-    if family.image == "media":
-        # [SDK v2/resources/videos.py; QC wan27 i2v] wan2.7 i2v: one media item per role.
-        media = [{"type": "first_frame", "url": r.image_url}]
         if r.last_frame_url:
-            media.append({"type": "last_frame", "url": r.last_frame_url})
-        if r.audio_url:
-            media.append({"type": "driving_audio", "url": r.audio_url})
-        inp["media"] = media
-    elif r.audio_url:
+            inp["last_frame_url"] = r.last_frame_url
+    elif family.image == "reference_urls":
+        # `reference_video_urls` is the deprecated name [DOC reference-to-video 2.6].
+        inp["reference_urls"] = list(r.reference_urls)
+    if r.audio_url:
         inp["audio_url"] = r.audio_url
 
 
 def _passthrough(extra: dict[str, Any], inp: dict[str, Any], params: dict[str, Any]) -> None:
     """`extra`: `input`/`parameters` tables merge into those objects; `dashscope` is the
-    same, namespaced; any other key becomes a parameter (e.g. shot_type="multi")."""
+    same, namespaced; `template` goes to input; any other key becomes a parameter (e.g.
+    shot_type="multi")."""
     namespaced = extra.get("dashscope", {})
     if not isinstance(namespaced, dict):
         raise _reject("extra.dashscope", "extra.dashscope must be a table of fields.")
     top = {k: v for k, v in extra.items() if k != "dashscope"}
     for source in (top, namespaced):
         for key, value in source.items():
-            if key not in ("input", "parameters"):
+            if key in _INPUT_KEYS:
+                inp[key] = value
+            elif key not in ("input", "parameters"):
                 params[key] = value
             elif isinstance(value, dict):
                 (inp if key == "input" else params).update(value)
@@ -238,25 +384,19 @@ def _generic(model: str, r: VideoRequest) -> Submit:
     params: dict[str, Any] = {}
     if r.negative_prompt:
         inp["negative_prompt"] = r.negative_prompt
-    if r.image_url and r.last_frame_url:
-        inp["first_frame_url"], inp["last_frame_url"] = r.image_url, r.last_frame_url
-    elif r.image_url:
-        inp["img_url"] = r.image_url
-    if r.audio_url:
-        inp["audio_url"] = r.audio_url
-    for name, wire in (
-        ("size", "size"),
-        ("resolution", "resolution"),
-        ("aspect_ratio", "ratio"),
-        ("duration", "duration"),
-        ("prompt_extend", "prompt_extend"),
-        ("watermark", "watermark"),
-        ("seed", "seed"),
-        ("audio", "audio"),
-    ):
-        value = getattr(r, name)
-        if value is not None:
-            params[wire] = value
+    if model.startswith(MEDIA_SHAPE_PREFIXES):
+        if media := _media_items(r):
+            inp["media"] = media
+    else:
+        if r.image_url and r.last_frame_url:
+            inp["first_frame_url"], inp["last_frame_url"] = r.image_url, r.last_frame_url
+        elif r.image_url:
+            inp["img_url"] = r.image_url
+        if r.reference_urls:
+            inp["reference_urls"] = list(r.reference_urls)
+        if r.audio_url:
+            inp["audio_url"] = r.audio_url
+    _parameters(r, params)
     _passthrough(r.extra, inp, params)
     path = KF2V_PATH if "kf2v" in model else T2V_PATH
     body: dict[str, Any] = {"model": model, "input": inp}

@@ -31,6 +31,21 @@ REGIONS: dict[str, str] = {
     "singapore-workspace": "https://{workspace_id}.ap-southeast-1.maas.aliyuncs.com",
     "beijing-workspace": "https://{workspace_id}.cn-beijing.maas.aliyuncs.com",
     "hongkong-workspace": "https://{workspace_id}.cn-hongkong.maas.aliyuncs.com",
+    "virginia-workspace": "https://{workspace_id}.us-east-1.maas.aliyuncs.com",
+    "frankfurt-workspace": "https://{workspace_id}.eu-central-1.maas.aliyuncs.com",
+}
+# Host → the region whose models it serves (catalog.regions_serving); the legacy hosts and the
+# workspace domains' region ids [DOC regions and endpoints; SDK v2/_config.py].
+_HOST_REGIONS = {
+    "dashscope-intl.aliyuncs.com": "singapore",
+    "dashscope-us.aliyuncs.com": "virginia",
+    "dashscope.aliyuncs.com": "beijing",
+    "cn-hongkong.dashscope.aliyuncs.com": "hongkong",
+    "ap-southeast-1": "singapore",
+    "us-east-1": "virginia",
+    "cn-beijing": "beijing",
+    "cn-hongkong": "hongkong",
+    "eu-central-1": "frankfurt",
 }
 Region = Literal[
     "singapore",
@@ -39,6 +54,8 @@ Region = Literal[
     "singapore-workspace",
     "beijing-workspace",
     "hongkong-workspace",
+    "virginia-workspace",
+    "frankfurt-workspace",
 ]
 
 
@@ -99,8 +116,9 @@ class DashScopeSettings(ProviderSettings):
     api_key: SecretStr = Field(description="Model Studio API key (kept secret).")
     region: Region = Field(
         default="singapore",
-        description="singapore, virginia, beijing, or a *-workspace domain (needs "
-        "workspace_id). The key must belong to this region.",
+        description="singapore, virginia, beijing, or a *-workspace domain (singapore, "
+        "beijing, hongkong, virginia, frankfurt; needs workspace_id). The key must belong to "
+        "this region.",
     )
     base_url: str | None = Field(
         default=None, description="Explicit API root; overrides region. Normalised to /api/v1."
@@ -109,7 +127,9 @@ class DashScopeSettings(ProviderSettings):
         default=None, description="Workspace id: sent as X-DashScope-WorkSpace."
     )
     model: str | None = Field(
-        default=None, description="Default model (else wan2.6-t2v, or wan2.6-i2v with an image)."
+        default=None,
+        description="Default model (else wan2.6-t2v; wan2.6-i2v with an image, "
+        "wan2.6-r2v-flash with reference_urls).",
     )
     connect_timeout: float = Field(default=10.0, gt=0, description="Connect timeout, seconds.")
     read_timeout: float = Field(default=60.0, gt=0, description="Read timeout, seconds.")
@@ -162,6 +182,16 @@ class DashScopeSettings(ProviderSettings):
                 "singapore, virginia or beijing"
             )
         return self
+
+    def serving_region(self) -> str | None:
+        """The region whose model list applies (None for a host we cannot place, such as the
+        emulator on 127.0.0.1)."""
+        host = urlsplit(self.api_root()).hostname or ""
+        if host in _HOST_REGIONS:
+            return _HOST_REGIONS[host]
+        if host.endswith(".maas.aliyuncs.com"):
+            return _HOST_REGIONS.get(host.split(".")[-4])
+        return None
 
     def api_root(self) -> str:
         """The normalised `https://host/api/v1` requests go to."""

@@ -169,18 +169,47 @@ def error_for(
         return errors.ProtocolError(
             said, hint="Check base_url: this route does not exist there.", **where
         )
-    if status == 408 or status >= 500:
+    if status == 408 or status >= 500 or c.startswith(_TRANSIENT_CODES):
         return errors.ProviderUnavailable(said, **where)
-    if 400 <= status < 500:
+    if 400 <= status < 500 or c.startswith(_REFUSAL_CODES):
+        return errors.RequestRejected(said, **where)
+    if code and operation == "submit":
+        # [protocol notes §7] A 2xx with a business code and no task: nothing was created,
+        # so this is a refusal (safe to fix and resend), not an outcome to be unsure of.
         return errors.RequestRejected(said, **where)
     return errors.ProtocolError(said, **where)
 
 
+# Business codes that classify a reply whatever its HTTP status (a gateway can answer 200 with
+# one) [protocol notes §7; SDK v2/errors.py ErrorCode].
+_TRANSIENT_CODES = ("InternalError", "ServiceUnavailable", "GatewayTimeout", "RequestTimeOut")
+_REFUSAL_CODES = (
+    "InvalidParameter",
+    "BadRequest",
+    "InvalidURL",
+    "InvalidFile",
+    "UnsupportedOperation",
+)
+# A task the service does not know, said as a business code rather than task_status UNKNOWN.
+# Only a code or message about a *task* counts: "Workspace.NotFound" is not a missing task.
+_TASK_MISSING_CODE = re.compile(r"task.*not[ _.-]?(found|exists?)", re.I)
+_MISSING = re.compile(r"not[ _.-]?(found|exists?)|does not exist|no such|expired", re.I)
+
+
+def _task_missing(body: dict[str, Any]) -> bool:
+    code = str(body.get("code") or "")
+    message = str(body.get("message") or body.get("msg") or "")
+    if _TASK_MISSING_CODE.search(code):
+        return True
+    return "task" in message.lower() and bool(_MISSING.search(message))
+
+
 def _output(
-    response: httpx.Response, operation: str, task_id: str | None = None
+    response: httpx.Response, operation: str, task_id: str | None = None, body: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The reply's body and its `output` object; a business error or a ProtocolError else."""
-    body = json_body(response, operation, task_id)
+    if body is None:
+        body = json_body(response, operation, task_id)
     output = body.get("output") if isinstance(body, dict) else None
     if isinstance(output, dict):
         return body, output
@@ -217,7 +246,23 @@ def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: 
 
 
 def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -> TaskStatus:
-    body, output = _output(response, "status", task_id)
+    body = json_body(response, "status", task_id)
+    if (
+        isinstance(body, dict)
+        and body.get("code")
+        and not isinstance(body.get("output"), dict)
+        and _task_missing(body)
+    ):
+        # Same meaning as task_status UNKNOWN: never existed, or expired. Retrying cannot help.
+        return TaskStatus(
+            provider=PROVIDER,
+            task_id=task_id,
+            state=TaskState.UNKNOWN,
+            request_id=body.get("request_id") or response.headers.get("x-request-id"),
+            checked_at=checked_at,
+            raw=body,
+        )
+    body, output = _output(response, "status", task_id, body)
     if not isinstance(output.get("task_status"), str):
         raise errors.ProtocolError(
             f"DashScope's task reply has no output.task_status: {excerpt(response.text)!r}.",

@@ -519,3 +519,15 @@ def test_an_unexpected_error_is_one_line_or_a_json_document(
     assert code == 1 and json.loads(out)["error"]["type"] == "RuntimeError"
     result = CliRunner().invoke(main, ["submit", "a cat", "--debug"])
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_reference_urls_option_is_repeatable() -> None:
+    _, doc = run_json(
+        "submit",
+        "a cat",
+        "--reference-urls",
+        "https://x/a.png",
+        "--reference-urls",
+        "https://x/b.mp4",
+    )
+    assert doc["request"]["reference_urls"] == ["https://x/a.png", "https://x/b.mp4"]

@@ -181,3 +181,11 @@ def test_task_and_status_round_trip_through_json() -> None:
 def test_blank_task_id_is_rejected() -> None:
     with pytest.raises(ValidationError, match="task_id"):
         Task(provider="fake", task_id=" ")
+
+
+def test_reference_urls_are_checked_one_by_one_and_round_trip() -> None:
+    message = error_for(prompt="p", reference_urls=["https://x/a.png", "/home/me/cat.png"])
+    assert "reference_urls[1]" in message and "http(s)" in message
+    request = VideoRequest(prompt="p", reference_urls=["https://x/a.png", "https://x/b.mp4"])
+    assert request.reference_urls == ("https://x/a.png", "https://x/b.mp4")
+    assert VideoRequest.model_validate_json(request.model_dump_json()) == request

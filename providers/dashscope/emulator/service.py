@@ -37,6 +37,7 @@ FaultKind = Literal[
     "html",
     "huge",
     "content_failure",
+    "200_error",
 ]
 Match = Literal["submit", "status", "cancel", "list", "video", "any"]
 
@@ -63,7 +64,8 @@ class Fault:
     (over any sane client's limit for an API reply); `drop` closes the connection before doing
     anything; `drop_after` does the work (a submit creates its task) and then closes without
     replying; `slow` delays the real reply by `delay` seconds; `content_failure` makes the
-    submitted task end FAILED with DataInspectionFailed.
+    submitted task end FAILED with DataInspectionFailed; `200_error` answers HTTP 200 with
+    the business `code` and no output, as the gateway can [protocol notes §7].
     """
 
     kind: FaultKind
@@ -71,6 +73,7 @@ class Fault:
     count: int = 1
     retry_after: float | None = 1.0
     delay: float = 0.0
+    code: str = "InvalidParameter"
 
 
 @dataclass
@@ -264,6 +267,8 @@ class DashScopeService:
                 int(fault.kind),
                 {"request_id": rid, "code": code, "message": "An internal error has occured."},
             )
+        if fault.kind == "200_error":
+            return _json(200, {"request_id": rid, "code": fault.code, "message": "Refused."})
         if fault.kind == "drop":
             return Response(drop=True)
         if fault.kind == "malformed":

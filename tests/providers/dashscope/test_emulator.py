@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from videoprovider.clock import VirtualClock
 from videoprovider_dashscope.emulator import (
@@ -16,6 +18,7 @@ from videoprovider_dashscope.emulator import (
     run_in_thread,
     run_subprocess,
 )
+from videoprovider_dashscope.emulator.served import SERVED
 from videoprovider_dashscope.emulator.service import Stats
 
 KEY = "sk-test-emu0123456789"
@@ -288,3 +291,167 @@ def test_the_emulator_answers_malformed_http_with_400_and_keeps_pipelined_order(
         with socket.create_connection((host, int(port)), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
             assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+
+
+def _representative_request(family: object) -> dict[str, object]:
+    from videoprovider_dashscope.catalog import Family
+
+    assert isinstance(family, Family)
+    img, vid = "https://cdn.example.com/a.png", "https://cdn.example.com/b.mp4"
+    fields: dict[str, object] = {}
+    if family.kind in ("i2v", "kf2v"):
+        fields["image_url"] = img
+    if family.kind == "kf2v":
+        fields["last_frame_url"] = img
+    if family.kind == "r2v":
+        fields["reference_urls"] = [img, vid]
+    return fields
+
+
+def _catalogued_bodies() -> list[tuple[str, str, dict[str, object]]]:
+    """Every (model, path, body) the provider would send for each value its catalogue allows."""
+    import warnings
+
+    from videoprovider import RequestRejected
+    from videoprovider.models import VideoRequest
+    from videoprovider_dashscope.catalog import FAMILIES, family_of
+    from videoprovider_dashscope.emulator.served import SERVED
+    from videoprovider_dashscope.request import build_submit
+
+    cases = []
+    checked = set()
+    for model in SERVED:
+        family = family_of(model)
+        if family is None or family.unsupported:
+            continue
+        checked.add(family.name)
+        base = _representative_request(family)
+        variants: list[dict[str, object]] = [{"duration": d} for d in family.durations]
+        variants += [{"size": s} for s in family.sizes]
+        variants += [{"resolution": r} for r in family.resolutions]
+        variants += [{"aspect_ratio": r} for r in family.ratios]
+        if family.audio_flag:
+            variants.append({"audio": False})
+        if family.shot_type:
+            variants.append({"extra": {"shot_type": "multi"}})
+        if family.template:
+            variants.append({"extra": {"template": "flying"}})
+        # Every mix of reference images and videos up to one past the limits: the provider
+        # must refuse (RequestRejected) whatever the service would.
+        mixes = [
+            {"reference_urls": ["https://x/i.png"] * i + ["https://x/v.mp4"] * v}
+            for i in range(family.references + 2)
+            for v in range(family.references + 2 - i)
+            if i + v
+        ]
+        for variant in variants + mixes:
+            request = VideoRequest(prompt="p", model=model, **{**base, **variant})  # type: ignore[arg-type]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    submit = build_submit(request, default_model=None, truncate_prompt=False)
+            except RequestRejected:
+                if variant in mixes:
+                    continue
+                raise
+            cases.append((model, "/api/v1" + submit.path, submit.body))
+    assert checked == {f.name for f in FAMILIES if not f.unsupported}
+    return cases
+
+
+def test_the_emulator_accepts_everything_the_catalogue_lets_through() -> None:
+    """The emulator's own table (served.py) against the provider's catalogue: a value the
+    catalogue allows but the service does not would be sent and refused."""
+    from videoprovider_dashscope.emulator.validation import check_wire_body
+
+    cases = _catalogued_bodies()
+    assert len(cases) > 150
+    refused = [(m, b, check_wire_body(p, b)) for m, p, b in cases if check_wire_body(p, b)]
+    assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("model", "inp", "params"),
+    [
+        ("wan2.2-t2v-plus", {}, {"size": "1280*720"}),
+        ("wanx2.1-t2v-turbo", {}, {"size": "1920*1080"}),
+        ("wanx2.1-t2v-plus", {}, {"size": "832*480"}),
+        ("wan2.6-t2v", {}, {"audio": True}),
+        ("wan2.7-t2v", {}, {"shot_type": "multi"}),
+        ("wan2.5-t2v-preview", {}, {"shot_type": "multi"}),
+        ("wan2.6-t2v", {"template": "flying"}, {}),
+        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"audio": False}),
+        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"duration": 7}),
+        ("wan2.2-i2v-plus", {"img_url": "https://x/a.png"}, {"resolution": "720P"}),
+        ("wan2.7-i2v", {"img_url": "https://x/a.png"}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.png"] * 6}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"] * 4}, {}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"]}, {"audio": False}),
+        ("wan2.6-r2v", {"reference_urls": ["https://x/a.mp4"]}, {"duration": 15}),
+        ("wan2.7-r2v-2026-06-12", {"reference_urls": ["https://x/a.mp4"]}, {}),
+    ],
+)
+def test_the_emulator_refuses_what_the_service_refuses(
+    http: httpx.Client, model: str, inp: dict[str, object], params: dict[str, object]
+) -> None:
+    body = {"model": model, "input": {"prompt": "x", **inp}, "parameters": params}
+    reply = http.post(SUBMIT, json=body, headers=ASYNC)
+    assert (reply.status_code, reply.json()["code"]) == (400, "InvalidParameter")
+
+
+def test_kf2v_with_a_template_needs_no_last_frame(http: httpx.Client) -> None:
+    kf2v = "/api/v1/services/aigc/image2video/video-synthesis"
+    body = {
+        "model": "wanx2.1-kf2v-plus",
+        "input": {"prompt": "x", "first_frame_url": "https://x/a.png", "template": "flying"},
+    }
+    assert http.post(kf2v, json=body, headers=ASYNC).status_code == 200
+
+
+_SIZES = sorted({s for rules in SERVED.values() for s in rules.size} | {"1024*1024"})
+_MEDIA = ["https://cdn.example.com/a.png", "https://cdn.example.com/b.mp4"]
+
+
+def _maybe(values: object) -> st.SearchStrategy[object]:
+    return st.none() | st.sampled_from(sorted(values))  # type: ignore[call-overload]
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), model=st.sampled_from(sorted(SERVED)))
+def test_whatever_the_provider_sends_the_emulator_accepts(data: st.DataObject, model: str) -> None:
+    """Refused before the network, or accepted by the service: never sent to be refused.
+
+    Fields are drawn mostly from what the emulator says the model takes, plus near misses,
+    so that most examples get through the provider's checks and reach the emulator's."""
+    import warnings
+
+    from pydantic import ValidationError
+
+    from videoprovider import RequestRejected
+    from videoprovider.models import VideoRequest
+    from videoprovider_dashscope.emulator.validation import check_wire_body
+    from videoprovider_dashscope.request import build_submit
+
+    rules = SERVED[model]
+    fields: dict[str, object] = {
+        "duration": data.draw(_maybe(set(rules.duration) | {1, 7, 11, 16})),
+        "audio": data.draw(st.none() | st.booleans()),
+        "extra": data.draw(st.sampled_from([{}, {"shot_type": "multi"}, {"template": "t"}])),
+    }
+    if data.draw(st.booleans()):
+        fields["size"] = data.draw(_maybe(set(rules.size) | set(_SIZES[:3])))
+    else:
+        fields["resolution"] = data.draw(_maybe(set(rules.resolution) | {"480P", "1080P"}))
+        fields["aspect_ratio"] = data.draw(_maybe(set(rules.ratio) | {"21:9"}))
+    if data.draw(st.booleans()):
+        fields["image_url"] = _MEDIA[0]
+        fields["last_frame_url"] = data.draw(st.none() | st.just(_MEDIA[0]))
+    fields["reference_urls"] = tuple(data.draw(st.lists(st.sampled_from(_MEDIA), max_size=7)))
+    try:
+        request = VideoRequest(prompt="p", model=model, **fields)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            submit = build_submit(request, default_model=None, truncate_prompt=False)
+    except (ValidationError, RequestRejected):
+        return
+    assert check_wire_body("/api/v1" + submit.path, submit.body) is None, submit.body

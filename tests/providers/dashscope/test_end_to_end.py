@@ -171,3 +171,44 @@ def test_signed_video_urls_stay_out_of_logs(
     assert "HTTP Request: GET" in caplog.text  # httpx did log the download...
     assert "Signature" not in caplog.text and "Expires=" not in caplog.text  # ...redacted
     assert "sk-test-emulator" not in caplog.text
+
+
+@pytest.mark.parametrize("model", ["wan2.6-r2v-flash", "wan2.7-r2v-2026-06-12"])
+def test_reference_to_video_end_to_end(
+    dashscope_client: VideoClient,
+    dashscope_emulator: RunningEmulator,
+    tmp_path: Path,
+    model: str,
+) -> None:
+    refs = ["https://cdn.example.com/cat.png", "https://cdn.example.com/dog.mov"]
+    video = dashscope_client.generate(
+        "character1 chases character2", tmp_path / "r2v.mp4", model=model, reference_urls=refs
+    )
+    assert video.status.state is TaskState.COMPLETED
+    assert Path(video.path).read_bytes()[4:8] == b"ftyp"
+    [submit] = dashscope_emulator.service.requests_of("submit")
+    sent = submit.body["input"]
+    assert sent.get("reference_urls") == refs or [m["url"] for m in sent["media"]] == refs
+
+
+def test_a_submit_refused_in_a_200_reply_is_a_refusal(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator
+) -> None:
+    from videoprovider import RequestRejected
+
+    dashscope_emulator.service.inject(Fault("200_error", match="submit"))
+    with pytest.raises(RequestRejected) as info:
+        dashscope_client.submit("a cat")
+    assert (
+        not isinstance(info.value, SubmitOutcomeUnknown) and info.value.code == "InvalidParameter"
+    )
+    assert dashscope_emulator.service.tasks == {}
+
+
+def test_a_task_missing_in_a_200_reply_is_unknown(
+    dashscope_client: VideoClient, dashscope_emulator: RunningEmulator
+) -> None:
+    task = dashscope_client.submit("a cat")
+    dashscope_emulator.service.inject(Fault("200_error", match="status", code="TaskNotExist"))
+    assert dashscope_client.status(task).state is TaskState.UNKNOWN
+    assert len(dashscope_emulator.service.requests_of("status")) == 1

@@ -202,3 +202,55 @@ async def test_completed_without_url_is_a_protocol_error(make_provider: MakeProv
 def test_key_is_not_in_reprs(make_provider: MakeProvider) -> None:
     provider, _, _ = make_provider()
     assert KEY not in repr(provider) + repr(provider.settings) + str(provider.settings)
+
+
+def business(code: str, message: str = "m") -> httpx.Response:
+    return httpx.Response(200, json={"request_id": "r-5", "code": code, "message": message})
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidParameter", "BadRequest.EmptyInput", "InvalidURL", "SomethingNew"]
+)
+async def test_submit_refused_in_a_200_reply_is_a_refusal_not_an_unknown_outcome(
+    make_provider: MakeProvider, code: str
+) -> None:
+    from videoprovider.models import VideoRequest
+
+    provider, recorder, _ = make_provider(business(code))
+    with pytest.raises(errors.RequestRejected) as info:
+        await provider.videoprovider_submit(request=VideoRequest(prompt="p"))
+    assert info.value.code == code and info.value.request_id == "r-5"
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("TaskNotExist", "m"), ("InvalidParameter", "The task does not exist or has expired.")],
+)
+async def test_task_not_found_in_a_200_reply_is_unknown_without_retrying(
+    make_provider: MakeProvider, code: str, message: str
+) -> None:
+    provider, recorder, _ = make_provider(business(code, message))
+    status = await provider.videoprovider_status(task_id="t-1")
+    assert status.state is TaskState.UNKNOWN and status.request_id == "r-5"
+    assert len(recorder.requests) == 1
+
+
+async def test_refusal_in_a_200_status_reply_is_not_retried(make_provider: MakeProvider) -> None:
+    provider, recorder, _ = make_provider(business("InvalidParameter", "bad task id format"))
+    with pytest.raises(errors.RequestRejected):
+        await provider.videoprovider_status(task_id="t-1")
+    assert len(recorder.requests) == 1
+
+
+async def test_transient_code_in_a_200_status_reply_is_retried(make_provider: MakeProvider) -> None:
+    provider, recorder, _ = make_provider(business("InternalError"), task_reply("RUNNING"))
+    assert (await provider.videoprovider_status(task_id="t-1")).state is TaskState.PROCESSING
+    assert len(recorder.requests) == 2
+
+
+async def test_a_missing_workspace_is_not_a_missing_task(make_provider: MakeProvider) -> None:
+    provider, _, _ = make_provider(business("Workspace.NotFound", "workspace not found"))
+    with pytest.raises(errors.VideoProviderError) as info:
+        await provider.videoprovider_status(task_id="t-1")
+    assert info.value.code == "Workspace.NotFound"

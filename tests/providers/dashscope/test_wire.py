@@ -20,14 +20,15 @@ KF2V = "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/image2video/vid
 IMG = "https://cdn.example.com/first.png"
 LAST = "https://cdn.example.com/last.png"
 AUDIO = "https://cdn.example.com/voice.mp3"
+VID = "https://cdn.example.com/dancer.mov"
 
 CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     (
         "wan2.1 t2v",
-        {"model": "wanx2.1-t2v-turbo", "size": "832*480", "duration": 5, "seed": 42},
+        {"model": "wan2.1-t2v-turbo", "size": "832*480", "duration": 5, "seed": 42},
         T2V,
         {
-            "model": "wanx2.1-t2v-turbo",
+            "model": "wan2.1-t2v-turbo",
             "input": {"prompt": "P"},
             "parameters": {"size": "832*480", "duration": 5, "seed": 42},
         },
@@ -56,7 +57,6 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
             "duration": 15,
             "prompt_extend": True,
             "watermark": True,
-            "audio": True,
             "seed": 7,
             "extra": {"shot_type": "multi"},
         },
@@ -70,7 +70,6 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
                 "shot_type": "multi",
                 "prompt_extend": True,
                 "watermark": True,
-                "audio": True,
                 "seed": 7,
             },
         },
@@ -86,9 +85,9 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
         },
     ),
     (
-        "wan2.6 i2v as captured (CAP#7)",
+        "wan2.6 i2v-flash as captured (CAP#7, which sent audio to wan2.6-i2v)",
         {
-            "model": "wan2.6-i2v",
+            "model": "wan2.6-i2v-flash",
             "image_url": IMG,
             "resolution": "1080P",
             "duration": 5,
@@ -97,7 +96,7 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
         },
         T2V,
         {
-            "model": "wan2.6-i2v",
+            "model": "wan2.6-i2v-flash",
             "input": {"prompt": "P", "img_url": IMG},
             "parameters": {
                 "resolution": "1080P",
@@ -156,15 +155,73 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
         },
     ),
     (
+        "wan2.6 r2v sends reference_urls (DOC reference-to-video 2.6)",
+        {
+            "model": "wan2.6-r2v-flash",
+            "reference_urls": [VID, IMG],
+            "size": "1280*720",
+            "duration": 10,
+            "audio": False,
+            "extra": {"shot_type": "multi"},
+        },
+        T2V,
+        {
+            "model": "wan2.6-r2v-flash",
+            "input": {"prompt": "P", "reference_urls": [VID, IMG]},
+            "parameters": {
+                "size": "1280*720",
+                "duration": 10,
+                "audio": False,
+                "shot_type": "multi",
+            },
+        },
+    ),
+    (
+        "wan2.7 r2v (dated id) sends media references in order",
+        {
+            "model": "wan2.7-r2v-2026-06-12",
+            "reference_urls": [IMG, VID],
+            "resolution": "720P",
+            "aspect_ratio": "9:16",
+        },
+        T2V,
+        {
+            "model": "wan2.7-r2v-2026-06-12",
+            "input": {
+                "prompt": "P",
+                "media": [
+                    {"type": "reference_image", "url": IMG},
+                    {"type": "reference_video", "url": VID},
+                ],
+            },
+            "parameters": {"resolution": "720P", "ratio": "9:16"},
+        },
+    ),
+    (
+        "wan3.0 takes first and last frames as media",
+        {"model": "wan3.0-video", "image_url": IMG, "last_frame_url": LAST},
+        T2V,
+        {
+            "model": "wan3.0-video",
+            "input": {
+                "prompt": "P",
+                "media": [
+                    {"type": "first_frame", "url": IMG},
+                    {"type": "last_frame", "url": LAST},
+                ],
+            },
+        },
+    ),
+    (
         "extra input/parameters tables pass through",
         {
-            "model": "wan2.6-i2v",
+            "model": "wan2.1-i2v-turbo",
             "image_url": IMG,
             "extra": {"input": {"template": "flying"}, "dashscope": {"parameters": {"x": 1}}},
         },
         T2V,
         {
-            "model": "wan2.6-i2v",
+            "model": "wan2.1-i2v-turbo",
             "input": {"prompt": "P", "img_url": IMG, "template": "flying"},
             "parameters": {"x": 1},
         },
@@ -229,3 +286,26 @@ async def test_poll_is_a_get_on_tasks(make_provider: MakeProvider) -> None:
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.headers["x-dashscope-workspace"] == "ws-1"
     assert "x-dashscope-async" not in sent.headers and sent.content == b""
+
+
+async def test_unknown_wan27_model_gets_the_media_shape(make_provider: MakeProvider) -> None:
+    from videoprovider_dashscope.request import UnknownModelWarning
+
+    provider, recorder, _ = make_provider()
+    with pytest.warns(UnknownModelWarning):
+        await provider.videoprovider_submit(
+            request=VideoRequest(prompt="P", model="wan2.7-s2v-preview", image_url=IMG)
+        )
+    assert json.loads(recorder.requests[0].content)["input"] == {
+        "prompt": "P",
+        "media": [{"type": "first_frame", "url": IMG}],
+    }
+
+
+async def test_frankfurt_workspace_domain(make_provider: MakeProvider) -> None:
+    provider, recorder, _ = make_provider(region="frankfurt-workspace", workspace_id="ws-1")
+    await provider.videoprovider_submit(request=VideoRequest(prompt="P", model="wan2.6-t2v"))
+    assert str(recorder.requests[0].url) == (
+        "https://ws-1.eu-central-1.maas.aliyuncs.com/api/v1/services/aigc/video-generation/"
+        "video-synthesis"
+    )
