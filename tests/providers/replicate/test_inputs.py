@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from videoprovider import RequestRejected, VideoRequest
 from videoprovider_replicate.emulator.models import ACME, WAN
@@ -92,3 +94,31 @@ def test_memory_only_cache_writes_nothing(tmp_path: Path) -> None:
     cache.put("m/n", WAN_SCHEMA, now=0)
     assert cache.get("m/n", 1, pinned=False) == WAN_SCHEMA
     assert not list(tmp_path.iterdir())
+
+
+@given(
+    allowed=st.lists(st.integers(1, 600), min_size=1, max_size=5, unique=True),
+    duration=st.integers(1, 600),
+)
+def test_a_duration_passes_exactly_when_the_enum_allows_it(
+    allowed: list[int], duration: int
+) -> None:
+    schema = ModelSchema(None, {"prompt": {"type": "string"}, "duration": {"enum": allowed}})
+    request = VideoRequest(prompt="a", duration=duration)
+    if duration in allowed:
+        assert build_input(request, schema, "m")["duration"] == duration
+    else:
+        with pytest.raises(RequestRejected):
+            build_input(request, schema, "m")
+
+
+@given(low=st.integers(0, 100), span=st.integers(0, 100), seed=st.integers(0, 300))
+def test_a_seed_passes_exactly_when_in_range(low: int, span: int, seed: int) -> None:
+    spec = {"type": "integer", "minimum": low, "maximum": low + span}
+    schema = ModelSchema(None, {"prompt": {"type": "string"}, "seed": spec})
+    request = VideoRequest(prompt="a", seed=seed)
+    if low <= seed <= low + span:
+        assert build_input(request, schema, "m")["seed"] == seed
+    else:
+        with pytest.raises(RequestRejected, match="out of range"):
+            build_input(request, schema, "m")

@@ -141,3 +141,9 @@ def test_error_replies_map_to_core_errors(code: int, kind: type[Exception]) -> N
     response = httpx.Response(code, json={"title": "x", "detail": "why", "status": code})
     err = wire.error_for(response, "status", PID)
     assert type(err) is kind and "why" in str(err)
+
+
+def test_a_token_echoed_in_an_error_reply_is_redacted() -> None:
+    leaked = "r8_" + "Z" * 37
+    response = httpx.Response(401, json={"detail": f"Invalid token {leaked}."})
+    assert leaked not in str(wire.error_for(response, "status", PID))
