@@ -50,6 +50,15 @@ def test_cancel_really_cancels(
     assert prediction.canceled_at is not None
 
 
+def test_cancelling_a_finished_prediction_reports_it_finished(
+    replicate_client: VideoClient,
+) -> None:
+    task = replicate_client.submit("a cat")
+    assert replicate_client.wait(task).state is TaskState.COMPLETED
+    status = replicate_client.cancel(task)
+    assert status.state is TaskState.COMPLETED and status.video_url
+
+
 def test_schema_refusal_happens_before_any_create(
     replicate_client: VideoClient, replicate_emulator: RunningEmulator
 ) -> None:
