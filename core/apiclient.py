@@ -10,6 +10,7 @@ to the transports it builds itself.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "ResponseTooLarge",
     "api_client",
     "describe",
+    "is_loopback",
     "read_bounded",
     "send_bounded",
 ]
@@ -127,3 +129,14 @@ def describe(exc: httpx.HTTPError) -> str:
     """
     detail = str(exc).strip()
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses: where cleartext HTTP is acceptable (an
+    emulator on this machine) and downloads from the provider's own host are expected."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -35,6 +35,7 @@ PACKAGES = {
     "videoprovider": ROOT / "core",
     "videoprovider_fake": ROOT / "providers" / "fake",
     "videoprovider_dashscope": ROOT / "providers" / "dashscope",
+    "videoprovider_replicate": ROOT / "providers" / "replicate",
 }
 
 

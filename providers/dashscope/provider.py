@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from videoprovider._version import __version__
-from videoprovider.apiclient import api_client, describe, send_bounded
+from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
 from videoprovider.backoff import Backoff
 from videoprovider.download import redact_url
 from videoprovider.errors import (
@@ -37,7 +37,7 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 from . import wire
 from .catalog import model_families
 from .request import build_submit
-from .settings import DashScopeSettings, is_loopback
+from .settings import DashScopeSettings
 
 log = logging.getLogger("videoprovider.dashscope")
 

@@ -8,7 +8,6 @@ rather than sent somewhere that fails obscurely [protocol notes §2, §11].
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import warnings
 from typing import ClassVar, Literal
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from videoprovider.apiclient import is_loopback
 from videoprovider.provider import ProviderSettings
 
 API_PATH = "/api/v1"
@@ -90,15 +90,6 @@ def normalise_base_url(url: str, *, warn: bool = True) -> str:
             stacklevel=2,
         )
     return fixed
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class DashScopeSettings(ProviderSettings):

@@ -1,0 +1,1 @@
+"""Replicate provider for videoprovider: text-to-video models run through Replicate's HTTP API."""

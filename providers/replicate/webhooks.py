@@ -1,0 +1,79 @@
+"""Verifying Replicate's webhook signatures (the Standard Webhooks scheme), ready for a caller.
+
+Replicate signs `"{webhook-id}.{webhook-timestamp}.{raw body}"` with HMAC-SHA256 under the
+account's secret (`whsec_` + base64, from `GET /webhooks/default/secret`) and sends
+`webhook-signature: v1,<base64> [v1,<base64> ...]` [verify-webhook]. The maintained
+`standardwebhooks` package does the same but reads the wall clock itself, decodes the body as
+text and pulls in six dependencies; these few lines take `now` from the caller instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+__all__ = ["TOLERANCE_SECONDS", "WebhookVerificationError", "verify_webhook"]
+
+# The replay window Replicate and the Standard Webhooks libraries use.
+TOLERANCE_SECONDS = 5 * 60
+
+
+class WebhookVerificationError(ValueError):
+    """The delivery is not provably from Replicate: reject it (HTTP 400), do not process it."""
+
+
+def verify_webhook(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    now: float,
+    tolerance: float = TOLERANCE_SECONDS,
+) -> None:
+    """Raise WebhookVerificationError unless `body` carries a valid, fresh Replicate signature.
+
+    `body` is the raw request body (before any JSON parsing), `headers` the request's
+    headers (any case), `secret` the `whsec_...` signing secret and `now` the current Unix
+    time in seconds. The error message never contains the secret.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get("webhook-id", "")
+    stamp = lower.get("webhook-timestamp", "")
+    signatures = lower.get("webhook-signature", "")
+    if not (msg_id and stamp and signatures):
+        raise WebhookVerificationError(
+            "missing webhook-id, webhook-timestamp or webhook-signature header"
+        )
+    try:
+        sent = int(stamp)
+    except ValueError:
+        raise WebhookVerificationError("webhook-timestamp is not Unix seconds") from None
+    if abs(now - sent) > tolerance:
+        raise WebhookVerificationError(
+            f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "
+            "(a replay, or this machine's clock is wrong)"
+        )
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookVerificationError(
+            "the signing secret is not whsec_ followed by base64"
+        ) from None
+    if not key:
+        raise WebhookVerificationError("the signing secret is empty")
+    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+    expected = hmac.new(key, signed, hashlib.sha256).digest()
+    for entry in signatures.split():
+        version, _, encoded = entry.partition(",")
+        if version != "v1":
+            continue
+        try:
+            candidate = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if hmac.compare_digest(expected, candidate):
+            return
+    raise WebhookVerificationError("no webhook-signature matches the body")

@@ -1,0 +1,49 @@
+"""The [replicate] settings: token from the environment, https only, secrets hidden."""
+
+import pytest
+from pydantic import ValidationError
+
+from videoprovider import ConfigurationError, VideoClient
+from videoprovider_replicate.settings import DEFAULT_BASE_URL, ReplicateSettings
+
+TOKEN = "sk-test-settings-0123456789"
+
+
+def test_token_comes_from_replicate_api_token_and_never_prints() -> None:
+    with VideoClient("replicate", config=False, environ={"REPLICATE_API_TOKEN": TOKEN}) as client:
+        assert client is not None
+    settings = ReplicateSettings(api_token=TOKEN)
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())
+    assert settings.base_url == DEFAULT_BASE_URL
+
+
+def test_missing_token_is_a_clear_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="api_token"):
+        VideoClient("replicate", config=False, environ={})
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://api.replicate.com/v1/", True),
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost:9/v1", True),
+        ("http://api.replicate.com/v1", False),
+        ("ftp://api.replicate.com/v1", False),
+    ],
+)
+def test_cleartext_base_url_is_refused_except_to_loopback(url: str, ok: bool) -> None:
+    if ok:
+        assert not ReplicateSettings(api_token=TOKEN, base_url=url).base_url.endswith("/")
+    else:
+        with pytest.raises(ValidationError, match="base_url"):
+            ReplicateSettings(api_token=TOKEN, base_url=url)
+
+
+def test_the_docs_list_every_setting() -> None:
+    from pathlib import Path
+
+    from videoprovider.config import settings_table
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "providers" / "replicate.md"
+    assert settings_table(ReplicateSettings, "VIDEOPROVIDER_REPLICATE_") in doc.read_text()

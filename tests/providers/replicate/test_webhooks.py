@@ -1,0 +1,58 @@
+"""Webhook signature verification (Standard Webhooks, as Replicate signs its deliveries)."""
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from videoprovider_replicate.webhooks import WebhookVerificationError, verify_webhook
+
+KEY = b"sk-test-webhook-signing-key-0123"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
+BODY = b'{"id":"gm3qorzdhgbfurvjtvhg6dckhu","status":"succeeded"}'
+NOW = 1_760_000_000
+
+
+def signed(body: bytes = BODY, stamp: int = NOW, msg_id: str = "msg_1") -> dict[str, str]:
+    mac = hmac.new(KEY, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "Webhook-Id": msg_id,
+        "Webhook-Timestamp": str(stamp),
+        "Webhook-Signature": "v1," + base64.b64encode(mac).decode(),
+    }
+
+
+def test_a_valid_delivery_passes() -> None:
+    verify_webhook(BODY, signed(), SECRET, now=NOW + 30)
+
+
+def test_one_valid_signature_among_several_passes() -> None:
+    headers = signed()
+    headers["Webhook-Signature"] = "v1,AAAA v2,zzz " + headers["Webhook-Signature"]
+    verify_webhook(BODY, headers, SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "now", "says"),
+    [
+        (BODY + b" ", signed(), NOW, "no webhook-signature matches"),
+        (BODY, signed(stamp=NOW - 301), NOW, "outside"),
+        (BODY, signed(stamp=NOW + 301), NOW, "outside"),
+        (BODY, {k: v for k, v in signed().items() if k != "Webhook-Id"}, NOW, "missing"),
+        (BODY, {**signed(), "Webhook-Timestamp": "soon"}, NOW, "Unix seconds"),
+        (BODY, {**signed(), "Webhook-Signature": "v1,!!!"}, NOW, "no webhook-signature"),
+    ],
+)
+def test_tampered_stale_or_incomplete_deliveries_are_refused(
+    body: bytes, headers: dict[str, str], now: int, says: str
+) -> None:
+    with pytest.raises(WebhookVerificationError, match=says):
+        verify_webhook(body, headers, SECRET, now=now)
+
+
+def test_the_wrong_secret_is_refused_without_showing_it() -> None:
+    other = "whsec_" + base64.b64encode(b"sk-test-another-key").decode()
+    with pytest.raises(WebhookVerificationError) as info:
+        verify_webhook(BODY, signed(), other, now=NOW)
+    assert "sk-test" not in str(info.value) and other not in str(info.value)
