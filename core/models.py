@@ -76,10 +76,11 @@ def _check_media_url(value: str | None, field: str) -> str | None:
         return None
     value = value.strip()
     scheme = urlsplit(value).scheme.lower()
-    if scheme not in _MEDIA_SCHEMES:
+    # A scheme of one letter is a Windows drive: a local path, as is no scheme at all.
+    if scheme not in _MEDIA_SCHEMES and scheme != "file" and len(scheme) > 1:
         raise ValueError(
-            f"{field} must be an http(s) URL, a data: URI or an oss:// URL, got scheme "
-            f"{scheme or '(none)'!r}; upload local files somewhere the provider can fetch them"
+            f"{field} must be an http(s) URL, a data: URI, an oss:// URL or a local file, "
+            f"got scheme {scheme!r}"
         )
     return value
 

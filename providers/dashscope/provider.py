@@ -38,6 +38,14 @@ from . import wire
 from .catalog import model_families
 from .request import build_submit
 from .settings import DashScopeSettings
+from .upload import (
+    OSS_RESOLVE_HEADER,
+    Uploader,
+    local_file,
+    media_fields,
+    replace_strings,
+    strings_in,
+)
 
 log = logging.getLogger("videoprovider.dashscope")
 
@@ -86,6 +94,14 @@ class DashScopeProvider:
         self._http = api_client(
             context, base_url=self.api_root, headers=headers, timeout=timeout, max_connections=8
         )
+        # Local files go to the storage host an upload policy names: never with the key.
+        self._storage = api_client(
+            context,
+            base_url="",
+            headers={"User-Agent": headers["User-Agent"]},
+            timeout=timeout,
+            max_connections=2,
+        )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
 
     def __repr__(self) -> str:
@@ -106,11 +122,12 @@ class DashScopeProvider:
         )
         # [DOC] HTTP supports only async calls; the header is mandatory on submit.
         headers = {"X-DashScope-Async": "enable", "Content-Type": "application/json"}
+        body = await self._with_uploads(request, submit.body, headers)
         attempt = 0
         while True:
             try:
                 response = await send_bounded(
-                    self._http, "POST", submit.path, json=submit.body, headers=headers
+                    self._http, "POST", submit.path, json=body, headers=headers
                 )
             except NOT_SENT as exc:
                 if attempt >= self.settings.submit_retries:
@@ -165,6 +182,29 @@ class DashScopeProvider:
                 ) from exc
             log.info("submitted task %s (model %s)", task.task_id, submit.body["model"])
             return task
+
+    async def _with_uploads(
+        self, request: VideoRequest, body: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """`body` with every local media file uploaded and named by its `oss://` URL.
+
+        All files are checked before the first upload, so a bad one costs no request.
+        """
+        files = {
+            value: found
+            for field, value, kinds in media_fields(request)
+            if (found := local_file(value, field, kinds)) is not None
+        }
+        uploaded: dict[str, str] = {}
+        if files:
+            uploader = Uploader(self._http, self._storage, str(body["model"]))
+            for value, file in files.items():
+                uploaded[value] = await uploader.upload(file)
+                log.info("uploaded %s for %s", file.path, file.field)
+        body = replace_strings(body, uploaded)
+        if any(url.startswith("oss://") for url in strings_in(body.get("input"))):
+            headers.update(OSS_RESOLVE_HEADER)
+        return body
 
     # -- status and url -------------------------------------------------------------------
 

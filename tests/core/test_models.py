@@ -86,10 +86,13 @@ def test_seed_range(seed: int) -> None:
 
 
 @pytest.mark.parametrize("field", ["image_url", "last_frame_url", "audio_url"])
-def test_media_urls_must_be_fetchable_urls(field: str) -> None:
+def test_media_must_be_a_fetchable_url_or_a_local_file(field: str) -> None:
     extra = {"image_url": "https://x/a.png"} if field == "last_frame_url" else {}
-    message = error_for(prompt="p", **extra, **{field: "/home/me/cat.png"})
-    assert field in message and "http(s)" in message
+    message = error_for(prompt="p", **extra, **{field: "ftp://x/cat.png"})
+    assert field in message and "http(s)" in message and "local file" in message
+    # Local paths and file:// URIs are media too: providers upload or refuse them.
+    for local in ("/home/me/cat.png", "file:///home/me/cat.png", "C:\\me\\cat.png"):
+        assert getattr(VideoRequest(prompt="p", **extra, **{field: local}), field) == local
 
 
 def test_last_frame_needs_first_frame() -> None:
@@ -184,7 +187,7 @@ def test_blank_task_id_is_rejected() -> None:
 
 
 def test_reference_urls_are_checked_one_by_one_and_round_trip() -> None:
-    message = error_for(prompt="p", reference_urls=["https://x/a.png", "/home/me/cat.png"])
+    message = error_for(prompt="p", reference_urls=["https://x/a.png", "ftp://x/cat.png"])
     assert "reference_urls[1]" in message and "http(s)" in message
     request = VideoRequest(prompt="p", reference_urls=["https://x/a.png", "https://x/b.mp4"])
     assert request.reference_urls == ("https://x/a.png", "https://x/b.mp4")

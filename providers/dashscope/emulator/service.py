@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from .httpserver import Request, Response
 from .media import sample_mp4
+from .uploads import UploadStore
 from .validation import check_wire_body
 
 API = "/api/v1"
@@ -177,6 +178,7 @@ class DashScopeService:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.stats = Stats()
+        self.uploads = UploadStore()
         self._rng = random.Random(self.config.seed)
         # Durations get their own generator, so a seed gives the same durations however
         # many other requests (and their request ids) come in between.
@@ -291,6 +293,9 @@ class DashScopeService:
     def _route(self, req: Request, kind: str, now: float, fault: Fault | None) -> Response:
         if kind == "video":
             return self._video(req)
+        if kind == "oss":
+            status, why = self.uploads.receive(req)
+            return Response(status, why.encode(), {"Content-Type": "text/plain"})
         key_error = self._auth(req)
         if key_error is not None:
             return key_error
@@ -303,6 +308,10 @@ class DashScopeService:
             return self._cancel(req, now)
         if kind == "list":
             return self._list(req, now)
+        if kind == "upload_policy" and req.query.get("action") == "getPolicy":
+            model = req.query.get("model", "")
+            policy = self.uploads.policy(model, self.base_url)
+            return _json(200, {"request_id": self._rid(), "data": policy})
         return _json(
             404,
             {
@@ -311,6 +320,19 @@ class DashScopeService:
                 "message": f"No route for {req.method} {req.path}.",
             },
         )
+
+    def _check_oss(self, req: Request, body: Any) -> tuple[int, str, str] | None:
+        """oss:// inputs resolve only with the opt-in header, and only for their model."""
+        urls = [u for u in _strings(body.get("input")) if u.startswith("oss://")]
+        if not urls:
+            return None
+        if req.headers.get("x-dashscope-ossresourceresolve", "").lower() != "enable":
+            return 400, "InvalidParameter", "oss:// inputs need X-DashScope-OssResourceResolve."
+        for url in urls:
+            why = self.uploads.resolve(url, str(body.get("model")))
+            if why is not None:
+                return 400, "InvalidParameter.DataInspection", why
+        return None
 
     def _rid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128)))
@@ -352,7 +374,7 @@ class DashScopeService:
                     "message": "The request body is not valid JSON.",
                 },
             )
-        refused = check_wire_body(req.path, body)
+        refused = check_wire_body(req.path, body) or self._check_oss(req, body)
         if refused is not None:
             status, code, message = refused
             return _json(status, {"request_id": self._rid(), "code": code, "message": message})
@@ -541,6 +563,10 @@ class DashScopeService:
 def _kind(method: str, path: str) -> str:
     if path in SUBMIT_PATHS and method == "POST":
         return "submit"
+    if path == "/_oss" and method == "POST":
+        return "oss"
+    if path == f"{API}/uploads" and method == "GET":
+        return "upload_policy"
     if path.startswith("/videos/"):
         return "video"
     if path.startswith(f"{API}/tasks/") and path.rstrip("/").endswith("/cancel"):
@@ -550,3 +576,14 @@ def _kind(method: str, path: str) -> str:
     if path.rstrip("/") == f"{API}/tasks" and method == "GET":
         return "list"
     return "other"
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON value (the media URLs of an input, wherever they sit)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
