@@ -10,6 +10,7 @@ anything is sent.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from videoprovider.errors import RequestRejected
 from videoprovider.models import VideoRequest
@@ -30,8 +31,10 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "image_url": ("image", "first_frame_image", "start_image", "first_frame", "input_image"),
     "last_frame_url": ("last_frame", "last_frame_image", "end_image", "tail_image"),
     "audio_url": ("audio", "audio_file", "audio_url"),
+    "reference_urls": ("reference_images", "reference_urls", "references"),
     "watermark": ("watermark", "add_watermark"),
 }
+MEDIA = ("image_url", "last_frame_url", "audio_url", "reference_urls")
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -59,8 +62,10 @@ def build_input(request: VideoRequest, schema: ModelSchema, model: str) -> dict[
     sources: dict[str, str] = {}
     for field, candidates in CANDIDATES.items():
         value = getattr(request, field)
-        if value is None:
+        if value is None or value == ():
             continue
+        if field in MEDIA:
+            value = _remote_media(field, value, model)
         name = next((c for c in candidates if c in schema.inputs), None)
         if name is None:
             raise _reject(
@@ -128,3 +133,17 @@ def _check(spec: dict[str, Any], value: Any, field: str, name: str, model: str) 
             field, model, f"{field} has {len(value)} characters", f"At most {max_len} allowed."
         )
     return value
+
+
+def _remote_media(field: str, value: str | tuple[str, ...], model: str) -> str | list[str]:
+    # Replicate fetches inputs from URLs (or takes data: URIs); this provider does not yet
+    # upload local files, and a path sent as a URL would fail only after the create.
+    for url in (value,) if isinstance(value, str) else value:
+        if urlsplit(url).scheme.lower() not in ("http", "https", "data"):
+            raise _reject(
+                field,
+                model,
+                f"{field}: {url!r} is a local file, which the replicate provider cannot upload yet",
+                "Pass an http(s) URL or a data: URI.",
+            )
+    return value if isinstance(value, str) else list(value)
