@@ -52,7 +52,7 @@ from .journal.resume import resume as resume_tasks
 from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
 from .plugins import load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
-from .provider import Operation, ProviderContext
+from .provider import Declaration, Operation, ProviderContext
 from .scheduler import PollScheduler
 
 __all__ = ["AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
@@ -137,10 +137,10 @@ class AsyncVideoClient:
             logger=logging.getLogger(f"videoprovider.{name}"),
         )
         self._provider = cls(self._provider_settings, context)
+        self._declared = Declaration.of(self._provider, name)
         core = self._config.core
         policy = AdaptivePolicy(
-            typical_seconds=core.poll_typical_seconds
-            or float(getattr(self._provider, "typical_task_seconds", 60.0)),
+            typical_seconds=core.poll_typical_seconds or float(self._declared.typical_task_seconds),
             lag_ratio=core.poll_lag_ratio,
             min_interval=core.poll_interval,
             max_interval=max(core.poll_interval, core.poll_max_interval),
@@ -149,7 +149,7 @@ class AsyncVideoClient:
         )
         budget = core.poll_budget
         if budget is None:
-            budget = getattr(self._provider, "status_rate_limit", None)
+            budget = self._declared.status_rate_limit
         self._scheduler = PollScheduler(self._clock, policy, budget)
         self._pm = make_plugin_manager()
         self._pm.register(self._provider, name=f"provider:{name}")
@@ -177,7 +177,7 @@ class AsyncVideoClient:
     @property
     def capabilities(self) -> frozenset[Operation]:
         """The operations the provider offers; others raise UnsupportedOperation unsent."""
-        return frozenset(self._provider_cls.capabilities)
+        return self._declared.capabilities
 
     @property
     def config(self) -> Config:
@@ -242,7 +242,7 @@ class AsyncVideoClient:
 
     def _require(self, op: Operation) -> None:
         if op not in self.capabilities:
-            why = getattr(self._provider_cls, "unsupported", {}).get(op, "")
+            why = self._declared.unsupported.get(op, "")
             raise UnsupportedOperation(
                 f"The {self.provider_name} provider does not support {op.value}. {why}".strip(),
                 provider=self.provider_name,
@@ -431,7 +431,7 @@ class AsyncVideoClient:
                 headers={"User-Agent": user_agent()},
                 # A provider whose service runs on this machine (an emulator) serves its
                 # videos from loopback too.
-                allow_loopback=bool(getattr(self._provider, "local_service", False)),
+                allow_loopback=self._declared.local_service,
                 allow_private=self._config.core.download_allow_private,
             )
         return self._http

@@ -64,8 +64,16 @@ def videoprovider_status(task_id: str) -> Awaitable[TaskStatus] | None:
     """Return the current `TaskStatus` of `task_id`.
 
     A task the provider does not know (never existed, expired) is reported as state UNKNOWN,
-    not raised. Raise `RateLimited` (with `retry_after`) when throttled, `ProviderUnavailable`
-    for transient faults that survived the provider's own retries.
+    not raised. The id comes from outside (a host's user, a stored ref): check it against
+    what the service issues and percent-encode it before it goes into a URL.
+
+    Who retries a failed poll: the client's poll scheduler, inside the account's request
+    budget. While it calls this hook, `videoprovider.provider.single_attempt.get()` is True:
+    make exactly one request and raise on failure: `RateLimited(retry_after=...)` when
+    throttled (the scheduler pauses every poll of the account), `ProviderUnavailable` for a
+    transient fault, `ProtocolError` for a garbled reply (retried a few times). Only when it
+    is False (a direct `client.status()` from a host) may the provider retry transient
+    faults itself, with backoff; `videoprovider.backoff.Backoff` caps any retry-after.
     """
 
 

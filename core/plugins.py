@@ -15,7 +15,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigurationError
-from .provider import Operation, ProviderSettings
+from .provider import Declaration, Operation
 
 __all__ = [
     "NAMESPACE",
@@ -143,19 +143,12 @@ def check_provider_class(name: str, cls: Any) -> None:
     Declared capabilities and implemented operation hooks must agree, so that what a
     provider cannot do is known before any call and refused without a request.
     """
-    where = f"Provider plugin {name!r} ({getattr(cls, '__module__', '?')})"
     if not isinstance(cls, type):
-        raise ConfigurationError(f"{where} must be a class, got {type(cls).__name__}.")
-    caps = getattr(cls, "capabilities", None)
-    if not isinstance(caps, (set, frozenset)) or not all(isinstance(c, Operation) for c in caps):
         raise ConfigurationError(
-            f"{where} must declare `capabilities` as a frozenset of videoprovider.Operation."
+            f"Provider plugin {name!r} must be a class, got {type(cls).__name__}."
         )
-    settings = getattr(cls, "Settings", None)
-    if not (isinstance(settings, type) and issubclass(settings, ProviderSettings)):
-        raise ConfigurationError(
-            f"{where} must declare `Settings`, a subclass of videoprovider.ProviderSettings."
-        )
+    where = f"Provider plugin {name!r} ({cls.__module__})"
+    caps = Declaration.of(cls, name).capabilities
     pm = make_plugin_manager()
     marked = {
         attr

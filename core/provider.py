@@ -17,20 +17,30 @@ A provider plugin is a class registered under the `videoprovider.providers` entr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from .catalog import ModelInfo
 from .clock import Clock, SystemClock
 
-__all__ = ["Operation", "Provider", "ProviderContext", "ProviderSettings", "single_attempt"]
+__all__ = [
+    "Declaration",
+    "Operation",
+    "Provider",
+    "ProviderContext",
+    "ProviderSettings",
+    "single_attempt",
+]
 
-# True while the client's poll scheduler calls a status hook. The scheduler retries failed
-# polls itself, inside its request budget and honouring retry-after for every task, so a
-# provider's own retries would be requests the budget never sees: try once and raise.
+# True while the client's poll scheduler calls a status hook: see the rule in
+# `hookspecs.videoprovider_status`. The scheduler retries failed polls itself, inside its
+# request budget and honouring retry-after for every task, so a provider's own retries would
+# be requests the budget never sees: it tries once and raises.
 single_attempt: ContextVar[bool] = ContextVar("videoprovider_single_attempt", default=False)
 
 
@@ -74,9 +84,119 @@ class ProviderContext:
 
 
 class Provider(Protocol):
-    """The shape the loader expects of a provider class (checked at load time)."""
+    """The shape the loader expects of a provider class (checked at load time).
+
+    Only `capabilities` and `Settings` are required; every other attribute the core or the
+    CLI reads is optional and listed, with its default, in `Declaration`.
+    """
 
     capabilities: ClassVar[frozenset[Operation]]
     Settings: ClassVar[type[ProviderSettings]]
 
     def __init__(self, settings: Any, context: ProviderContext) -> None: ...
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """Everything the core and the CLI read from a provider class, checked once at load.
+
+    Declare these as class attributes of the provider (all but the first two optional):
+
+    * `capabilities`: the `Operation`s it offers (submit and status at least).
+    * `Settings`: its `ProviderSettings` subclass, the `[<name>]` config section.
+    * `unsupported`: `{Operation: "why"}` for what it does not offer; the reason is shown
+      when such a call is refused (before any request).
+    * `typical_task_seconds`: how long a task usually takes; the poll policy's prior until
+      it has learned real durations. Default 60.
+    * `status_rate_limit`: the service's status queries per second per account, the
+      scheduler's default budget; None for no limit. Default None.
+    * `models`: the model catalogue, a tuple of `videoprovider.catalog.ModelInfo`.
+    * `local_service`: True when the service (an emulator) runs on this machine, so the
+      download guard lets its own loopback URLs through. A provider may set it per instance
+      (from its base URL). Default False.
+    """
+
+    capabilities: frozenset[Operation]
+    Settings: type[ProviderSettings]
+    unsupported: Mapping[Operation, str] = field(default_factory=dict)
+    typical_task_seconds: float = 60.0
+    status_rate_limit: float | None = None
+    models: tuple[ModelInfo, ...] = ()
+    local_service: bool = False
+
+    @classmethod
+    def of(cls, provider: object, name: str = "?") -> Declaration:
+        """Read and check the declaration of a provider class (or instance).
+
+        A wrong type or value raises ConfigurationError naming the provider and attribute.
+        """
+        from .errors import ConfigurationError
+
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            found = _declared(provider, spec.name)
+            if found is not _MISSING:
+                values[spec.name] = found
+        where = f"Provider plugin {name!r}"
+        for required in ("capabilities", "Settings"):
+            if required not in values:
+                raise ConfigurationError(f"{where} must declare `{required}`.")
+        problem = _check(values)
+        if problem:
+            attr, why = problem
+            raise ConfigurationError(
+                f"{where} declares `{attr}` wrongly: {why}.",
+                hint="See videoprovider.provider.Declaration for every attribute.",
+            )
+        values["capabilities"] = frozenset(values["capabilities"])
+        values["models"] = tuple(values.get("models", ()))
+        values["unsupported"] = dict(values.get("unsupported", {}))
+        return cls(**values)
+
+
+_MISSING = object()
+
+
+def _declared(provider: object, name: str) -> Any:
+    # Instance first (a provider may decide `local_service` from its settings), then the
+    # class and its bases: what was written in a class body, never a computed attribute.
+    cls = provider if isinstance(provider, type) else type(provider)
+    owners = ([] if provider is cls else [provider]) + list(cls.__mro__)
+    for owner in owners:
+        try:
+            namespace = vars(owner)
+        except TypeError:  # an instance with __slots__
+            continue
+        if name in namespace:
+            return namespace[name]
+    return _MISSING
+
+
+def _check(values: dict[str, Any]) -> tuple[str, str] | None:
+    caps = values["capabilities"]
+    if not isinstance(caps, (set, frozenset)) or not all(isinstance(c, Operation) for c in caps):
+        return "capabilities", "it must be a frozenset of videoprovider.Operation"
+    settings = values["Settings"]
+    if not (isinstance(settings, type) and issubclass(settings, ProviderSettings)):
+        return "Settings", "it must be a subclass of videoprovider.ProviderSettings"
+    unsupported = values.get("unsupported", {})
+    if not isinstance(unsupported, Mapping) or not all(
+        isinstance(k, Operation) and isinstance(v, str) for k, v in unsupported.items()
+    ):
+        return "unsupported", "it must map videoprovider.Operation to a reason (str)"
+    if any(op in caps for op in unsupported):
+        return "unsupported", "it names an operation that `capabilities` offers"
+    typical = values.get("typical_task_seconds", 60.0)
+    if isinstance(typical, bool) or not isinstance(typical, (int, float)) or typical <= 0:
+        return "typical_task_seconds", f"{typical!r} is not a positive number of seconds"
+    limit = values.get("status_rate_limit")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0
+    ):
+        return "status_rate_limit", f"{limit!r} is not None or a positive rate per second"
+    models = values.get("models", ())
+    if not isinstance(models, (tuple, list)) or not all(isinstance(m, ModelInfo) for m in models):
+        return "models", "it must be a tuple of videoprovider.catalog.ModelInfo"
+    if not isinstance(values.get("local_service", False), bool):
+        return "local_service", "it must be True or False"
+    return None

@@ -1,7 +1,8 @@
-"""Commands that describe the installation: providers, config show, config path."""
+"""Commands that describe the installation: providers, models, config show, config path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ def _provider_rows(state: State) -> list[dict[str, Any]]:
     from ..config import load_config
     from ..errors import VideoProviderError
     from ..plugins import list_providers
-    from ..provider import Operation
+    from ..provider import Declaration, Operation
 
     config = None
     selected = state.provider
@@ -26,14 +27,20 @@ def _provider_rows(state: State) -> list[dict[str, Any]]:
         broken = f"the config file is broken: {exc.message}"
     rows = []
     for info in list_providers():
+        declared = None
+        if info.provider_class is not None:
+            try:
+                declared = Declaration.of(info.provider_class, info.name)
+            except VideoProviderError as exc:
+                info = replace(info, provider_class=None, error=exc.message)
         row: dict[str, Any] = {
             "name": info.name,
             "selected": info.name == selected,
             "capabilities": [op.value for op in Operation if op in info.capabilities],
             "unsupported": {
-                op.value: why for op, why in getattr(info.provider_class, "unsupported", {}).items()
+                op.value: why for op, why in (declared.unsupported if declared else {}).items()
             },
-            "models": list(getattr(info.provider_class, "model_families", lambda: [])()),
+            "models": [m.id for m in declared.models] if declared else [],
             "distribution": info.distribution,
             "error": info.error,
             "configured": False,
@@ -131,4 +138,68 @@ def path(state: State, /) -> None:
     run(state, body)
 
 
-COMMANDS = (providers, config)
+@click.command()
+@click.pass_obj
+def models(state: State, /) -> None:
+    """List the models of every installed provider (or of --provider), as each declares them."""
+
+    def body() -> None:
+        from ..errors import ConfigurationError
+        from ..plugins import list_providers, load_provider_class
+        from ..provider import Declaration
+
+        names = [state.provider] if state.provider else [p.name for p in list_providers()]
+        rows: list[dict[str, Any]] = []
+        for name in names:
+            try:
+                declared = Declaration.of(load_provider_class(name), name)
+            except ConfigurationError as exc:
+                if state.provider:
+                    raise
+                state.say(f"warning: {name}: {exc.message}")
+                continue
+            rows += [{"provider": name, **m.model_dump(mode="json")} for m in declared.models]
+        state.show(_models_table(rows), rows)
+
+    run(state, body)
+
+
+def _span(values: list[int]) -> str:
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ",".join(map(str, values)) or "-"
+
+
+def _shown(values: list[str], most: int = 4) -> str:
+    # Sizes run to a dozen per model; --json has them all.
+    if len(values) > most:
+        return ", ".join(values[:most]) + f" (+{len(values) - most})"
+    return ", ".join(values) or "-"
+
+
+def _models_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No provider declares a model catalogue."
+    head = ("PROVIDER", "MODEL", "KIND", "SECONDS", "RESOLUTIONS / SIZES", "AUDIO", "REGIONS")
+    table = [head]
+    for r in rows:
+        audio = {True: "yes", False: "no", None: "?"}[r["audio"]]
+        table.append(
+            (
+                r["provider"],
+                r["id"] + ("" if r["supported"] else " (refused)"),
+                r["kind"],
+                _span(r["durations"]),
+                _shown(r["resolutions"] or r["sizes"]),
+                audio,
+                ", ".join(r["regions"]) or "all",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(head) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in table
+    )
+
+
+COMMANDS = (providers, models, config)

@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..models import Task, TaskState, TaskStatus, VideoRequest
 from ..plugins import load_provider_class
-from ..provider import Operation
+from ..provider import Declaration, Operation
 from ..sync import VideoClient
 from .faults import Fault, FaultTransport
 
@@ -153,25 +153,20 @@ class ProviderConformance:
         assert {Operation.SUBMIT, Operation.STATUS} <= set(cls.capabilities)
 
     def test_every_missing_operation_has_a_reason(self) -> None:
-        cls = load_provider_class(self.provider)
-        reasons = getattr(cls, "unsupported", {})
+        declared = Declaration.of(load_provider_class(self.provider), self.provider)
+        reasons = declared.unsupported
         for op in (Operation.CANCEL,):
-            if op not in cls.capabilities:
+            if op not in declared.capabilities:
                 assert isinstance(reasons.get(op), str) and reasons[op].strip(), (
                     f"{self.provider} does not offer {op.value} but gives no reason in "
                     f"`unsupported[Operation.{op.name}]`; users see that reason when refused."
                 )
 
     def test_declared_attributes_are_valid(self) -> None:
-        cls = load_provider_class(self.provider)
-        typical = getattr(cls, "typical_task_seconds", 60.0)
-        assert isinstance(typical, (int, float)) and typical > 0, (
-            f"{self.provider}.typical_task_seconds must be a positive number of seconds"
-        )
-        limit = getattr(cls, "status_rate_limit", None)
-        assert limit is None or (isinstance(limit, (int, float)) and limit > 0), (
-            f"{self.provider}.status_rate_limit must be None or positive requests per second"
-        )
+        # Declaration.of names the provider and the attribute that is wrong.
+        declared = Declaration.of(load_provider_class(self.provider), self.provider)
+        ids = [m.id for m in declared.models]
+        assert len(ids) == len(set(ids)), f"{self.provider} lists a model twice: {ids}"
 
     def test_secret_settings_are_secret_str(self, conformance_settings: dict[str, Any]) -> None:
         model = load_provider_class(self.provider).Settings
@@ -251,7 +246,8 @@ class ProviderConformance:
         if Operation.CANCEL not in kit_client.capabilities:
             with pytest.raises(UnsupportedOperation) as info:
                 kit_client.cancel(task)
-            reason = load_provider_class(self.provider).unsupported[Operation.CANCEL]
+            declared = Declaration.of(load_provider_class(self.provider), self.provider)
+            reason = declared.unsupported[Operation.CANCEL]
             assert reason in str(info.value)
             assert len(kit_transport.seen) == before, "a refused cancel sent a request"
             return

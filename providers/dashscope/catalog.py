@@ -15,6 +15,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from videoprovider.catalog import ModelInfo, ModelKind
+
 T2V_PATH = "/services/aigc/video-generation/video-synthesis"
 KF2V_PATH = "/services/aigc/image2video/video-synthesis"  # [SDK aigc/video_synthesis.py L369]
 
@@ -67,6 +69,15 @@ class Family:
 
     def matches(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    @property
+    def silent(self) -> bool:
+        """Whether its videos have no sound at all (the wan2.1/2.2 generations); later ones
+        always add a soundtrack, with a switch where `audio_flag` says so."""
+        return not (self.audio_flag or self.audio_url) and self.image not in (
+            "reference_urls",
+            "media",
+        )
 
 
 def _media_family(
@@ -375,5 +386,33 @@ def regions_serving(model: str) -> tuple[str, ...]:
     return family.regions if family else ALL_REGIONS
 
 
-def model_families() -> list[str]:
-    return [f.name for f in FAMILIES]
+_KINDS = {
+    "t2v": ModelKind.TEXT_TO_VIDEO,
+    "i2v": ModelKind.IMAGE_TO_VIDEO,
+    "kf2v": ModelKind.KEYFRAMES,
+    "r2v": ModelKind.REFERENCE_TO_VIDEO,
+    "any": ModelKind.MULTIMODAL,
+    "edit": ModelKind.VIDEO_EDIT,
+}
+
+
+def model_infos() -> tuple[ModelInfo, ...]:
+    """The catalogue in the provider-neutral shape `videoprovider models` prints.
+
+    Ids with `*` stand for a dated series (`wan2.7-r2v-*`: every dated release).
+    """
+    return tuple(
+        ModelInfo(
+            id=model,
+            kind=_KINDS[f.kind],
+            durations=f.durations,
+            resolutions=f.resolutions,
+            sizes=f.sizes,
+            audio=not f.silent,
+            regions=() if regions_serving(model) == ALL_REGIONS else regions_serving(model),
+            description=f.name + (f" (refused: {f.unsupported})" if f.unsupported else ""),
+            supported=f.unsupported is None,
+        )
+        for f in FAMILIES
+        for model in f.models
+    )

@@ -20,6 +20,7 @@ import httpx
 from videoprovider._version import __version__
 from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
 from videoprovider.backoff import Backoff
+from videoprovider.catalog import ModelInfo
 from videoprovider.download import redact_url
 from videoprovider.errors import (
     ProtocolError,
@@ -35,7 +36,7 @@ from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import wire
-from .catalog import model_families
+from .catalog import model_infos
 from .request import build_submit
 from .settings import DashScopeSettings
 from .upload import (
@@ -72,7 +73,7 @@ class DashScopeProvider:
     # limited to 20 per second per account [DOC manage-async].
     typical_task_seconds: ClassVar[float] = 120.0
     status_rate_limit: ClassVar[float] = 20.0
-    model_families = staticmethod(model_families)
+    models: ClassVar[tuple[ModelInfo, ...]] = model_infos()
 
     def __init__(self, settings: DashScopeSettings, context: ProviderContext) -> None:
         self.settings = settings

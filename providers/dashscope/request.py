@@ -204,7 +204,7 @@ def _check_media(family: Family, model: str, r: VideoRequest) -> None:
         raise _reject(
             "audio_url",
             f"{model} takes no driving audio"
-            + ("; its videos are silent." if _silent(family) else "."),
+            + ("; its videos are silent." if family.silent else "."),
         )
     if r.reference_urls and family.kind not in ("r2v", "any"):
         raise _reject(
@@ -234,14 +234,6 @@ def _check_media(family: Family, model: str, r: VideoRequest) -> None:
             f"{model} takes a first frame only.",
             f"Use a keyframe model such as {DEFAULT_MODELS['kf2v']}.",
         )
-
-
-def _silent(family: Family) -> bool:
-    # Only the wan2.1/2.2 generations make silent videos; later ones always add sound.
-    return not (family.audio_flag or family.audio_url) and family.image not in (
-        "reference_urls",
-        "media",
-    )
 
 
 def _check_references(family: Family, model: str, r: VideoRequest) -> None:
@@ -293,7 +285,7 @@ def _check_body(family: Family, model: str, inp: dict[str, Any], params: dict[st
             f"{model} has no audio switch"
             + (
                 "; its videos are silent."
-                if _silent(family)
+                if family.silent
                 else "; its videos always get a soundtrack"
                 + (" (or pass audio_url)." if family.audio_url else ".")
             ),

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, ValidationError
 
+from videoprovider.catalog import ModelInfo, ModelKind
 from videoprovider.errors import (
     ContentRejected,
     ProviderUnavailable,
@@ -77,6 +78,15 @@ class FakeProvider:
 
     capabilities: ClassVar[frozenset[Operation]] = frozenset(Operation)
     Settings: ClassVar[type[ProviderSettings]] = FakeSettings
+    models: ClassVar[tuple[ModelInfo, ...]] = (
+        ModelInfo(
+            id="fake",
+            kind=ModelKind.MULTIMODAL,
+            resolutions=RESOLUTIONS,
+            audio=False,
+            description="Any model name: every task plays the same offline test pattern.",
+        ),
+    )
 
     def __init__(self, settings: FakeSettings, context: ProviderContext) -> None:
         self.settings = settings

@@ -20,6 +20,7 @@ import httpx
 from videoprovider._version import __version__
 from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
 from videoprovider.backoff import Backoff
+from videoprovider.catalog import ModelInfo, ModelKind
 from videoprovider.download import redact_url
 from videoprovider.errors import (
     ProtocolError,
@@ -65,6 +66,16 @@ class ReplicateProvider:
     # endpoint but create is limited to 3000 requests per minute [rate-limits].
     typical_task_seconds: ClassVar[float] = 120.0
     status_rate_limit: ClassVar[float] = 50.0
+    # Any Replicate model works (its own schema is checked before a submit); this is the
+    # default one, the model docs/providers/replicate.md explains.
+    models: ClassVar[tuple[ModelInfo, ...]] = (
+        ModelInfo(
+            id="wan-video/wan-2.5-t2v",
+            kind=ModelKind.TEXT_TO_VIDEO,
+            description="The default; any owner/name[:version] is accepted and checked "
+            "against the model's own input schema.",
+        ),
+    )
 
     def __init__(self, settings: ReplicateSettings, context: ProviderContext) -> None:
         self.settings = settings

@@ -531,3 +531,25 @@ def test_reference_urls_option_is_repeatable() -> None:
         "https://x/b.mp4",
     )
     assert doc["request"]["reference_urls"] == ["https://x/a.png", "https://x/b.mp4"]
+
+
+def test_models_lists_every_providers_catalogue() -> None:
+    code, out, _ = run("models")
+    assert code == 0
+    assert out.splitlines()[0].split()[:3] == ["PROVIDER", "MODEL", "KIND"]
+    assert any(line.split()[:2] == ["dashscope", "wan2.6-r2v-flash"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["fake", "fake"] for line in out.splitlines())
+
+
+def test_models_of_one_provider_as_json() -> None:
+    _, rows = run_json("models", "--provider", "dashscope")
+    assert rows and {r["provider"] for r in rows} == {"dashscope"}
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["wan2.6-r2v-flash"]["kind"] == "reference-to-video"
+    assert by_id["wan2.2-kf2v-*"]["kind"] == "keyframes"  # a series: every wan2.2 kf2v id
+    assert 15 in by_id["wan2.6-t2v"]["durations"]
+
+
+def test_models_of_a_provider_that_is_not_installed_is_a_usage_error() -> None:
+    code, _, err = run("models", "--provider", "nope")
+    assert code == 2 and "nope" in err
