@@ -196,6 +196,26 @@ class ProviderConformance:
             f"status of an unknown task should be UNKNOWN, got {status.state.value}"
         )
 
+    @pytest.mark.parametrize(
+        "task_id", ["..", ".", "a/b", "a?b=1", "a#b", "a%2Fb", "a\\b", "a\nb", "a\x00b"]
+    )
+    def test_a_task_id_no_service_issues_is_refused_without_a_request(
+        self, kit_client: VideoClient, kit_transport: FaultTransport, task_id: str
+    ) -> None:
+        # Hosts pass ids from their users: one must never reach another path of the API
+        # (carrying the key) or break out of the URL.
+        try:
+            status = kit_client.status(task_id)
+        except VideoProviderError:
+            pass
+        else:
+            assert status.state is TaskState.UNKNOWN, f"{task_id!r} named a task: {status}"
+        assert kit_transport.seen == [], (
+            f"{self.provider} sent a request for task id {task_id!r}: "
+            f"{[s.url for s in kit_transport.seen]}; check ids against what the service "
+            "issues before they go into a URL"
+        )
+
     def test_states_never_go_backwards_and_progress_stays_in_range(
         self, kit_client: VideoClient, conformance_request: VideoRequest
     ) -> None:
