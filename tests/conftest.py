@@ -3,14 +3,16 @@ import importlib
 import ssl
 import sys
 import textwrap
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from videoprovider.testing.emulator import in_thread
 
 pytest_plugins = ["pytester"]
 
@@ -116,36 +118,11 @@ def serve_in_thread(
     """Run an asyncio stream server on 127.0.0.1 in a thread; yield its (host, port).
 
     For servers that misbehave on purpose (chosen bytes, a forward proxy), which the
-    emulator's well-behaved HTTP cannot stand in for.
+    emulators' well-behaved HTTP cannot stand in for.
     """
-    loop = asyncio.new_event_loop()
-    started: list[asyncio.Server] = []
-    ready = threading.Event()
-
-    async def start() -> None:
-        started.append(await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls))
-        ready.set()
-
-    thread = threading.Thread(
-        target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True
-    )
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield "127.0.0.1", started[0].sockets[0].getsockname()[1]
-    finally:
-
-        async def stop() -> None:
-            started[0].close()
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    start = partial(asyncio.start_server, handler, "127.0.0.1", 0, ssl=tls)
+    with in_thread(start, name="test-server") as server:
+        yield "127.0.0.1", server.sockets[0].getsockname()[1]
 
 
 @pytest.fixture

@@ -21,21 +21,21 @@ records and counts every request (keys redacted). Admin endpoints: GET /_emulato
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 from urllib.request import Request, urlopen
 
-from .httpserver import base_url, serve
-from .service import DashScopeService, EmulatorClock, EmulatorConfig, Fault
+from videoprovider.testing.emulator import EmulatorClock, base_url, in_thread, serve
+
+from .service import DashScopeService, EmulatorConfig, Fault
 
 __all__ = [
     "DashScopeService",
@@ -64,40 +64,10 @@ def run_in_thread(
     tls: ssl.SSLContext | None = None,
 ) -> Iterator[RunningEmulator]:
     service = DashScopeService(config, clock)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        server = await serve(service.handle, "127.0.0.1", port, tls)
-        holder["server"] = server
+    start = partial(serve, service.handle, "127.0.0.1", port, tls)
+    with in_thread(start, name="dashscope-emulator") as server:
         service.base_url = base_url(server, "127.0.0.1", tls)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="dashscope-emulator", daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
         yield RunningEmulator(service.base_url, service)
-    finally:
-
-        async def stop() -> None:
-            holder["server"].close()
-            # Keep-alive connections hold tasks; end them so none outlives the loop.
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import ssl
 
-from .httpserver import base_url, serve
+from videoprovider.testing.emulator import serve_until_signalled
+
 from .service import DashScopeService, EmulatorConfig
 
 
@@ -59,21 +59,13 @@ def main(argv: list[str] | None = None) -> None:
         record=not args.no_record,
         seed=args.seed,
     )
-    asyncio.run(_serve(DashScopeService(config), args.host, args.port, tls))
+    service = DashScopeService(config)
 
+    def announce(url: str) -> None:
+        service.base_url = url
+        print(url, flush=True)
 
-async def _serve(
-    service: DashScopeService, host: str, port: int, tls: ssl.SSLContext | None
-) -> None:
-    server = await serve(service.handle, host, port, tls)
-    service.base_url = base_url(server, host, tls)
-    print(service.base_url, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close()
+    asyncio.run(serve_until_signalled(service.handle, args.host, args.port, tls, announce))
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from .httpserver import Request, Response
-from .media import sample_mp4
+from videoprovider.clock import SystemClock
+from videoprovider.testing.emulator import EmulatorClock, Request, Response
+from videoprovider.testing.media import sample_mp4
+
 from .uploads import UploadStore
 from .validation import check_wire_body
 
@@ -41,20 +43,6 @@ FaultKind = Literal[
     "200_error",
 ]
 Match = Literal["submit", "status", "cancel", "list", "video", "any"]
-
-
-class EmulatorClock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def now(self) -> datetime: ...
-
-
-class RealClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -169,7 +157,7 @@ class DashScopeService:
         self, config: EmulatorConfig | None = None, clock: EmulatorClock | None = None
     ) -> None:
         self.config = config or EmulatorConfig()
-        self.clock: EmulatorClock = clock or RealClock()
+        self.clock: EmulatorClock = clock or SystemClock()
         self.base_url = ""
         self.reset()
 

@@ -14,7 +14,7 @@ from email import policy as email_policy
 from email.parser import BytesParser
 from typing import Any
 
-from .httpserver import Request
+from videoprovider.testing.emulator import Request
 
 
 @dataclass

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
-from videoprovider_dashscope.emulator.httpserver import base_url, serve
+from videoprovider.testing.emulator import serve_until_signalled
 
 from .service import EmulatorConfig, ReplicateService
 
@@ -40,19 +39,13 @@ def main(argv: list[str] | None = None) -> None:
         retention=args.retention,
         seed=args.seed,
     )
-    asyncio.run(_serve(ReplicateService(config), args.host, args.port))
+    service = ReplicateService(config)
 
+    def announce(url: str) -> None:
+        service.base_url = url
+        print(f"{url}/v1", flush=True)
 
-async def _serve(service: ReplicateService, host: str, port: int) -> None:
-    server = await serve(service.handle, host, port)
-    service.base_url = base_url(server, host, None)
-    print(f"{service.base_url}/v1", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close()
+    asyncio.run(serve_until_signalled(service.handle, args.host, args.port, None, announce))
 
 
 if __name__ == "__main__":

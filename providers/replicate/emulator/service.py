@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from videoprovider_dashscope.emulator.httpserver import Request, Response
-from videoprovider_dashscope.emulator.media import sample_mp4
-from videoprovider_dashscope.emulator.service import EmulatorClock, RealClock
+from videoprovider.clock import SystemClock
+from videoprovider.testing.emulator import EmulatorClock, Request, Response
+from videoprovider.testing.media import sample_mp4
 
 from .models import MODELS
 
@@ -109,7 +109,7 @@ class ReplicateService:
         self, config: EmulatorConfig | None = None, clock: EmulatorClock | None = None
     ) -> None:
         self.config = config or EmulatorConfig()
-        self.clock: EmulatorClock = clock or RealClock()
+        self.clock: EmulatorClock = clock or SystemClock()
         self.base_url = ""
         self.reset()
 

@@ -1,21 +1,42 @@
-"""The emulator's HTTP/1.1 server: h11 parses and frames, asyncio carries the bytes.
+"""What every provider emulator is built on: an HTTP/1.1 server and its life cycle.
+
+A provider's emulator (DashScope's, Replicate's, a third party's) is a `handler` from
+`Request` to `Response` holding the service's rules; this module serves it on loopback:
+`serve()` on the running loop, `in_thread()` on a loop of its own for tests in this process,
+`serve_until_signalled()` for a `python -m ...emulator` entry point.
 
 h11 (the parser under httpx, so no new dependency) keeps this module free of hand-written
 HTTP: malformed requests get a 400, heads are bounded, keep-alive and pipelining follow the
-protocol. It stays small and fast enough (well over a thousand requests per second on one
-core) for the benchmarks to drive it, and serves TLS when given a context.
+protocol. It is fast enough (well over a thousand requests per second on one core) for the
+benchmarks to drive it, and serves TLS when given a context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import h11
+
+__all__ = [
+    "EmulatorClock",
+    "Handler",
+    "Request",
+    "Response",
+    "base_url",
+    "in_thread",
+    "serve",
+    "serve_until_signalled",
+]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024  # far above any DashScope request body
@@ -161,3 +182,73 @@ async def serve(
 
 def base_url(server: asyncio.Server, host: str, tls: ssl.SSLContext | None) -> str:
     return f"{'https' if tls else 'http'}://{host}:{server.sockets[0].getsockname()[1]}"
+
+
+class EmulatorClock(Protocol):
+    """The time an emulator runs on: `videoprovider.clock.SystemClock`, or a `VirtualClock`
+    shared with the client under test so nothing sleeps."""
+
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+
+@contextmanager
+def in_thread(
+    start: Callable[[], Awaitable[asyncio.Server]], name: str = "emulator"
+) -> Iterator[asyncio.Server]:
+    """Run the server `start()` creates on an event loop in a daemon thread of this process.
+
+    On exit the server closes and every task on its loop (keep-alive connections included)
+    is cancelled, so none outlives the loop.
+    """
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    started: list[asyncio.Server] = []
+
+    async def begin() -> None:
+        started.append(await start())
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(begin())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError(f"the {name} did not start within 10 s")
+    try:
+        yield started[0]
+    finally:
+
+        async def stop() -> None:
+            started[0].close()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def serve_until_signalled(
+    handler: Handler,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+    announce: Callable[[str], None],
+) -> None:
+    """Serve until SIGINT or SIGTERM; `announce(base_url)` once listening."""
+    server = await serve(handler, host, port, tls)
+    announce(base_url(server, host, tls))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
