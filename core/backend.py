@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import platform
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pluggy
@@ -21,14 +21,18 @@ from ._version import __version__
 from .clock import Clock
 from .config import Config, CoreSettings
 from .download import download_client
-from .errors import ConfigurationError, UnsupportedOperation
+from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
 from .journal.recorder import Recorder
+from .models import Task
 from .plugins import load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
 from .provider import Operation, ProviderContext
+from .refs import TaskRef, installed_provider_names, to_task
 from .scheduler import PollScheduler
 
-__all__ = ["Backend", "load_backend", "user_agent"]
+__all__ = ["Backend", "Backends", "load_backend", "user_agent"]
+
+T = TypeVar("T")
 
 
 def user_agent() -> str:
@@ -140,3 +144,55 @@ def load_backend(
         pm=pm,
         scheduler=PollScheduler(clock, policy, budget),
     )
+
+
+class Backends:
+    """The providers one client has met: the configured one, and any other installed provider
+    a task reference routed to, loaded by `load` on first use."""
+
+    def __init__(self, main: Backend, load: Callable[[str], Backend]) -> None:
+        self.main = main
+        self._load = load
+        self._by_name = {main.name: main}
+        self._installed: frozenset[str] | None = None
+
+    def __iter__(self) -> Iterator[Backend]:
+        return iter(list(self._by_name.values()))
+
+    def get(self, name: str) -> Backend:
+        if name not in self._by_name:
+            self._by_name[name] = self._load(name)
+        return self._by_name[name]
+
+    def task(self, ref: TaskRef) -> Task:
+        """The Task `ref` means (bare ids belong to the configured provider)."""
+        return to_task(ref, self.main.name, self._installed_names)
+
+    def _installed_names(self) -> frozenset[str]:
+        if self._installed is None:
+            self._installed = installed_provider_names() | set(self._by_name)
+        return self._installed
+
+    async def call(self, op: Operation, expect: type[T], task: Task | None, **kwargs: Any) -> T:
+        """Call `op` on the provider of `task` (the configured one for None); errors name
+        the provider, operation and task, and a reply of the wrong type is a ProtocolError."""
+        backend = self.main if task is None else self.get(task.provider)
+        backend.require(op)
+        for_task = task.task_id if task is not None else None
+        try:
+            result = await getattr(backend.pm.hook, op.hook_name)(**kwargs)
+        except VideoProviderError as exc:
+            exc.provider = exc.provider or backend.name
+            exc.operation = exc.operation or op.value
+            exc.task_id = exc.task_id or for_task
+            raise
+        if not isinstance(result, expect):
+            raise ProtocolError(
+                f"The {backend.name} provider's {op.value} returned "
+                f"{type(result).__name__}, not {expect.__name__}.",
+                hint="This is a bug in the provider plugin; report it to its authors.",
+                provider=backend.name,
+                operation=op.value,
+                task_id=for_task,
+            )
+        return result

@@ -3,7 +3,8 @@
 `VideoClient` (in `sync.py`) runs these same coroutines on a private event loop, so there is
 exactly one place where submit, wait, download and generate are written. Loading providers
 lives in `backend.py`, host plugins in `hosts.py`, reading task references in `refs.py`,
-picking journaled tasks up again in `resume.py`.
+waiting in `waiting.py`, saving videos in `collector.py`, picking journaled tasks up again
+in `resume.py`; this module puts them together behind the public methods.
 """
 
 from __future__ import annotations
@@ -11,49 +12,35 @@ from __future__ import annotations
 import inspect
 import os
 import random
-import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import httpx
 
-from .backend import Backend, load_backend
+from .backend import Backends, load_backend
 from .clock import Clock, SystemClock
+from .collector import Collector
 from .config import Config, ConfigArg, CoreSettings, describe, load_config
-from .download import ProgressFn, check_target, download_to, redact_http_logs, redact_url
+from .download import ProgressFn, check_target, redact_http_logs, redact_url
 from .errors import (
     ConfigurationError,
     DownloadError,
-    ProtocolError,
-    TaskNotReady,
-    VideoProviderError,
 )
 from .hosts import HostPlugins
 from .journal import Journal, open_journal
 from .journal.recorder import Recorder
-from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
-from .outcomes import Outcome, raise_for_ending
+from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
+from .outcomes import Outcome
 from .provider import Operation
-from .refs import TaskRef, installed_provider_names, to_task
+from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
+from .waiting import DEFAULT, OnProgress, Waiter
 
-__all__ = ["AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
-
-OnProgress = Callable[[TaskStatus], Awaitable[None] | None]
-T = TypeVar("T")
-
-
-class _Default:
-    def __repr__(self) -> str:
-        return "<configured>"
-
-
-DEFAULT: Any = _Default()
+__all__ = ["DEFAULT", "AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
 
 
 class AsyncVideoClient:
@@ -110,9 +97,12 @@ class AsyncVideoClient:
         if self._journal.journal is not None:
             for model, seconds in self._journal.journal.durations(name):
                 main.scheduler.policy.observe(model, seconds)
-        self._backends: dict[str, Backend] = {name: main}
-        self._installed: frozenset[str] | None = None
+        self._backends = Backends(main, partial(self._load, settings={}, recorder=self._journal))
         self._hosts = HostPlugins()
+        self._waiter = Waiter(self._config, self._hosts, self._backends.get, self.status)
+        self._collector = Collector(
+            self._config, self._journal, self._backends.get, self.url, self.status
+        )
         self._closed = False
         for plugin in plugins:
             self.register(plugin)
@@ -124,13 +114,9 @@ class AsyncVideoClient:
         return self._config.core.provider
 
     @property
-    def _main(self) -> Backend:
-        return self._backends[self.provider_name]
-
-    @property
     def capabilities(self) -> frozenset[Operation]:
         """The operations the provider offers; others raise UnsupportedOperation unsent."""
-        return self._main.capabilities
+        return self._backends.main.capabilities
 
     @property
     def config(self) -> Config:
@@ -139,13 +125,13 @@ class AsyncVideoClient:
     @property
     def scheduler(self) -> PollScheduler:
         """The poll scheduler every wait of this client's provider shares."""
-        return self._main.scheduler
+        return self._backends.main.scheduler
 
     def settings_report(self) -> dict[str, dict[str, Any]]:
         """Every effective setting, redacted, with where it came from."""
         report = {"videoprovider": describe(self._config.core, self._config.core_sources)}
-        for name, backend in self._backends.items():
-            report[name] = describe(backend.settings, backend.sources)
+        for backend in self._backends:
+            report[backend.name] = describe(backend.settings, backend.sources)
         return report
 
     def __repr__(self) -> str:
@@ -159,44 +145,6 @@ class AsyncVideoClient:
 
     def unregister(self, plugin: object) -> None:
         self._hosts.unregister(plugin)
-
-    # -- task references and providers ----------------------------------------------------
-
-    def _installed_names(self) -> frozenset[str]:
-        if self._installed is None:
-            self._installed = installed_provider_names() | set(self._backends)
-        return self._installed
-
-    def _task(self, ref: TaskRef) -> Task:
-        return to_task(ref, self.provider_name, self._installed_names)
-
-    def _backend(self, name: str) -> Backend:
-        if name not in self._backends:
-            self._backends[name] = self._load(name, {}, recorder=self._journal)
-        return self._backends[name]
-
-    async def _call(self, op: Operation, expect: type[T], task: Task | None, **kwargs: Any) -> T:
-        name = task.provider if task is not None else self.provider_name
-        backend = self._backend(name)
-        backend.require(op)
-        for_task = task.task_id if task is not None else None
-        try:
-            result = await getattr(backend.pm.hook, op.hook_name)(**kwargs)
-        except VideoProviderError as exc:
-            exc.provider = exc.provider or name
-            exc.operation = exc.operation or op.value
-            exc.task_id = exc.task_id or for_task
-            raise
-        if not isinstance(result, expect):
-            raise ProtocolError(
-                f"The {name} provider's {op.value} returned "
-                f"{type(result).__name__}, not {expect.__name__}.",
-                hint="This is a bug in the provider plugin; report it to its authors.",
-                provider=name,
-                operation=op.value,
-                task_id=for_task,
-            )
-        return result
 
     # -- the four operations ----------------------------------------------------------------
 
@@ -223,10 +171,10 @@ class AsyncVideoClient:
             request = VideoRequest(prompt=request, **fields)
         elif fields:
             request = VideoRequest.model_validate({**request.model_dump(), **fields})
-        self._main.require(Operation.SUBMIT)
+        self._backends.main.require(Operation.SUBMIT)
         entry = self._journal.intent(self.provider_name, request, target)
         try:
-            task = await self._call(Operation.SUBMIT, Task, None, request=request)
+            task = await self._backends.call(Operation.SUBMIT, Task, None, request=request)
         except BaseException as exc:
             self._journal.submit_failed(entry, exc)
             raise
@@ -235,15 +183,15 @@ class AsyncVideoClient:
         return task
 
     async def status(self, task: TaskRef) -> TaskStatus:
-        t = self._task(task)
-        status = await self._call(Operation.STATUS, TaskStatus, t, task_id=t.task_id)
+        t = self._backends.task(task)
+        status = await self._backends.call(Operation.STATUS, TaskStatus, t, task_id=t.task_id)
         self._journal.status(status)
         return status
 
     async def url(self, task: TaskRef) -> str:
         """The download URL of a completed task's video."""
-        t = self._task(task)
-        return await self._call(Operation.URL, str, t, task_id=t.task_id)
+        t = self._backends.task(task)
+        return await self._backends.call(Operation.URL, str, t, task_id=t.task_id)
 
     async def cancel(self, task: TaskRef) -> TaskStatus:
         """Ask the provider to stop the task; return the status it answered with.
@@ -251,11 +199,11 @@ class AsyncVideoClient:
         A terminal answer (CANCELED) finishes the task's journal entry, so `resume` leaves
         it alone.
         """
-        t = self._task(task)
-        status = await self._call(Operation.CANCEL, TaskStatus, t, task_id=t.task_id)
+        t = self._backends.task(task)
+        status = await self._backends.call(Operation.CANCEL, TaskStatus, t, task_id=t.task_id)
         self._journal.status(status)
         if status.is_terminal:
-            await self._finished(t, status, None)
+            await self._waiter.finished(t, status, None)
         return status
 
     # -- waiting, downloading, generating ---------------------------------------------------
@@ -272,7 +220,9 @@ class AsyncVideoClient:
         Raises TaskFailed, TaskCanceled or TaskNotFound for the other endings, and
         WaitTimeout (carrying the task) when `timeout` seconds pass first; None waits forever.
         """
-        return await self._wait(self._task(task), timeout, on_progress, announce_success=True)
+        return await self._waiter.wait(
+            self._backends.task(task), timeout, on_progress, announce_success=True
+        )
 
     async def as_completed(
         self,
@@ -287,22 +237,9 @@ class AsyncVideoClient:
         fails, times out or is unknown yields an Outcome with `error` set instead of raising,
         so one bad task does not hide the others. Iterate to the end (or use `wait_many`).
         """
-        refs = [self._task(t) for t in tasks]
-        send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=len(refs))
-
-        async def one(task: Task) -> None:
-            try:
-                status = await self.wait(task, timeout=timeout, on_progress=on_progress)
-            except VideoProviderError as exc:
-                await send.send(Outcome(task=task, error=exc))
-            else:
-                await send.send(Outcome(task=task, status=status))
-
-        async with anyio.create_task_group() as group, receive:
-            for task in refs:
-                group.start_soon(one, task)
-            for _ in refs:
-                yield await receive.receive()
+        refs = [self._backends.task(t) for t in tasks]
+        async for outcome in self._waiter.as_completed(refs, timeout, on_progress):
+            yield outcome
 
     async def wait_many(
         self,
@@ -312,46 +249,11 @@ class AsyncVideoClient:
         on_progress: OnProgress | None = None,
     ) -> list[Outcome]:
         """Wait for many tasks at once; return their Outcomes in the order given."""
-        refs = [self._task(t) for t in tasks]
+        refs = [self._backends.task(t) for t in tasks]
         done: dict[tuple[str, str], Outcome] = {}
         async for outcome in self.as_completed(refs, timeout=timeout, on_progress=on_progress):
             done[outcome.task.provider, outcome.task.task_id] = outcome
         return [done[t.provider, t.task_id] for t in refs]
-
-    async def _wait(
-        self,
-        task: Task,
-        timeout: float | None,
-        on_progress: OnProgress | None,
-        *,
-        announce_success: bool,
-        fetch: Callable[[Task], Awaitable[TaskStatus]] | None = None,
-    ) -> TaskStatus:
-        backend = self._backend(task.provider)
-        backend.require(Operation.STATUS)
-
-        async def on_change(status: TaskStatus, previous: TaskStatus | None) -> None:
-            await self._hosts.emit(
-                "videoprovider_task_updated", task=task, status=status, previous=previous
-            )
-            if on_progress is not None:
-                result = on_progress(status)
-                if inspect.isawaitable(result):
-                    await result
-
-        final = await backend.scheduler.wait(
-            task,
-            fetch or self.status,
-            on_change,
-            self._config.core.wait_timeout if timeout is DEFAULT else timeout,
-        )
-        if final.state is not TaskState.COMPLETED or announce_success:
-            await self._finished(task, final, None)
-        raise_for_ending(task, final)
-        return final
-
-    async def _finished(self, task: Task, status: TaskStatus, path: str | None) -> None:
-        await self._hosts.emit("videoprovider_task_finished", task=task, status=status, path=path)
 
     async def download(
         self,
@@ -370,8 +272,8 @@ class AsyncVideoClient:
                 provider=self.provider_name,
                 operation="download",
             )
-        saved, _ = await self._download(
-            self._task(task), path, overwrite=overwrite, on_bytes=on_bytes
+        saved, _ = await self._collector.download(
+            self._backends.task(task), path, overwrite=overwrite, on_bytes=on_bytes
         )
         return saved
 
@@ -388,59 +290,10 @@ class AsyncVideoClient:
         Hosts that resolve to loopback, private or link-local addresses are refused on every
         redirect hop, unless `download_allow_private` is set, and so are https→http redirects.
         """
-        saved, _ = await self._save(self._main, url, path, None, overwrite, on_bytes)
-        return saved
-
-    async def _download(
-        self,
-        task: Task,
-        path: str | os.PathLike[str],
-        *,
-        overwrite: bool,
-        on_bytes: ProgressFn | None,
-        status: TaskStatus | None = None,
-    ) -> tuple[Path, int]:
-        url = await self._video_url(task, status)
-        backend = self._backend(task.provider)
-        saved, size = await self._save(backend, url, path, task.task_id, overwrite, on_bytes)
-        self._journal.collected(task.provider, task.task_id, str(saved))
-        return saved, size
-
-    async def _save(
-        self,
-        backend: Backend,
-        url: str,
-        path: str | os.PathLike[str],
-        task_id: str | None,
-        overwrite: bool,
-        on_bytes: ProgressFn | None,
-    ) -> tuple[Path, int]:
-        return await download_to(
-            backend.download_http(self._config),
-            url,
-            path,
-            max_bytes=self._config.core.download_max_bytes,
-            overwrite=overwrite,
-            default_name=f"{task_id or 'video'}.mp4",
-            on_bytes=on_bytes,
-            context={"provider": backend.name, "operation": "download", "task_id": task_id},
+        saved, _ = await self._collector.save(
+            self._backends.main, url, path, None, overwrite, on_bytes
         )
-
-    async def _video_url(self, task: Task, status: TaskStatus | None) -> str:
-        if status is not None and status.video_url:
-            return status.video_url
-        if Operation.URL in self._backend(task.provider).capabilities:
-            return await self.url(task)
-        status = await self.status(task)
-        raise_for_ending(task, status)
-        if not status.video_url:
-            raise TaskNotReady(
-                f"Task {task.task_id} is {status.state.value}; it has no video yet.",
-                provider=task.provider,
-                operation="download",
-                task_id=task.task_id,
-            )
-        return status.video_url
+        return saved
 
     async def generate(
         self,
@@ -462,25 +315,16 @@ class AsyncVideoClient:
         # Checked before paying for a video that could then not be saved.
         target = check_target(path, overwrite=overwrite)
         task = await self._submit(request, fields, target=target)
-        final = await self._wait(task, timeout, on_progress, announce_success=False)
+        final = await self._waiter.wait(task, timeout, on_progress, announce_success=False)
         try:
-            saved, size = await self._download(
+            saved, size = await self._collector.download(
                 task, path, overwrite=overwrite, on_bytes=on_bytes, status=final
             )
         except DownloadError as exc:
-            exc.hint = f"{exc.hint} {self._collect_later(task, target)}"
+            exc.hint = f"{exc.hint} {self._collector.collect_later(task, target)}"
             raise
-        await self._finished(task, final, str(saved))
+        await self._waiter.finished(task, final, str(saved))
         return GeneratedVideo(task=task, status=final, path=str(saved), bytes=size)
-
-    def _collect_later(self, task: Task, target: str) -> str:
-        command = f"videoprovider download {shlex.quote(task.ref)} --out {shlex.quote(target)}"
-        if self._journal.journal is None:
-            return f"The task has finished; collect its video with: {command}"
-        return (
-            "The finished task stays in the journal; collect its video with: "
-            f"{command} (or: videoprovider tasks resume)"
-        )
 
     async def resume(
         self,
@@ -503,10 +347,12 @@ class AsyncVideoClient:
             )
 
         async def wait(task: Task, fetch: Callable[[Task], Awaitable[TaskStatus]]) -> TaskStatus:
-            return await self._wait(task, timeout, on_progress, announce_success=False, fetch=fetch)
+            return await self._waiter.wait(
+                task, timeout, on_progress, announce_success=False, fetch=fetch
+            )
 
         async def download(task: Task, target: str, final: TaskStatus) -> str:
-            saved, _ = await self._download(
+            saved, _ = await self._collector.download(
                 task, target, overwrite=False, on_bytes=None, status=final
             )
             return str(saved)
@@ -517,7 +363,7 @@ class AsyncVideoClient:
             status=self.status,
             wait=wait,
             download=download,
-            finished=self._finished,
+            finished=self._waiter.finished,
             ttl=lease_ttl(float(self._config.core.poll_max_interval)),
         )
         return await resumer.run(limit)
@@ -532,7 +378,7 @@ class AsyncVideoClient:
         if self._closed:
             return
         self._closed = True
-        for backend in self._backends.values():
+        for backend in self._backends:
             if backend.http is not None:
                 await backend.http.aclose()
             for pending in backend.pm.hook.videoprovider_aclose():

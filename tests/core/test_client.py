@@ -515,7 +515,7 @@ def test_closing_the_sync_client_cancels_a_wait_in_another_thread() -> None:
 async def test_context_manager_closes_connections(tmp_path: Path) -> None:
     async with AsyncVideoClient("fake", config=False, environ={}, clock=VirtualClock()) as c:
         await c.generate("a cat", tmp_path / "a.mp4")
-        http = c._backends["fake"].http
+        http = c._backends.main.http
     assert http is not None and http.is_closed
 
 
