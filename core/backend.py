@@ -22,7 +22,7 @@ from .clock import Clock
 from .config import Config, CoreSettings
 from .download import download_client
 from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
-from .journal.recorder import Recorder
+from .journal import Journal
 from .models import Task
 from .plugins import load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
@@ -69,6 +69,12 @@ class Backend:
                 operation=op.value,
             )
 
+    def learn_from(self, journal: Journal | None) -> None:
+        """Start the poll policy from how long this provider's tasks took in earlier runs."""
+        if journal is not None:
+            for model, seconds in journal.durations(self.name):
+                self.scheduler.policy.observe(model, seconds)
+
     def download_http(self, config: Config) -> httpx.AsyncClient:
         """The client that fetches this provider's videos (its mounts, its loopback rule)."""
         if self.http is None:
@@ -95,7 +101,7 @@ def load_backend(
     clock: Clock,
     rng: random.Random | None,
     transport: httpx.AsyncBaseTransport | None,
-    recorder: Recorder,
+    journal: Journal | None,
 ) -> Backend:
     """Load provider `name` with `settings` over its configured ones; ConfigurationError
     (listing what is installed, or the valid settings) when that cannot be done."""
@@ -126,16 +132,12 @@ def load_backend(
         jitter=core.poll_jitter,
         rng=rng or random.Random(),
     )
-    if recorder.journal is not None:
-        # Tasks finished by earlier runs tell how long this provider's models take.
-        for model, seconds in recorder.journal.durations(name):
-            policy.observe(model, seconds)
     budget = core.poll_budget
     if budget is None:
         budget = getattr(provider, "status_rate_limit", None)
     pm = make_plugin_manager()
     pm.register(provider, name=f"provider:{name}")
-    return Backend(
+    backend = Backend(
         name=name,
         cls=cls,
         provider=provider,
@@ -144,6 +146,8 @@ def load_backend(
         pm=pm,
         scheduler=PollScheduler(clock, policy, budget),
     )
+    backend.learn_from(journal)
+    return backend
 
 
 class Backends:

@@ -89,15 +89,15 @@ class AsyncVideoClient:
         # The configured provider is checked (name, settings) before the journal opens.
         self._journal = Recorder(None)
         name = self._config.core.provider
-        main = self._load(name, settings, recorder=self._journal)
+        main = self._load(name, settings, journal=None)
         if isinstance(journal, Journal):
             self._journal = Recorder(journal)
         elif self._config.core.journal:
             self._journal = Recorder(open_journal(self._config.core.journal_url))
-        if self._journal.journal is not None:
-            for model, seconds in self._journal.journal.durations(name):
-                main.scheduler.policy.observe(model, seconds)
-        self._backends = Backends(main, partial(self._load, settings={}, recorder=self._journal))
+        main.learn_from(self._journal.journal)
+        self._backends = Backends(
+            main, partial(self._load, settings={}, journal=self._journal.journal)
+        )
         self._hosts = HostPlugins()
         self._waiter = Waiter(self._config, self._hosts, self._backends.get, self.status)
         self._collector = Collector(
