@@ -38,6 +38,12 @@ class Resumed:
     path: str | None = None
     error: VideoProviderError | None = None
     skipped: str | None = None  # why not (another worker holds it)
+    provider: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """`"<provider>:<task_id>"`, as `Task.ref`; the bare id when the provider is unknown."""
+        return f"{self.provider}:{self.task_id}" if self.provider else self.task_id
 
 
 class _LeaseLost(Exception):
@@ -78,7 +84,12 @@ class Resumer:
                 mine.append(entry)
             else:
                 results.append(
-                    Resumed(entry.id, entry.task_id or "", skipped="leased by another worker")
+                    Resumed(
+                        entry.id,
+                        entry.task_id or "",
+                        skipped="leased by another worker",
+                        provider=entry.provider,
+                    )
                 )
 
         async def one(entry: JournalEntry) -> None:
@@ -106,12 +117,13 @@ class Resumer:
             if final.state is TaskState.COMPLETED and entry.target_path:
                 path = await self._collect(task, final, entry.target_path)
             await self.finished(task, final, path)
-            return Resumed(entry.id, entry.task_id, status=final, path=path)
+            return Resumed(entry.id, entry.task_id, status=final, path=path, provider=task.provider)
         except _LeaseLost:
-            return Resumed(entry.id, entry.task_id, skipped="lease taken over by another worker")
+            why = "lease taken over by another worker"
+            return Resumed(entry.id, entry.task_id, skipped=why, provider=task.provider)
         except VideoProviderError as exc:
             log.warning("resuming task %s: %s", entry.task_id, exc)
-            return Resumed(entry.id, entry.task_id, error=exc)
+            return Resumed(entry.id, entry.task_id, error=exc, provider=task.provider)
         finally:
             journal.release(entry.id, owner)
 

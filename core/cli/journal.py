@@ -168,16 +168,17 @@ def resume(state: State, /, timeout: float | None, limit: int | None) -> None:
         for r in results:
             if r.error is not None:
                 failed += 1
-                lines.append(f"{r.task_id}  error: {r.error.message}")
+                lines.append(f"{r.ref}  error: {r.error.message}")
             elif r.skipped:
-                lines.append(f"{r.task_id}  skipped: {r.skipped}")
+                lines.append(f"{r.ref}  skipped: {r.skipped}")
             else:
                 assert r.status is not None
-                lines.append(f"{r.task_id}  {r.status.state.value}  {r.path or ''}".rstrip())
+                lines.append(f"{r.ref}  {r.status.state.value}  {r.path or ''}".rstrip())
         docs = [
             {
                 "entry_id": r.entry_id,
                 "task_id": r.task_id,
+                "ref": r.ref,
                 "path": r.path,
                 "state": r.status.state.value if r.status else None,
                 "skipped": r.skipped,

@@ -556,11 +556,12 @@ def test_a_ref_to_a_provider_not_installed_is_a_usage_error_naming_the_installed
 
 
 def test_submit_out_records_where_tasks_resume_saves_the_video(tmp_path: Path) -> None:
-    code, _ = run_json("submit", "a cat", "--out", "later.mp4")
+    code, task = run_json("submit", "a cat", "--out", "later.mp4")
     assert code == 0 and not (tmp_path / "later.mp4").exists()
     assert run_json("tasks", "list")[1][0]["target_path"] == str(tmp_path / "later.mp4")
     code, results = run_json("tasks", "resume")
     assert code == 0 and results[0]["path"] == str(tmp_path / "later.mp4")
+    assert results[0]["ref"] == f"fake:{task['task_id']}"
     assert (tmp_path / "later.mp4").read_bytes()[4:8] == b"ftyp"
     (tmp_path / "taken.mp4").write_bytes(b"mine")
     code, _, err = run("submit", "a cat", "--out", "taken.mp4")
