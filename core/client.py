@@ -51,7 +51,8 @@ class AsyncVideoClient:
     and the provider's own (`api_key`, `model`, ...) alike. `config` is a config file path,
     or False to read none; `environ` replaces `os.environ` as the environment to read. `clock`
     and `rng` make waiting deterministic in tests; `transport` is an httpx transport handed
-    to the provider instead of the network; `plugins` are host plugins to register.
+    to the provider (and to any provider a task reference routes to) instead of the network;
+    `plugins` are host plugins to register.
     `journal` records every task durably (docs/journal.md): True for the configured journal,
     a path or URL for that one, a `Journal` object, or False for none.
 
