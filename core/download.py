@@ -28,6 +28,7 @@ from .errors import DownloadError
 __all__ = [
     "AddressGuard",
     "cannot_save",
+    "check_target",
     "check_writable",
     "download_client",
     "download_to",
@@ -251,6 +252,27 @@ def cannot_save(
         hint=hint or "Free some disk space or choose a folder you can write to.",
         **ctx,
     )
+
+
+def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> str:
+    """Refuse, before anything is submitted, a target a video could not be saved at now;
+    return it as an absolute path, for the journal."""
+    target = Path(path).expanduser()
+    if not overwrite and target.exists() and not target.is_dir():
+        raise DownloadError(
+            f"{target} already exists; videoprovider never replaces a file unless asked. "
+            "Nothing was submitted.",
+            hint="Choose another path, or pass overwrite=True (CLI: --overwrite).",
+        )
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise cannot_save(
+            target.absolute(),
+            exc,
+            hint="Choose a folder you can write to, or fix its permissions. Nothing was submitted.",
+        ) from None
+    return str(target.absolute())
 
 
 async def _stream(

@@ -247,6 +247,12 @@ class Task(BaseModel):
             raise ValueError("task_id must not be blank")
         return v.strip()
 
+    @property
+    def ref(self) -> str:
+        """`"<provider>:<task_id>"`: what a host stores to find this task again; every
+        client operation (and CLI command) taking a task takes it."""
+        return f"{self.provider}:{self.task_id}"
+
 
 class TaskStatus(BaseModel):
     """One observation of a task at its provider."""

@@ -24,9 +24,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .client import DEFAULT, AsyncVideoClient, OnProgress, Outcome, TaskRef
 from .download import ProgressFn
 from .journal import Journal
-from .journal.resume import Resumed
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .provider import Operation
+from .resume import Resumed
 
 __all__ = ["VideoClient"]
 
@@ -72,8 +72,14 @@ class VideoClient:
     def settings_report(self) -> dict[str, dict[str, Any]]:
         return self._aclient.settings_report()
 
-    def submit(self, request: VideoRequest | str, **fields: Any) -> Task:
-        return self._run(self._aclient.submit, request, **fields)
+    def submit(
+        self,
+        request: VideoRequest | str,
+        *,
+        target: str | os.PathLike[str] | None = None,
+        **fields: Any,
+    ) -> Task:
+        return self._run(self._aclient.submit, request, target=target, **fields)
 
     def status(self, task: TaskRef) -> TaskStatus:
         return self._run(self._aclient.status, task)

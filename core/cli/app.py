@@ -89,10 +89,18 @@ class State:
             return call(client, ref)
 
     def task(self, value: str) -> tuple[str | None, str | Task]:
-        """A TASK argument: a bare id, or the JSON a `submit --json` printed (whose provider
-        then selects the client unless --provider says otherwise)."""
+        """A TASK argument: a bare id, `provider:task_id`, or the JSON a `submit --json`
+        printed; a named provider selects the client unless --provider says otherwise (the
+        client then routes the task to its provider)."""
         if not value.lstrip().startswith("{"):
-            return None, value.strip()
+            from ..refs import installed_provider_names, split_ref
+
+            provider, task_id = split_ref(value, installed_provider_names)
+            if provider is None:
+                return None, task_id
+            from ..models import Task
+
+            return provider, Task(provider=provider, task_id=task_id)
         from pydantic import ValidationError
 
         from ..models import Task

@@ -27,14 +27,20 @@ def _journal() -> Journal:
 def _row(entry: JournalEntry) -> dict[str, Any]:
     doc = entry.model_dump(mode="json", exclude={"request"})
     doc["prompt"] = entry.request.prompt
+    doc["ref"] = _ref(entry)
     doc["video"] = entry.video_expiry()
     return doc
 
 
+def _ref(entry: JournalEntry) -> str | None:
+    return f"{entry.provider}:{entry.task_id}" if entry.task_id else None
+
+
 def _table(entries: list[JournalEntry]) -> str:
     """One row per entry under a header. ID is the start of the journal id (what `tasks show`
-    takes); TASK is the provider's whole task id (what `wait`, `url` and `download` take),
-    since ids of one provider often share a long prefix."""
+    takes); TASK is the task's whole reference, `provider:task_id` (what `wait`, `url` and
+    `download` take with any configured provider), since ids of one provider often share a
+    long prefix."""
     header = ("ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH")
     rows = [header, *(_cells(e) for e in entries)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
@@ -58,7 +64,7 @@ def _cells(entry: JournalEntry) -> tuple[str, str, str, str, str, str]:
         entry.provider,
         entry.phase.value,
         entry.state.value if entry.state else "-",
-        entry.task_id or "-",
+        _ref(entry) or "-",
         f"{where}{note}".strip(),
     )
 
@@ -162,16 +168,17 @@ def resume(state: State, /, timeout: float | None, limit: int | None) -> None:
         for r in results:
             if r.error is not None:
                 failed += 1
-                lines.append(f"{r.task_id}  error: {r.error.message}")
+                lines.append(f"{r.ref}  error: {r.error.message}")
             elif r.skipped:
-                lines.append(f"{r.task_id}  skipped: {r.skipped}")
+                lines.append(f"{r.ref}  skipped: {r.skipped}")
             else:
                 assert r.status is not None
-                lines.append(f"{r.task_id}  {r.status.state.value}  {r.path or ''}".rstrip())
+                lines.append(f"{r.ref}  {r.status.state.value}  {r.path or ''}".rstrip())
         docs = [
             {
                 "entry_id": r.entry_id,
                 "task_id": r.task_id,
+                "ref": r.ref,
                 "path": r.path,
                 "state": r.status.state.value if r.status else None,
                 "skipped": r.skipped,

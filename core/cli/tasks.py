@@ -95,15 +95,24 @@ def generate(
 
 @click.command()
 @click.argument("prompt")
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    type=click.Path(),
+    help="File (or existing directory) `tasks resume` saves the video to once it is ready.",
+)
 @request_options
 @click.pass_obj
-def submit(state: State, /, prompt: str, extra: tuple[str, ...], **fields: Any) -> None:
+def submit(
+    state: State, /, prompt: str, out: str | None, extra: tuple[str, ...], **fields: Any
+) -> None:
     """Submit PROMPT and print the task at once (id, provider); do not wait."""
 
     def body() -> None:
         request = build_request(prompt, extra, fields)
         with state.client() as client:
-            task = client.submit(request)
+            task = client.submit(request, target=out)
         state.show(f"{task.task_id}  {task.provider}  submitted", task)
 
     run(state, body)

@@ -94,7 +94,7 @@ def test_generate_that_cannot_save_prints_the_command_that_collects_it(
     assert code == 1 and out == "" and "Traceback" not in err
     assert "No space left on device" in err and not (tmp_path / "cat.mp4").exists()
     command = err.split("collect its video with: ", 1)[1].split(" (or: ", 1)[0]
-    assert command.startswith("videoprovider --provider fake download fake-")
+    assert command.startswith("videoprovider download fake:fake-")
     (row,) = run_json("tasks", "list")[1]
     assert row["phase"] == "finished" and row["state"] == "COMPLETED"
     code, out, _ = run(*shlex.split(command)[1:])
@@ -498,7 +498,7 @@ def test_tasks_list_has_a_header_and_rows_told_apart_by_task_id() -> None:
     code, out, _ = run("tasks", "list")
     header, *rows = out.splitlines()
     assert code == 0 and header.split() == ["ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH"]
-    assert [row.split()[4] for row in rows] == ids
+    assert [row.split()[4] for row in rows] == [f"fake:{i}" for i in ids]
     journal_id = rows[0].split()[0]
     assert run_json("tasks", "show", journal_id)[1]["task_id"] == ids[0]
 
@@ -553,3 +553,38 @@ def test_models_of_one_provider_as_json() -> None:
 def test_models_of_a_provider_that_is_not_installed_is_a_usage_error() -> None:
     code, _, err = run("models", "--provider", "nope")
     assert code == 2 and "nope" in err
+
+
+def test_the_ref_tasks_list_shows_is_taken_by_every_task_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = run_json("submit", "a cat")[1]["task_id"]
+    code, out, _ = run("tasks", "list")
+    ref = out.splitlines()[1].split()[4]
+    assert code == 0 and ref == f"fake:{task_id}" == run_json("tasks", "list")[1][0]["ref"]
+    # The configured provider does not matter: the ref names the task's own.
+    monkeypatch.setenv("VIDEOPROVIDER_PROVIDER", "dashscope")
+    code, doc = run_json("wait", ref)
+    assert code == 0 and doc["task_id"] == task_id and doc["provider"] == "fake"
+    assert run_json("url", ref)[1]["task_id"] == task_id
+    assert run_json("download", ref, "--out", "v.mp4")[0] == 0
+    assert run_json("status", ref)[1]["state"] == "COMPLETED"
+    assert (tmp_path / "v.mp4").stat().st_size > 0
+
+
+def test_a_ref_to_a_provider_not_installed_is_a_usage_error_naming_the_installed() -> None:
+    code, _, err = run("status", "nosuch:abc")
+    assert code == 2 and "'nosuch'" in err and "not installed" in err and "fake" in err
+
+
+def test_submit_out_records_where_tasks_resume_saves_the_video(tmp_path: Path) -> None:
+    code, task = run_json("submit", "a cat", "--out", "later.mp4")
+    assert code == 0 and not (tmp_path / "later.mp4").exists()
+    assert run_json("tasks", "list")[1][0]["target_path"] == str(tmp_path / "later.mp4")
+    code, results = run_json("tasks", "resume")
+    assert code == 0 and results[0]["path"] == str(tmp_path / "later.mp4")
+    assert results[0]["ref"] == f"fake:{task['task_id']}"
+    assert (tmp_path / "later.mp4").read_bytes()[4:8] == b"ftyp"
+    (tmp_path / "taken.mp4").write_bytes(b"mine")
+    code, _, err = run("submit", "a cat", "--out", "taken.mp4")
+    assert code == 1 and "already exists" in err and len(run_json("tasks", "list")[1]) == 1

@@ -172,10 +172,63 @@ async def test_cancel_is_offered_by_the_fake(make_client: MakeClient) -> None:
     assert status.state is TaskState.CANCELED
 
 
-async def test_task_of_another_provider_is_refused(make_client: MakeClient) -> None:
+async def test_every_operation_takes_a_task_its_json_its_ref_or_a_bare_id(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
     c = make_client()
-    with pytest.raises(ConfigurationError, match="belongs to provider 'dashscope'"):
-        await c.status(Task(provider="dashscope", task_id="x"))
+    task = await c.submit("a cat")
+    forms = [task, task.model_dump_json(), task.ref, task.task_id]
+    for form in forms:
+        assert (await c.wait(form)).state is TaskState.COMPLETED
+        assert (await c.status(form)).task_id == task.task_id
+        assert (await c.url(form)).endswith(".mp4")
+    outcomes = await c.wait_many(forms)
+    assert [o.task.task_id for o in outcomes] == [task.task_id] * 4 and all(o.ok for o in outcomes)
+    for i, form in enumerate(forms):
+        assert (await c.download(form, tmp_path / f"{i}.mp4")).stat().st_size > 0
+
+
+async def test_a_ref_of_another_installed_provider_is_routed_to_it(
+    make_client: MakeClient, nocancel_provider: ModuleType
+) -> None:
+    c = make_client()
+    status = await c.status("nocancel:n1")
+    assert status.provider == "nocancel" and status.task_id == "n1"
+    assert nocancel_provider.CALLS == ["status"]
+    # The routed provider's own capabilities apply, and nothing is sent for what it lacks.
+    with pytest.raises(UnsupportedOperation, match="nocancel provider does not support cancel"):
+        await c.cancel(Task(provider="nocancel", task_id="n1"))
+    assert nocancel_provider.CALLS == ["status"]
+    assert c.provider_name == "fake" and "nocancel" in await c.settings_report()
+
+
+async def test_a_client_of_one_provider_waits_for_and_downloads_a_task_of_another(
+    make_client: MakeClient, nocancel_provider: ModuleType, tmp_path: Path
+) -> None:
+    task = await make_client().submit("a cat")
+    c = make_client(provider="nocancel")
+    outcomes = await c.wait_many([task.ref, "nocancel:n1"], timeout=30)
+    assert outcomes[0].status is not None and outcomes[0].status.state is TaskState.COMPLETED
+    assert outcomes[1].task.provider == "nocancel" and isinstance(outcomes[1].error, WaitTimeout)
+    assert (await c.download(task.ref, tmp_path)).name == f"{task.task_id}.mp4"
+
+
+async def test_a_ref_to_a_provider_not_installed_is_refused_unsent(
+    make_client: MakeClient,
+) -> None:
+    c = make_client()
+    with pytest.raises(ConfigurationError, match=r"'nosuch'.*not installed.*fake"):
+        await c.status("nosuch:abc")
+    with pytest.raises(ConfigurationError, match=r"'nosuch'.*Installed providers: .*fake"):
+        await c.status(Task(provider="nosuch", task_id="abc"))
+
+
+async def test_a_routed_provider_without_its_settings_names_the_missing_one(
+    make_client: MakeClient,
+) -> None:
+    c = make_client()
+    with pytest.raises(ConfigurationError, match=r"dashscope\.api_key is required"):
+        await c.status("dashscope:0a1b-2c3d")
 
 
 async def test_generate_saves_a_playable_file(make_client: MakeClient, tmp_path: Path) -> None:
@@ -261,7 +314,7 @@ async def test_a_save_that_fails_keeps_the_task_and_says_how_to_collect_it(
     err = info.value
     task_id = err.task_id
     assert task_id and str(target) in err.message and isinstance(err.__cause__, OSError)
-    assert f"videoprovider --provider fake download {task_id} --out {target}" in err.hint
+    assert f"videoprovider download fake:{task_id} --out {target}" in err.hint
     assert "videoprovider tasks resume" in err.hint
     (entry,) = c.journal.unfinished()
     assert entry.task_id == task_id and entry.state is TaskState.COMPLETED
@@ -462,7 +515,7 @@ def test_closing_the_sync_client_cancels_a_wait_in_another_thread() -> None:
 async def test_context_manager_closes_connections(tmp_path: Path) -> None:
     async with AsyncVideoClient("fake", config=False, environ={}, clock=VirtualClock()) as c:
         await c.generate("a cat", tmp_path / "a.mp4")
-        http = c._http
+        http = c._backends.main.http
     assert http is not None and http.is_closed
 
 
@@ -487,3 +540,25 @@ async def test_as_completed_yields_in_finishing_order(make_client: MakeClient) -
     else:
         order = [o.task.task_id for o in client.as_completed([slow, fast])]
     assert order == [fast.task_id, slow.task_id]
+
+
+async def test_submit_with_a_target_records_it_for_resume(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    c = make_client(journal=tmp_path / "journal.sqlite3")
+    task = await c.submit("a cat", target=tmp_path / "cat.mp4")
+    entry = c.journal.get(task.task_id)
+    assert entry is not None and entry.target_path == str(tmp_path / "cat.mp4")
+    c.clock.advance(3600)
+    (result,) = await c.resume()
+    assert result.path == str(tmp_path / "cat.mp4") and (tmp_path / "cat.mp4").stat().st_size
+
+
+async def test_submit_refuses_a_target_it_could_not_save_to_before_sending(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    (tmp_path / "cat.mp4").write_bytes(b"mine")
+    c = make_client(journal=tmp_path / "journal.sqlite3")
+    with pytest.raises(DownloadError, match=r"already exists.*Nothing was submitted"):
+        await c.submit("a cat", target=tmp_path / "cat.mp4")
+    assert c.journal.entries() == [] and (tmp_path / "cat.mp4").read_bytes() == b"mine"

@@ -182,9 +182,8 @@ def test_four_workers_share_one_journal_and_collect_each_task_once(tmp_path: Pat
     env["VIDEOPROVIDER_FAKE_SECONDS"] = "1.5"
     with VideoClient("fake", config=False, environ={}, journal=db, seconds=1.5) as client:
         for i in range(12):
-            # Journaled the way generate() journals a task (with its target file), but
-            # without waiting: resume() is left to collect them.
-            client._run(client.async_client._submit, f"video {i}", {}, str(tmp_path / f"v{i}.mp4"))
+            # Submitted with a target but not waited for: resume() is left to collect them.
+            client.submit(f"video {i}", target=tmp_path / f"v{i}.mp4")
     logs = [tmp_path / f"worker{w}.log" for w in range(4)]
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(log)], env=env) for log in logs]
     for w in workers:
@@ -277,7 +276,7 @@ async def test_resume_saves_into_a_target_folder_instead_of_taking_it_for_the_vi
         "fake", config=False, environ={}, clock=clock, journal=tmp_path / "j.db", seconds=60
     ) as client:
         # What generate("a cat", folder) leaves behind when its process dies mid-wait.
-        task = await client._submit("a cat", {}, target=str(folder))
+        task = await client.submit("a cat", target=folder)
         clock.advance(120)
         (result,) = await client.resume()
     assert result.error is None and result.path is not None
@@ -300,6 +299,6 @@ async def test_a_new_client_starts_from_the_journals_durations(tmp_path: Path) -
     store._run("UPDATE videoprovider_journal SET created_ms = updated_ms - 600000")
     async with AsyncVideoClient("fake", journal=store) as client:
         # First polls wait for the learned 600 s (less its spread), not the fake's prior.
-        assert client._scheduler.policy.earliest("slow") == pytest.approx(
+        assert client.scheduler.policy.earliest("slow") == pytest.approx(
             600.0 * math.exp(-Z_EARLY * 0.05)
         )

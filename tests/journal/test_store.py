@@ -235,3 +235,18 @@ def test_an_existing_readable_journal_is_kept_with_one_warning(tmp_path: Path) -
         open_journal(path).close()
     assert len([w for w in record if w.category is InsecurePermissionsWarning]) == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_the_journal_package_is_storage_and_never_imports_the_client() -> None:
+    import ast
+
+    import videoprovider.journal
+
+    folder = Path(videoprovider.journal.__file__).parent
+    imported = set()
+    for module in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported.add((node.level, node.module or ""))
+    assert not any(name.split(".")[0] in ("client", "sync", "resume") for _, name in imported)
+    assert not (folder / "resume.py").exists()

@@ -1,0 +1,204 @@
+"""One loaded provider as a client uses it: its settings, its hooks, its poll scheduler.
+
+A client holds one `Backend` per provider name it has met: the configured provider, loaded
+at once, and any other installed provider a task reference routes to, loaded on first use.
+Each has its own request budget; the budget is the provider's, not the client's.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pluggy
+
+from ._version import __version__
+from .clock import Clock
+from .config import Config, CoreSettings
+from .download import download_client
+from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
+from .journal import Journal
+from .models import Task
+from .plugins import load_provider_class, make_plugin_manager
+from .policy import AdaptivePolicy
+from .provider import Declaration, Operation, ProviderContext
+from .refs import TaskRef, installed_provider_names, to_task
+from .scheduler import PollScheduler
+
+__all__ = ["Backend", "Backends", "load_backend", "user_agent"]
+
+T = TypeVar("T")
+
+
+def user_agent() -> str:
+    return (
+        f"videoprovider/{__version__} python/{platform.python_version()} "
+        f"{platform.system().lower()}"
+    )
+
+
+@dataclass
+class Backend:
+    """A provider instance with the plugin manager that calls it and the scheduler its waits
+    share."""
+
+    name: str
+    cls: type[Any]
+    provider: Any
+    declared: Declaration
+    settings: Any
+    sources: dict[str, str]
+    pm: pluggy.PluginManager
+    scheduler: PollScheduler
+    http: httpx.AsyncClient | None = None
+
+    @property
+    def capabilities(self) -> frozenset[Operation]:
+        return self.declared.capabilities
+
+    def require(self, op: Operation) -> None:
+        if op not in self.capabilities:
+            why = self.declared.unsupported.get(op, "")
+            raise UnsupportedOperation(
+                f"The {self.name} provider does not support {op.value}. {why}".strip(),
+                provider=self.name,
+                operation=op.value,
+            )
+
+    def learn_from(self, journal: Journal | None) -> None:
+        """Start the poll policy from how long this provider's tasks took in earlier runs."""
+        if journal is not None:
+            for model, seconds in journal.durations(self.name):
+                self.scheduler.policy.observe(model, seconds)
+
+    def download_http(self, config: Config) -> httpx.AsyncClient:
+        """The client that fetches this provider's videos (its mounts, its loopback rule)."""
+        if self.http is None:
+            mounts: dict[str, httpx.AsyncBaseTransport] = {}
+            for extra in self.pm.hook.videoprovider_http_mounts():
+                mounts.update(extra or {})
+            self.http = download_client(
+                mounts=mounts,
+                timeout=httpx.Timeout(10.0, read=config.core.download_timeout),
+                headers={"User-Agent": user_agent()},
+                # A provider whose service runs on this machine (an emulator) serves its
+                # videos from loopback too.
+                allow_loopback=self.declared.local_service,
+                allow_private=config.core.download_allow_private,
+            )
+        return self.http
+
+
+def load_backend(
+    name: str,
+    settings: Mapping[str, Any],
+    *,
+    config: Config,
+    clock: Clock,
+    rng: random.Random | None,
+    transport: httpx.AsyncBaseTransport | None,
+    journal: Journal | None,
+) -> Backend:
+    """Load provider `name` with `settings` over its configured ones; ConfigurationError
+    (listing what is installed, or the valid settings) when that cannot be done."""
+    cls = load_provider_class(name)
+    unknown = sorted(set(settings) - set(cls.Settings.model_fields))
+    if unknown:
+        valid = [*CoreSettings.model_fields, *cls.Settings.model_fields]
+        raise ConfigurationError(
+            f"Unknown setting {unknown[0]!r} for VideoClient with provider {name!r}. "
+            f"Valid settings: {', '.join(valid)}."
+        )
+    resolved, sources = config.resolve_provider(name, cls.Settings, settings)
+    context = ProviderContext(
+        name=name,
+        clock=clock,
+        user_agent=user_agent(),
+        transport=transport,
+        logger=logging.getLogger(f"videoprovider.{name}"),
+    )
+    provider = cls(resolved, context)
+    declared = Declaration.of(provider, name)
+    core = config.core
+    policy = AdaptivePolicy(
+        typical_seconds=core.poll_typical_seconds or float(declared.typical_task_seconds),
+        lag_ratio=core.poll_lag_ratio,
+        min_interval=core.poll_interval,
+        max_interval=max(core.poll_interval, core.poll_max_interval),
+        jitter=core.poll_jitter,
+        rng=rng or random.Random(),
+    )
+    budget = core.poll_budget
+    if budget is None:
+        budget = declared.status_rate_limit
+    pm = make_plugin_manager()
+    pm.register(provider, name=f"provider:{name}")
+    backend = Backend(
+        name=name,
+        cls=cls,
+        provider=provider,
+        declared=declared,
+        settings=resolved,
+        sources=sources,
+        pm=pm,
+        scheduler=PollScheduler(clock, policy, budget),
+    )
+    backend.learn_from(journal)
+    return backend
+
+
+class Backends:
+    """The providers one client has met: the configured one, and any other installed provider
+    a task reference routed to, loaded by `load` on first use."""
+
+    def __init__(self, main: Backend, load: Callable[[str], Backend]) -> None:
+        self.main = main
+        self._load = load
+        self._by_name = {main.name: main}
+        self._installed: frozenset[str] | None = None
+
+    def __iter__(self) -> Iterator[Backend]:
+        return iter(list(self._by_name.values()))
+
+    def get(self, name: str) -> Backend:
+        if name not in self._by_name:
+            self._by_name[name] = self._load(name)
+        return self._by_name[name]
+
+    def task(self, ref: TaskRef) -> Task:
+        """The Task `ref` means (bare ids belong to the configured provider)."""
+        return to_task(ref, self.main.name, self._installed_names)
+
+    def _installed_names(self) -> frozenset[str]:
+        if self._installed is None:
+            self._installed = installed_provider_names() | set(self._by_name)
+        return self._installed
+
+    async def call(self, op: Operation, expect: type[T], task: Task | None, **kwargs: Any) -> T:
+        """Call `op` on the provider of `task` (the configured one for None); errors name
+        the provider, operation and task, and a reply of the wrong type is a ProtocolError."""
+        backend = self.main if task is None else self.get(task.provider)
+        backend.require(op)
+        for_task = task.task_id if task is not None else None
+        try:
+            result = await getattr(backend.pm.hook, op.hook_name)(**kwargs)
+        except VideoProviderError as exc:
+            exc.provider = exc.provider or backend.name
+            exc.operation = exc.operation or op.value
+            exc.task_id = exc.task_id or for_task
+            raise
+        if not isinstance(result, expect):
+            raise ProtocolError(
+                f"The {backend.name} provider's {op.value} returned "
+                f"{type(result).__name__}, not {expect.__name__}.",
+                hint="This is a bug in the provider plugin; report it to its authors.",
+                provider=backend.name,
+                operation=op.value,
+                task_id=for_task,
+            )
+        return result
