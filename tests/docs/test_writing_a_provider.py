@@ -1,6 +1,8 @@
 """The provider tutorial's code, installed as a package and run as its readers would."""
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,14 +49,16 @@ def tutorial_files(prefix: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def acme(install_dist: InstallDist) -> None:
+def acme(install_dist: InstallDist) -> Path:
+    """The tutorial's package, installed; returns the site folder it is installed in."""
     source = tutorial_files("acme_video.py")["acme_video.py"]
     meta = tomllib.loads(blocks("toml")[0])
     entry_points = meta["project"]["entry-points"]
-    install_dist(meta["project"]["name"], {"acme_video": source}, entry_points)
+    site: Path = install_dist(meta["project"]["name"], {"acme_video": source}, entry_points)
+    return site
 
 
-def test_tutorial_provider_works_through_the_client(acme: None, tmp_path: Path) -> None:
+def test_tutorial_provider_works_through_the_client(acme: Path, tmp_path: Path) -> None:
     clock = VirtualClock()
     with VideoClient("acme", config=False, environ=KEY, clock=clock) as client:
         assert client.capabilities == {Operation.SUBMIT, Operation.STATUS, Operation.URL}
@@ -70,7 +74,7 @@ def test_tutorial_provider_works_through_the_client(acme: None, tmp_path: Path) 
     assert clock.monotonic() >= 30
 
 
-def test_tutorial_task_ids_are_unique_and_found_by_a_new_client(acme: None) -> None:
+def test_tutorial_task_ids_are_unique_and_found_by_a_new_client(acme: Path) -> None:
     clock = VirtualClock()
     tasks = []
     for _ in range(2):  # each client is a fresh provider, as in a new process
@@ -84,7 +88,7 @@ def test_tutorial_task_ids_are_unique_and_found_by_a_new_client(acme: None) -> N
 
 
 def test_tutorial_commands_work_offline(
-    acme: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    acme: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = VirtualClock()
     monkeypatch.setattr("videoprovider.client.SystemClock", lambda: clock)
@@ -110,7 +114,7 @@ def test_tutorial_commands_work_offline(
 
 
 def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
-    acme: None, pytester: pytest.Pytester
+    acme: Path, pytester: pytest.Pytester
 ) -> None:
     files = tutorial_files("tests/")
     assert set(files) == {"tests/test_acme.py", "tests/test_conformance.py"}
@@ -127,10 +131,35 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     }
 
 
-def test_tutorial_config_selects_the_provider(acme: None, tmp_path: Path) -> None:
+def test_tutorial_config_selects_the_provider(acme: Path, tmp_path: Path) -> None:
     config = tmp_path / "videoprovider.toml"
     config.write_text(blocks("toml")[1])
     with VideoClient(config=config, environ=KEY) as client:
         assert client.provider_name == "acme"
         assert client.settings_report()["acme"]["render_seconds"]["value"] == 20
         assert client.settings_report()["acme"]["api_key"]["value"] == "**********"
+
+
+def test_the_project_tests_of_plugins_pass_with_the_tutorial_plugin_installed(
+    acme: Path,
+) -> None:
+    # Run in a new interpreter that has the tutorial's package installed (on PYTHONPATH) as
+    # a reader who followed it would: the project's own third-party plugin tests, and the
+    # tutorial's, must not collide with it.
+    root = DOC.parents[1]
+    tests = [root / "tests" / "core" / "test_plugins.py", Path(__file__)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(acme), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + [str(t) for t in tests]
+        + ["-k", "not tutorial_plugin_installed"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
