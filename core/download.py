@@ -314,6 +314,16 @@ async def _stream(
                     on_bytes(written, length)
             if length is not None and written != length:
                 raise DownloadError(f"{shown} ended after {written} of {length} bytes.", **ctx)
+    except httpx.ConnectError as exc:
+        # No connection was made, so "retry the download" would only fail the same way
+        # while the host does not resolve or cannot be reached.
+        host = httpx.URL(url).host
+        raise DownloadError(
+            f"Could not connect to {host} to download {shown}: {str(exc) or type(exc).__name__}.",
+            hint=f"Check that {host} resolves and can be reached from this machine (DNS, "
+            "proxy, firewall), then collect the video again.",
+            **ctx,
+        ) from exc
     except httpx.HTTPError as exc:
         raise DownloadError(
             f"Downloading {shown} was interrupted after {written} bytes: {type(exc).__name__}.",

@@ -51,6 +51,9 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
         for module, source in sources.items():
             (site / f"{module}.py").write_text(textwrap.dedent(source))
             modules.append(module)
+            # A module of this name imported earlier (a real plugin of the same name, loaded
+            # by a provider listing) would shadow the throwaway one.
+            monkeypatch.delitem(sys.modules, module, raising=False)
         info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")

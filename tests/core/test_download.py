@@ -115,6 +115,27 @@ async def test_interrupted_stream_leaves_nothing_behind(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+async def test_a_host_that_cannot_be_reached_is_named_without_a_retry_hint(
+    tmp_path: Path,
+) -> None:
+    def unresolvable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    async with client(httpx.MockTransport(unresolvable)) as http:
+        with pytest.raises(DownloadError) as info:
+            await download_to(
+                http,
+                "https://videos.acme.example/a.mp4?Signature=s3cret",
+                tmp_path / "x.mp4",
+                max_bytes=10**6,
+            )
+    message = str(info.value)
+    assert "Could not connect to videos.acme.example" in message
+    assert "Name or service not known" in message and "s3cret" not in message
+    assert "resolves" in info.value.hint and "Retry the download" not in message
+    assert leftovers(tmp_path) == []
+
+
 async def test_truncated_body_is_detected(tmp_path: Path) -> None:
     async def short() -> AsyncIterator[bytes]:
         yield b"x" * 10

@@ -11,15 +11,15 @@ from videoprovider.provider import Operation, ProviderSettings
 
 InstallDist = Any  # the install_dist fixture from tests/conftest.py
 
-ACME = """
+BYCONFIG = """
 from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
 
-class AcmeSettings(ProviderSettings):
+class ByConfigSettings(ProviderSettings):
     greeting: str = "hello"
 
-class AcmeProvider:
+class ByConfigProvider:
     capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
-    Settings = AcmeSettings
+    Settings = ByConfigSettings
 
     def __init__(self, settings, context):
         self.settings, self.context = settings, context
@@ -47,18 +47,21 @@ def test_builtin_providers_are_found_through_entry_points() -> None:
 def test_third_party_provider_is_selected_purely_by_config(
     install_dist: InstallDist, tmp_path: Path
 ) -> None:
+    # Not "acme": the provider tutorial's plugin has that name, and may be installed here.
     install_dist(
-        "acme-video", {"acme_video": ACME}, {PROVIDERS: {"acme": "acme_video:AcmeProvider"}}
+        "byconfig-video",
+        {"byconfig_video": BYCONFIG},
+        {PROVIDERS: {"byconfig": "byconfig_video:ByConfigProvider"}},
     )
     config = tmp_path / "videoprovider.toml"
-    config.write_text('provider = "acme"\n[acme]\ngreeting = "hi"\n')
+    config.write_text('provider = "byconfig"\n[byconfig]\ngreeting = "hi"\n')
     with VideoClient(config=config, environ={}) as client:
-        assert client.provider_name == "acme"
+        assert client.provider_name == "byconfig"
         assert client.capabilities == {Operation.SUBMIT, Operation.STATUS}
         task = client.submit(VideoRequest(prompt="a cat"))
-    assert task.task_id == "hi-1" and task.provider == "acme"
-    info = {p.name: p for p in list_providers()}["acme"]
-    assert info.error is None and info.distribution == "acme-video 1.0"
+    assert task.task_id == "hi-1" and task.provider == "byconfig"
+    info = {p.name: p for p in list_providers()}["byconfig"]
+    assert info.error is None and info.distribution == "byconfig-video 1.0"
 
 
 def test_unknown_provider_lists_the_installed_ones() -> None:
