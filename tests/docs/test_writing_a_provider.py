@@ -121,7 +121,7 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     for name, code in files.items():
         pytester.makepyfile(**{Path(name).stem: code})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
-    result.assert_outcomes(passed=12, skipped=5)
+    result.assert_outcomes(passed=21, skipped=5)
     # Skipped by declaration only: the fault checks (uses_http = False), and the settings
     # check that needs a free string setting Acme does not have.
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
