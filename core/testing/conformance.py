@@ -185,8 +185,13 @@ class ProviderConformance:
         task = self._submit(kit_client, conformance_request)
         assert isinstance(task, Task) and task.provider == self.provider and task.task_id
         assert Task.model_validate_json(task.model_dump_json()) == task
-        again = kit_client.status(task.task_id)  # a bare id finds the same task
-        assert again.task_id == task.task_id and again.state is not TaskState.UNKNOWN
+        assert task.ref == f"{self.provider}:{task.task_id}"
+        # A stored reference, its JSON and a bare id all find the same task again.
+        for stored in (task.ref, task.model_dump_json(), task.task_id):
+            again = kit_client.status(stored)
+            assert again.task_id == task.task_id and again.state is not TaskState.UNKNOWN, (
+                f"{stored!r} did not find task {task.task_id}"
+            )
 
     def test_an_unknown_task_is_unknown_not_an_exception(
         self, kit_client: VideoClient, conformance_unknown_task_id: str

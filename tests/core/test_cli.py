@@ -588,3 +588,12 @@ def test_submit_out_records_where_tasks_resume_saves_the_video(tmp_path: Path) -
     (tmp_path / "taken.mp4").write_bytes(b"mine")
     code, _, err = run("submit", "a cat", "--out", "taken.mp4")
     assert code == 1 and "already exists" in err and len(run_json("tasks", "list")[1]) == 1
+
+
+def test_models_shows_every_dashscope_family() -> None:
+    from videoprovider_dashscope.catalog import FAMILIES
+
+    _, rows = run_json("models", "--provider", "dashscope")
+    listed = {r["id"] for r in rows}
+    missing = [f.name for f in FAMILIES if not set(f.models) <= listed]
+    assert missing == []
