@@ -39,9 +39,17 @@ if TYPE_CHECKING:
         UnsupportedOperation,
         VideoProviderError,
         WaitTimeout,
+        WebhookRejected,
     )
     from .hookspecs import hookimpl
-    from .models import GeneratedVideo, Task, TaskState, TaskStatus, VideoRequest
+    from .models import (
+        GeneratedVideo,
+        Task,
+        TaskState,
+        TaskStatus,
+        VideoRequest,
+        WebhookDelivery,
+    )
     from .plugins import ProviderInfo, list_providers
     from .policy import AdaptivePolicy
     from .provider import Operation, ProviderContext, ProviderSettings
@@ -57,6 +65,7 @@ _LOCATIONS = {
     "TaskState": "models",
     "TaskStatus": "models",
     "GeneratedVideo": "models",
+    "WebhookDelivery": "models",
     "Operation": "provider",
     "ProviderContext": "provider",
     "ProviderSettings": "provider",
@@ -90,6 +99,7 @@ _LOCATIONS = {
             "UnsupportedOperation",
             "VideoProviderError",
             "WaitTimeout",
+            "WebhookRejected",
         )
     },
 }
@@ -131,6 +141,8 @@ __all__ = [
     "VideoRequest",
     "VirtualClock",
     "WaitTimeout",
+    "WebhookDelivery",
+    "WebhookRejected",
     "__version__",
     "hookimpl",
     "list_providers",

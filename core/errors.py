@@ -31,6 +31,7 @@ __all__ = [
     "UnsupportedOperation",
     "VideoProviderError",
     "WaitTimeout",
+    "WebhookRejected",
 ]
 
 
@@ -260,6 +261,19 @@ class SubmitOutcomeUnknown(VideoProviderError):
     def __init__(self, message: str, *, request: VideoRequest | None = None, **kw: Any) -> None:
         self.request = request
         super().__init__(message, **kw)
+
+
+class WebhookRejected(VideoProviderError):
+    """A pushed delivery was not accepted: forged, stale or malformed. Nothing changed.
+
+    `http_status` is what to answer the sender: 401 for a bad or stale signature, 400 for a
+    body that cannot be read, 404 when no provider here takes deliveries.
+    """
+
+    default_hint = (
+        "Check that the webhook secret configured here is the one the service signs with, "
+        "and that the host passes the raw body and headers unchanged."
+    )
 
 
 class DownloadError(VideoProviderError):

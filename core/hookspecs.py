@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     import httpx
 
-    from .models import Task, TaskStatus, VideoRequest
+    from .models import Task, TaskStatus, VideoRequest, WebhookDelivery
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -37,7 +37,11 @@ OPERATION_HOOKS = (
     "videoprovider_url",
     "videoprovider_cancel",
 )
-PROVIDER_SUPPORT_HOOKS = ("videoprovider_http_mounts", "videoprovider_aclose")
+PROVIDER_SUPPORT_HOOKS = (
+    "videoprovider_http_mounts",
+    "videoprovider_aclose",
+    "videoprovider_webhook",
+)
 EVENT_HOOKS = (
     "videoprovider_task_submitted",
     "videoprovider_task_updated",
@@ -90,6 +94,22 @@ def videoprovider_cancel(task_id: str) -> Awaitable[TaskStatus] | None:
     """Ask the provider to cancel `task_id`; return the status after the request.
 
     Only providers that can stop a task reliably declare this capability.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_webhook(
+    headers: Mapping[str, str], body: bytes
+) -> Awaitable[WebhookDelivery] | None:
+    """Verify and read a delivery the provider's service pushed to the host (optional).
+
+    `headers` have lower-case names; `body` is the raw request body, exactly as received
+    (signatures cover it byte for byte). Return a `WebhookDelivery`: the delivery's own id
+    (the client ignores an id it has already seen, so a replay changes nothing) and the
+    task's `TaskStatus`, as a poll would report it. Raise `WebhookRejected` with
+    `http_status` 401 for a forged or stale delivery and 400 for a malformed one; verify
+    with a constant-time comparison and refuse timestamps older than a few minutes. Never
+    make a request to the service here: the status must come from the verified body.
     """
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "TaskState",
     "TaskStatus",
     "VideoRequest",
+    "WebhookDelivery",
 ]
 
 # Generic ceilings that no provider exceeds; each provider checks its own, tighter limits.
@@ -287,6 +288,15 @@ class TaskStatus(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.state.is_terminal
+
+
+class WebhookDelivery(BaseModel):
+    """A verified push from a provider's service: the delivery's id and the task's status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="The delivery's id; a second delivery with it is a replay.")
+    status: TaskStatus
 
 
 class GeneratedVideo(BaseModel):

@@ -109,6 +109,8 @@ def test_public_api_is_pinned() -> None:
             "VideoRequest",
             "VirtualClock",
             "WaitTimeout",
+            "WebhookDelivery",
+            "WebhookRejected",
             "__version__",
             "hookimpl",
             "list_providers",
