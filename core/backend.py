@@ -125,11 +125,14 @@ def load_backend(
     provider = cls(resolved, context)
     declared = Declaration.of(provider, name)
     core = config.core
+    # With updates pushed, polls are only the safety net for a lost delivery: look at each
+    # task rarely (ages doubling, every 30 s to 5 min) instead of near its likely end.
+    pushed = declared.pushes_updates
     policy = AdaptivePolicy(
         typical_seconds=core.poll_typical_seconds or float(declared.typical_task_seconds),
-        lag_ratio=core.poll_lag_ratio,
-        min_interval=core.poll_interval,
-        max_interval=max(core.poll_interval, core.poll_max_interval),
+        lag_ratio=max(core.poll_lag_ratio, 1.0) if pushed else core.poll_lag_ratio,
+        min_interval=max(core.poll_interval, 30.0) if pushed else core.poll_interval,
+        max_interval=max(core.poll_interval, core.poll_max_interval, 300.0 if pushed else 0.0),
         jitter=core.poll_jitter,
         rng=rng or random.Random(),
     )

@@ -39,6 +39,7 @@ from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
 from .waiting import DEFAULT, OnProgress, Waiter
+from .webhooks import Inbox
 
 __all__ = ["DEFAULT", "AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
 
@@ -104,6 +105,7 @@ class AsyncVideoClient:
         self._collector = Collector(
             self._config, self._journal, self._backends.get, self.url, self.status
         )
+        self._inbox = Inbox(self._journal, self._hosts, self._waiter)
         self._closed = False
         for plugin in plugins:
             self.register(plugin)
@@ -372,6 +374,22 @@ class AsyncVideoClient:
     @property
     def journal(self) -> Journal | None:
         return self._journal.journal
+
+    # -- pushed updates -------------------------------------------------------------------
+
+    async def receive_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
+    ) -> TaskStatus | None:
+        """Hand a delivery your web server received from the provider's service to it.
+
+        Pass the request's headers and its raw body unchanged. A verified delivery updates
+        its task at once: the journal records it, waits on it return without another poll,
+        host plugins hear of it. Returns that status, or None for a replay of a delivery
+        already applied. Raises WebhookRejected (its `http_status` is the answer to send)
+        for a forged, stale or malformed delivery; then nothing changes.
+        """
+        backend = self._backends.get(provider) if provider else self._backends.main
+        return await self._inbox.receive(backend, headers, body)
 
     # -- lifetime -------------------------------------------------------------------------
 

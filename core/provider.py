@@ -114,6 +114,9 @@ class Declaration:
     * `local_service`: True when the service (an emulator) runs on this machine, so the
       download guard lets its own loopback URLs through. A provider may set it per instance
       (from its base URL). Default False.
+    * `pushes_updates`: True when the service will push task updates to the host (webhooks
+      configured, per instance): the client then polls only as a slow safety net.
+      Default False.
     """
 
     capabilities: frozenset[Operation]
@@ -123,6 +126,7 @@ class Declaration:
     status_rate_limit: float | None = None
     models: tuple[ModelInfo, ...] = ()
     local_service: bool = False
+    pushes_updates: bool = False
 
     @classmethod
     def of(cls, provider: object, name: str = "?") -> Declaration:
@@ -197,6 +201,7 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     models = values.get("models", ())
     if not isinstance(models, (tuple, list)) or not all(isinstance(m, ModelInfo) for m in models):
         return "models", "it must be a tuple of videoprovider.catalog.ModelInfo"
-    if not isinstance(values.get("local_service", False), bool):
-        return "local_service", "it must be True or False"
+    for flag in ("local_service", "pushes_updates"):
+        if not isinstance(values.get(flag, False), bool):
+            return flag, "it must be True or False"
     return None

@@ -76,6 +76,7 @@ class PollScheduler:
         self._heap: list[tuple[float, int, _Tracked]] = []
         self._deadlines: list[tuple[float, int, _Tracked]] = []
         self._tracked: set[_Tracked] = set()
+        self._waiting: dict[tuple[str, str], set[_Tracked]] = {}  # (provider, id) -> waits
         self._seq = 0
         self._driving = False
         self._returns: deque[float] = deque()  # when polls returned, over the last second
@@ -105,6 +106,8 @@ class PollScheduler:
             due=now + self.policy.first_delay(model, age),
         )
         self._push(entry)
+        key = (task.provider, task.task_id)
+        self._waiting.setdefault(key, set()).add(entry)
         if entry.deadline is not None:
             heapq.heappush(self._deadlines, (entry.deadline, self._seq, entry))
         try:
@@ -116,10 +119,24 @@ class PollScheduler:
                     await self._drive(entry)
         finally:
             self._tracked.discard(entry)
+            waits = self._waiting.get(key, set())
+            waits.discard(entry)
+            if not waits:
+                self._waiting.pop(key, None)
         if entry.error is not None:
             raise entry.error
         assert entry.result is not None
         return entry.result
+
+    async def deliver(self, status: TaskStatus) -> bool:
+        """Apply a status the provider pushed (a verified webhook) to every wait on its task,
+        as if a poll had returned it: a terminal one ends those waits with no further poll.
+        Return whether any wait was tracking the task."""
+        key = (status.provider, status.task_id)
+        waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
+        for entry in waits:
+            await self._apply(entry, status, polled=False)
+        return bool(waits)
 
     def _push(self, entry: _Tracked) -> None:
         self._tracked.add(entry)
@@ -276,11 +293,18 @@ class PollScheduler:
             self._in_flight -= 1
             self._returns.append(self.clock.monotonic())
             self._returned.set()
+        entry.polls += 1
+        entry.errors = 0
+        await self._apply(entry, status, polled=True)
+
+    async def _apply(self, entry: _Tracked, status: TaskStatus, *, polled: bool) -> None:
+        # A push may have ended the wait while this poll was in flight; and states never
+        # go back: a reply older than what a push already said changes nothing.
+        if entry.done.is_set() or _regresses(entry.last, status):
+            return
         now = self.clock.monotonic()
         age = now - entry.born
         model = entry.task.request.model if entry.task.request else None
-        entry.polls += 1
-        entry.errors = 0
         previous = entry.last
         if previous is None or (status.state, status.progress) != (
             previous.state,
@@ -295,10 +319,13 @@ class PollScheduler:
         entry.last = status
         if status.is_terminal:
             if status.state.value == "COMPLETED":
-                self.policy.observe(model, (entry.last_poll_age + age) / 2)
+                # A poll saw the end between its last two looks; a push, just now.
+                self.policy.observe(model, (entry.last_poll_age + age) / 2 if polled else age)
             entry.result = status
             self._finish(entry)
             return
+        if not polled:
+            return  # the task keeps its place in the poll schedule
         entry.last_poll_age = age
         entry.due = now + self.policy.next_delay(model, age)
         self._push(entry)
@@ -326,3 +353,7 @@ class PollScheduler:
         )
         entry.due = now + delay
         self._push(entry)
+
+
+def _regresses(last: TaskStatus | None, status: TaskStatus) -> bool:
+    return last is not None and last.is_terminal and not status.is_terminal

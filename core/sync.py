@@ -13,7 +13,7 @@ import functools
 import os
 import queue
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -98,6 +98,12 @@ class VideoClient:
         on_progress: OnProgress | None = None,
     ) -> TaskStatus:
         return self._run(self._aclient.wait, task, timeout=timeout, on_progress=on_progress)
+
+    def receive_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
+    ) -> TaskStatus | None:
+        """See `AsyncVideoClient.receive_webhook`."""
+        return self._run(self._aclient.receive_webhook, headers, body, provider=provider)
 
     def download(
         self,

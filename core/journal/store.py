@@ -159,8 +159,12 @@ class Journal(ABC):
             f"UPDATE {TABLE} SET state = :state, progress = :progress, phase = :phase, "
             "error = :error, video_url_expires_ms = :expires, updated_ms = :now "
             "WHERE provider = :provider AND task_id = :task_id AND phase IN "
-            f"({', '.join(_OPEN_PHASES)})",
+            f"({', '.join(_OPEN_PHASES)}) "
+            # States never go back: a poll that was under way when a push said the task
+            # had ended must not reopen it.
+            "AND (phase = 'submitted' OR :terminal = 1)",
             {
+                "terminal": int(status.is_terminal),
                 "state": status.state.value,
                 "progress": status.progress,
                 "phase": phase,

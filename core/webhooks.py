@@ -1,0 +1,177 @@
+"""Updates a provider's service pushes to the host: replay protection and an ASGI endpoint.
+
+A host that can receive HTTP hands each delivery to `client.receive_webhook(headers, body)`
+(or mounts `asgi_app(client)` in Starlette, FastAPI or any ASGI server). The provider's
+`videoprovider_webhook` hook verifies it; the client then records the status in the journal,
+ends the waits on that task without another poll, and tells host plugins. Polling goes on
+at a low rate as a safety net, so a lost delivery never loses a task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import ProtocolError, WebhookRejected
+from .models import Task, TaskStatus, WebhookDelivery
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .client import AsyncVideoClient
+    from .hosts import HostPlugins
+    from .journal.recorder import Recorder
+    from .waiting import Waiter
+
+__all__ = ["MAX_BODY", "Inbox", "SeenDeliveries", "asgi_app"]
+
+MAX_BODY = 1024 * 1024  # a delivery is one task's JSON; a megabyte is far beyond any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class SeenDeliveries:
+    """The ids of the latest deliveries applied, so a replayed one changes nothing.
+
+    Services retry a delivery they think failed, and an attacker can replay a genuine one
+    within its signature's lifetime; both carry an id already seen. Bounded: the oldest ids
+    are forgotten first, long after any signature on them has expired.
+    """
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self._keep = keep
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def first_time(self, provider: str, delivery_id: str) -> bool:
+        key = (provider, delivery_id)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._keep:
+            self._seen.popitem(last=False)
+        return True
+
+
+class Inbox:
+    """Where a client's deliveries arrive: verified by the provider, applied once."""
+
+    def __init__(self, journal: Recorder, hosts: HostPlugins, waiter: Waiter) -> None:
+        self._journal = journal
+        self._hosts = hosts
+        self._waiter = waiter
+        self._seen = SeenDeliveries()
+
+    async def receive(
+        self, backend: Backend, headers: Mapping[str, str], body: bytes
+    ) -> TaskStatus | None:
+        hook = backend.pm.hook.videoprovider_webhook
+        if not hook.get_hookimpls():
+            raise WebhookRejected(
+                f"The {backend.name} provider takes no webhook deliveries.",
+                provider=backend.name,
+                operation="webhook",
+                http_status=404,
+            )
+        lowered = {name.lower(): value for name, value in headers.items()}
+        delivery = await hook(headers=lowered, body=body)
+        if not isinstance(delivery, WebhookDelivery):
+            raise ProtocolError(
+                f"The {backend.name} provider's webhook hook returned "
+                f"{type(delivery).__name__}, not WebhookDelivery.",
+                hint="This is a bug in the provider plugin; report it to its authors.",
+                provider=backend.name,
+                operation="webhook",
+            )
+        if not self._seen.first_time(backend.name, delivery.id):
+            return None
+        status = delivery.status
+        self._journal.status(status)
+        if not await backend.scheduler.deliver(status):
+            # Nobody in this process waits on it: tell host plugins directly.
+            task = Task(provider=status.provider, task_id=status.task_id)
+            await self._hosts.emit(
+                "videoprovider_task_updated", task=task, status=status, previous=None
+            )
+            if status.is_terminal:
+                await self._waiter.finished(task, status, None)
+        return status
+
+
+def asgi_app(
+    client: AsyncVideoClient, *, provider: str | None = None, max_body: int = MAX_BODY
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI app that hands every POST it receives to `client.receive_webhook`.
+
+    Answers 200 with the task's state (or `"replay": true`), 401/400/404 for a delivery the
+    provider rejected, 405 for other methods and 413 for a body over `max_body`, so the
+    sender knows whether to retry. `provider` picks the provider for a client that routes
+    to several (default: the client's own).
+    """
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "deliveries are POSTed"}, [(b"allow", b"POST")])
+            return
+        body = await _body(receive, max_body)
+        if body is None:
+            await _answer(send, 413, {"error": f"a delivery is at most {max_body} bytes"})
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            status = await client.receive_webhook(headers, body, provider=provider)
+        except WebhookRejected as exc:
+            await _answer(send, exc.http_status or 400, {"error": exc.message})
+            return
+        if status is None:
+            await _answer(send, 200, {"replay": True})
+        else:
+            await _answer(send, 200, {"task": status.task_id, "state": status.state.value})
+
+    return app
+
+
+async def _body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    document: dict[str, Any],
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    body = json.dumps(document).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
