@@ -17,17 +17,17 @@ def cli_hint(exc: VideoProviderError) -> str:
     from .. import errors as e
 
     hint = exc.hint or ""
-    tid = exc.task_id or "ID"
-    provider = f"--provider {exc.provider} " if exc.provider else ""
+    # A task reference routes itself, whatever provider the command line selects.
+    tid = f"{exc.provider}:{exc.task_id}" if exc.provider and exc.task_id else exc.task_id or "ID"
     if isinstance(exc, e.WaitTimeout) and "wait()" in hint:
         return (
-            f"The task is still running; resume with `videoprovider {provider}wait {tid}`, "
+            f"The task is still running; resume with `videoprovider wait {tid}`, "
             "or give a longer --timeout."
         )
     if isinstance(exc, e.TaskNotReady) and "wait()" in hint:
         return (
-            f"Run `videoprovider {provider}wait {tid}` first, or "
-            f"`videoprovider {provider}status {tid}` to see where the task is."
+            f"Run `videoprovider wait {tid}` first, or "
+            f"`videoprovider status {tid}` to see where the task is."
         )
     if isinstance(exc, e.UnsupportedOperation) and "client.capabilities" in hint:
         return (
@@ -35,7 +35,7 @@ def cli_hint(exc: VideoProviderError) -> str:
             "provider can do."
         )
     if "url(task)" in hint:
-        return hint.replace("with url(task)", f"with `videoprovider {provider}url {tid}`")
+        return hint.replace("with url(task)", f"with `videoprovider url {tid}`")
     if "overwrite=True (CLI: --overwrite)" in hint:
         return hint.replace("pass overwrite=True (CLI: --overwrite)", "add --overwrite")
     return exc.hint

@@ -467,10 +467,10 @@ def test_hints_name_the_cli_command_not_a_python_call() -> None:
     task_id = doc["task_id"]
     code, out, err = run("--json", "url", task_id)
     hint = json.loads(out)["error"]["hint"]
-    assert code == 1 and f"videoprovider --provider fake wait {task_id}" in hint
-    assert "wait()" not in err and f"videoprovider --provider fake wait {task_id}" in err
+    assert code == 1 and f"videoprovider wait fake:{task_id}" in hint
+    assert "wait()" not in err and f"videoprovider wait fake:{task_id}" in err
     code, _, err = run("wait", task_id, "--timeout", "0.01")
-    assert code == 4 and f"`videoprovider --provider fake wait {task_id}`" in err
+    assert code == 4 and f"`videoprovider wait fake:{task_id}`" in err
     assert "wait()" not in err
     Path("cat.mp4").write_bytes(b"mine")
     code, _, err = run("generate", "a cat", "--out", "cat.mp4")
