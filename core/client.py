@@ -31,10 +31,12 @@ from .errors import (
 )
 from .hosts import HostPlugins
 from .journal import Journal, open_journal
+from .journal.entry import JournalEntry
 from .journal.recorder import Recorder
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .outcomes import Outcome
 from .provider import Operation
+from .reconcile import Orphan, Reconciler
 from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
@@ -374,6 +376,22 @@ class AsyncVideoClient:
     @property
     def journal(self) -> Journal | None:
         return self._journal.journal
+
+    async def orphans(self) -> list[Orphan]:
+        """Journal entries whose submit's outcome is unknown, each with the tasks of the
+        provider's listing that no entry claims and that could be its own."""
+        return await self._reconciler().orphans()
+
+    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+        """Make `task_id` the task of an unknown-outcome entry; it then resumes as usual."""
+        return self._reconciler().adopt(entry_id, task_id)
+
+    def abandon(self, entry_id: str) -> JournalEntry:
+        """Settle an unknown-outcome entry as having no task to follow."""
+        return self._reconciler().abandon(entry_id)
+
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(self._journal.journal, self._backends.get)
 
     # -- pushed updates -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ Hooks are always called with keyword arguments.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -41,6 +42,7 @@ PROVIDER_SUPPORT_HOOKS = (
     "videoprovider_http_mounts",
     "videoprovider_aclose",
     "videoprovider_webhook",
+    "videoprovider_list_tasks",
 )
 EVENT_HOOKS = (
     "videoprovider_task_submitted",
@@ -110,6 +112,19 @@ def videoprovider_webhook(
     `http_status` 401 for a forged or stale delivery and 400 for a malformed one; verify
     with a constant-time comparison and refuse timestamps older than a few minutes. Never
     make a request to the service here: the status must come from the verified body.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_list_tasks(
+    since: datetime, until: datetime, model: str | None
+) -> Awaitable[list[TaskStatus]] | None:
+    """The account's tasks created between `since` and `until` (aware datetimes, at most 24
+    hours apart), of `model` when given, every page, each with `submitted_at` (optional).
+
+    Used to settle a submit whose outcome is unknown: the task it may have created is among
+    them. Report what the listing says; the client never takes a task as finished from a
+    listing alone.
     """
 
 

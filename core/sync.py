@@ -24,8 +24,10 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .client import DEFAULT, AsyncVideoClient, OnProgress, Outcome, TaskRef
 from .download import ProgressFn
 from .journal import Journal
+from .journal.entry import JournalEntry
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .provider import Operation
+from .reconcile import Orphan
 from .resume import Resumed
 
 __all__ = ["VideoClient"]
@@ -98,6 +100,16 @@ class VideoClient:
         on_progress: OnProgress | None = None,
     ) -> TaskStatus:
         return self._run(self._aclient.wait, task, timeout=timeout, on_progress=on_progress)
+
+    def orphans(self) -> list[Orphan]:
+        """See `AsyncVideoClient.orphans`."""
+        return self._run(self._aclient.orphans)
+
+    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+        return self._aclient.adopt(entry_id, task_id)
+
+    def abandon(self, entry_id: str) -> JournalEntry:
+        return self._aclient.abandon(entry_id)
 
     def receive_webhook(
         self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None

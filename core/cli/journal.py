@@ -121,9 +121,7 @@ def show(state: State, /, key: str) -> None:
 
         journal = _journal()
         try:
-            entry = journal.get(key) or next(
-                (e for e in journal.entries() if e.id.startswith(key)), None
-            )
+            entry = journal.find(key)
         finally:
             journal.close()
         if entry is None:
@@ -220,6 +218,66 @@ def prune(state: State, /, older_than: str) -> None:
                 "at": datetime.now(timezone.utc).isoformat(),
             },
         )
+
+    run(state, body)
+
+
+@tasks.command()
+@click.option("--adopt", nargs=2, metavar="ID TASK", help="Make TASK the task of entry ID.")
+@click.option("--abandon", metavar="ID", help="Settle entry ID as having no task to follow.")
+@click.pass_obj
+def reconcile(state: State, /, adopt: tuple[str, str] | None, abandon: str | None) -> None:
+    """Settle submits whose outcome is unknown: list the tasks each may have created.
+
+    With no option, lists every `outcome_unknown` entry and the tasks of its provider's
+    listing (created in the minutes around it, of its model) that no entry claims. Adopt one
+    with --adopt ID TASK (the entry then resumes as usual) or settle the entry with
+    --abandon ID. Nothing is ever adopted without you.
+    """
+
+    def body() -> None:
+        from ..sync import VideoClient
+
+        journal = _journal()
+        try:
+            key = adopt[0] if adopt else abandon
+            entry = journal.find(key) if key else None
+            providers = sorted({e.provider for e in journal.entries()})
+        finally:
+            journal.close()
+        if key:
+            if entry is None:
+                raise click.UsageError(f"the journal has no entry {key!r}")
+            with VideoClient(entry.provider, journal=True) as client:
+                settled = client.adopt(*adopt) if adopt else client.abandon(entry.id)
+            state.show(f"{settled.id[:12]}  {settled.phase.value}", _row(settled))
+            return
+        lines: list[str] = []
+        docs: list[dict[str, Any]] = []
+        for name in providers:
+            with VideoClient(name, journal=True) as client:
+                for orphan in client.orphans():
+                    e = orphan.entry
+                    lines.append(
+                        f"{e.id[:12]}  {e.provider}  {e.request.model or '(default model)'}  "
+                        f"sent {e.created_at:%Y-%m-%d %H:%M:%S}Z  {e.request.prompt[:40]!r}"
+                    )
+                    if orphan.candidates is None:
+                        lines.append(f"    {e.provider} cannot list tasks; check its console")
+                    elif not orphan.candidates:
+                        lines.append("    no unclaimed task in that window: --abandon it")
+                    for c in orphan.candidates or []:
+                        at = f"{c.submitted_at:%H:%M:%S}Z" if c.submitted_at else "?"
+                        lines.append(f"    candidate {c.task_id}  {c.state.value}  created {at}")
+                    docs.append(
+                        {
+                            "entry": _row(e),
+                            "candidates": None
+                            if orphan.candidates is None
+                            else [c.model_dump(mode="json") for c in orphan.candidates],
+                        }
+                    )
+        state.show("\n".join(lines) or "no unknown outcomes to settle", docs)
 
     run(state, body)
 

@@ -21,6 +21,7 @@ class Phase(str, Enum):
     SUBMITTED = "submitted"  # the provider holds the task; not finished
     FINISHED = "finished"  # a terminal state was seen
     COLLECTED = "collected"  # the video is saved at `path`
+    ABANDONED = "abandoned"  # an unknown outcome the user settled as "no task to follow"
 
 
 class JournalEntry(BaseModel):

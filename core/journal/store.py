@@ -258,6 +258,15 @@ class Journal(ABC):
         rows = self._query(_SELECT + " WHERE id = :key OR task_id = :key", {"key": key})
         return self._entry(rows[0]) if rows else None
 
+    def find(self, key: str) -> JournalEntry | None:
+        """`get(key)`, or the one entry whose journal id starts with `key` (what `tasks list`
+        shows); None when there is none, or more than one."""
+        entry = self.get(key)
+        if entry is not None or not key:
+            return entry
+        matches = [e for e in self.entries() if e.id.startswith(key)]
+        return matches[0] if len(matches) == 1 else None
+
     def settle_intents(self) -> int:
         """Mark intents whose process died before recording the reply as outcome unknown."""
         settled = 0

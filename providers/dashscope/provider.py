@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -50,6 +51,7 @@ from .upload import (
 
 log = logging.getLogger("videoprovider.dashscope")
 
+MAX_LIST_PAGES = 50  # 5,000 tasks in the minutes around one submit is far beyond any account
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
@@ -263,6 +265,39 @@ class DashScopeProvider:
                 **where,
             )
         raise TaskNotReady(f"Task {task_id} is {status.state.value}; it has no video yet.", **where)
+
+    @hookimpl
+    async def videoprovider_list_tasks(
+        self, since: datetime, until: datetime, model: str | None
+    ) -> list[TaskStatus]:
+        # [SDK base_api.py list] GET /tasks with page_no/page_size and a time window of at
+        # most 24 hours; used to settle submits whose outcome is unknown, so it is rare.
+        params: dict[str, Any] = {
+            "start_time": wire.list_window(since),
+            "end_time": wire.list_window(until),
+            "page_size": 100,
+        }
+        if model:
+            params["model_name"] = model
+        found: list[TaskStatus] = []
+        page, pages = 1, 1
+        while page <= min(pages, MAX_LIST_PAGES):
+            try:
+                response = await send_bounded(
+                    self._http, "GET", "/tasks", params={**params, "page_no": page}
+                )
+            except httpx.HTTPError as exc:
+                raise ProviderUnavailable(
+                    f"Listing DashScope tasks failed: {describe(exc)}.",
+                    provider="dashscope",
+                    operation="list",
+                ) from exc
+            if response.status_code != 200:
+                raise wire.error_for(response, "list")
+            rows, pages = wire.parse_task_page(response, self.context.clock.now())
+            found += rows
+            page += 1
+        return found
 
     @hookimpl
     async def videoprovider_aclose(self) -> None:

@@ -310,3 +310,44 @@ def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -
         usage=usage if isinstance(usage, dict) else None,
         raw=body,
     )
+
+
+def list_window(when: datetime) -> str:
+    """A `start_time`/`end_time` of the task listing: `20230420000000` in server time, as
+    the SDK's docstring gives it [SDK base_api.py list; protocol notes §3, uncertain]."""
+    return when.astimezone(SERVER_TZ).strftime("%Y%m%d%H%M%S")
+
+
+def parse_task_page(response: httpx.Response, checked_at: datetime) -> tuple[list[TaskStatus], int]:
+    """One page of `GET /tasks`: its tasks and the number of pages.
+
+    The shape is uncertain (protocol notes §6, §13): rows under `data` (the SDK's test
+    fixtures) or `tasks`, each with `task_id`, `status` or `task_status`, and `gmt_create`
+    in server time; anything else in a row is kept in `raw`.
+    """
+    body = json_body(response, "list")
+    rows = body.get("data", body.get("tasks")) if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise errors.ProtocolError(
+            f"DashScope's task listing has no list of tasks: {excerpt(response.text)!r}.",
+            provider="dashscope",
+            operation="list",
+            http_status=response.status_code,
+        )
+    statuses = []
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
+            continue
+        wire_state = str(row.get("status") or row.get("task_status") or "")
+        statuses.append(
+            TaskStatus(
+                provider="dashscope",
+                task_id=row["task_id"],
+                state=STATES.get(wire_state.upper(), TaskState.PROCESSING),
+                submitted_at=parse_time(row.get("gmt_create") or row.get("submit_time")),
+                checked_at=checked_at,
+                raw=row,
+            )
+        )
+    pages = body.get("total_page", 1)
+    return statuses, pages if isinstance(pages, int) and pages > 0 else 1

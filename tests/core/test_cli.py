@@ -597,3 +597,26 @@ def test_models_shows_every_dashscope_family() -> None:
     listed = {r["id"] for r in rows}
     missing = [f.name for f in FAMILIES if not set(f.models) <= listed]
     assert missing == []
+
+
+def test_tasks_reconcile_lists_unknown_outcomes_and_settles_them() -> None:
+    from videoprovider.config import load_config
+    from videoprovider.journal import open_journal
+    from videoprovider.journal.entry import Phase
+    from videoprovider.models import VideoRequest
+
+    journal = open_journal(load_config().core.journal_url)
+    try:
+        entry_id = journal.intent("fake", VideoRequest(prompt="a lost cat"), None, "me")
+        journal.submit_failed(entry_id, Phase.OUTCOME_UNKNOWN, "no reply")
+    finally:
+        journal.close()
+    code, out, _ = run("tasks", "reconcile")
+    assert code == 0 and entry_id[:12] in out and "fake cannot list tasks" in out
+    _, docs = run_json("tasks", "reconcile")
+    assert docs[0]["entry"]["id"] == entry_id and docs[0]["candidates"] is None
+    code, _, err = run("tasks", "reconcile", "--adopt", "nope", "fake-x")
+    assert code == 2 and "nope" in err
+    code, out, _ = run("tasks", "reconcile", "--abandon", entry_id[:8])
+    assert code == 0 and "abandoned" in out
+    assert run("tasks", "reconcile")[1].strip() == "no unknown outcomes to settle"

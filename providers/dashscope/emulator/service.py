@@ -499,6 +499,11 @@ class DashScopeService:
             rows = [t for t in rows if t.phase(now, self.config) == req.query["status"]]
         if "model_name" in req.query:
             rows = [t for t in rows if t.model == req.query["model_name"]]
+        window = [_window(req.query.get(k)) for k in ("start_time", "end_time")]
+        if window[0] is not None:
+            rows = [t for t in rows if t.submitted_at >= window[0]]
+        if window[1] is not None:
+            rows = [t for t in rows if t.submitted_at < window[1] + timedelta(seconds=1)]
         page = rows[(page_no - 1) * page_size : page_no * page_size]
         data = [
             {
@@ -575,3 +580,14 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def _window(value: str | None) -> datetime | None:
+    """A listing bound, `20230420000000` in server time [SDK docstring]."""
+    if not value:
+        return None
+    try:
+        when = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SERVER_TZ)
+    except ValueError:
+        return None
+    return when

@@ -1,0 +1,96 @@
+"""Settling submits whose outcome is unknown: find the task each may have created.
+
+A submit that reached the provider but got no reply (a dropped connection, a 5xx, a crash
+between sending and recording) leaves a journal entry in `outcome_unknown`: a task may
+exist, and may be costing money, with no id here. The provider's task listing, over the
+minutes around the submit and for its model, shows the candidates no journal entry knows.
+The user adopts one (the entry then resumes like any other) or abandons the entry; nothing
+is adopted automatically, since two programs on one account can submit the same model in
+the same minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .backend import Backend
+from .errors import ConfigurationError
+from .journal import Journal
+from .journal.entry import JournalEntry, Phase
+from .models import Task, TaskStatus
+
+__all__ = ["Orphan", "Reconciler"]
+
+# The task is created while the submit is in flight: after the intent was recorded, within
+# the request's timeout. A little before, for clocks that disagree by a minute.
+BEFORE = timedelta(minutes=2)
+AFTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """An entry whose submit's outcome is unknown, and the tasks that may be its task.
+
+    `candidates` is None when the provider cannot list tasks (nothing can be checked).
+    """
+
+    entry: JournalEntry
+    candidates: list[TaskStatus] | None
+
+
+class Reconciler:
+    def __init__(self, journal: Journal | None, backend: Callable[[str], Backend]) -> None:
+        if journal is None:
+            raise ConfigurationError(
+                "Settling unknown outcomes needs the journal, and this client has none.",
+                hint="Create the client with journal=True (CLI: the journal is on by default).",
+            )
+        self._journal = journal
+        self._backend = backend
+
+    async def orphans(self) -> list[Orphan]:
+        """Every `outcome_unknown` entry, each with the unclaimed tasks that could be its own."""
+        entries = self._journal.entries(phase=Phase.OUTCOME_UNKNOWN)
+        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+        found = []
+        for entry in entries:
+            hook = self._backend(entry.provider).pm.hook.videoprovider_list_tasks
+            if not hook.get_hookimpls():
+                found.append(Orphan(entry, None))
+                continue
+            since, until = entry.created_at - BEFORE, entry.created_at + AFTER
+            listed = await hook(since=since, until=until, model=entry.request.model)
+            candidates = [
+                s
+                for s in listed or []
+                if (entry.provider, s.task_id) not in claimed
+                and (s.submitted_at is None or since <= s.submitted_at <= until)
+            ]
+            found.append(Orphan(entry, candidates))
+        return found
+
+    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+        """Make `task_id` the task of the unknown-outcome entry `entry_id`; it then resumes."""
+        entry = self._unknown(entry_id)
+        self._journal.submitted(entry.id, Task(provider=entry.provider, task_id=task_id))
+        return self._journal.get(entry.id) or entry
+
+    def abandon(self, entry_id: str) -> JournalEntry:
+        """Settle the entry as having no task to follow; it is listed no more."""
+        entry = self._unknown(entry_id)
+        self._journal.submit_failed(
+            entry.id, Phase.ABANDONED, "Abandoned by the user: no task to follow."
+        )
+        return self._journal.get(entry.id) or entry
+
+    def _unknown(self, entry_id: str) -> JournalEntry:
+        entry = self._journal.find(entry_id)
+        if entry is None or entry.phase is not Phase.OUTCOME_UNKNOWN:
+            state = "no such entry" if entry is None else f"it is {entry.phase.value}"
+            raise ConfigurationError(
+                f"Journal entry {entry_id!r} is not an unknown outcome ({state}).",
+                hint="`videoprovider tasks reconcile` lists the entries to settle.",
+            )
+        return entry
