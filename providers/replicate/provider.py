@@ -83,6 +83,9 @@ class ReplicateProvider:
         # The emulator serves its outputs from loopback; the client then allows loopback
         # downloads for this provider (and no others).
         self.local_service = is_loopback(httpx.URL(settings.base_url).host)
+        # Replicate calls the host on every update, so the client may poll only as a safety
+        # net (read by the core as `Declaration.pushes_updates`).
+        self.pushes_updates = settings.webhook_url is not None
         headers = {
             "Authorization": f"Bearer {settings.api_token.get_secret_value()}",
             "Accept": "application/json",
@@ -171,6 +174,9 @@ class ReplicateProvider:
             path, body["version"] = "/predictions", ref.version
         else:
             path = f"{ref.model_path}/predictions"
+        if self.settings.webhook_url:
+            body["webhook"] = self.settings.webhook_url
+            body["webhook_events_filter"] = list(self.settings.webhook_events)
         attempt = 0
         where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "submit"}
         while True:
