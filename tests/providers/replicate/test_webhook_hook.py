@@ -192,3 +192,25 @@ def test_a_secret_reply_without_a_key_is_not_kept(make_provider: MakeProvider) -
         deliver(provider, signed(BODY, now), BODY)
     assert deliver(provider, signed(BODY, now), BODY).status.state is TaskState.COMPLETED
     assert len(rec.requests) == 2
+
+
+def test_deliveries_arriving_together_fetch_the_secret_once(make_provider: MakeProvider) -> None:
+    provider, rec, clock = make_provider(
+        httpx.Response(200, json={"key": DEFAULT_SECRET}), webhook_url=HOOK
+    )
+    now = int(clock.now().timestamp())
+    states: list[TaskState] = []
+
+    async def one(n: int) -> None:
+        headers = signed(BODY, now, msg_id=f"msg_{n}")
+        delivery = await provider.videoprovider_webhook(headers=headers, body=BODY)
+        states.append(delivery.status.state)
+
+    async def together() -> None:
+        async with anyio.create_task_group() as group:
+            for n in range(5):
+                group.start_soon(one, n)
+
+    anyio.run(together)
+    assert states == [TaskState.COMPLETED] * 5
+    assert len(rec.requests) == 1
