@@ -10,8 +10,9 @@ video. Polls, cancels and schema reads are safe to repeat and are retried on net
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,15 +33,17 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
+    WebhookRejected,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest, WebhookDelivery
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import wire
 from .inputs import build_input
 from .schemas import ModelSchema, SchemaCache
 from .settings import ReplicateSettings
+from .webhooks import WebhookVerificationError, signing_key, verify_webhook
 
 log = logging.getLogger("videoprovider.replicate")
 
@@ -83,6 +86,12 @@ class ReplicateProvider:
         # The emulator serves its outputs from loopback; the client then allows loopback
         # downloads for this provider (and no others).
         self.local_service = is_loopback(httpx.URL(settings.base_url).host)
+        # Replicate calls the host on every update, so the client may poll only as a safety
+        # net (read by the core as `Declaration.pushes_updates`).
+        self.pushes_updates = settings.webhook_url is not None
+        secret = settings.webhook_secret
+        self._webhook_secret = secret.get_secret_value() if secret else None
+        self._secret_lock = asyncio.Lock()
         headers = {
             "Authorization": f"Bearer {settings.api_token.get_secret_value()}",
             "Accept": "application/json",
@@ -171,6 +180,9 @@ class ReplicateProvider:
             path, body["version"] = "/predictions", ref.version
         else:
             path = f"{ref.model_path}/predictions"
+        if self.settings.webhook_url:
+            body["webhook"] = self.settings.webhook_url
+            body["webhook_events_filter"] = list(self.settings.webhook_events)
         attempt = 0
         where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "submit"}
         while True:
@@ -280,6 +292,69 @@ class ReplicateProvider:
             raise TaskCanceled(f"Prediction {task_id} was canceled; it has no video.", **where)
         raise TaskNotReady(
             f"Prediction {task_id} is {status.state.value}; it has no video yet.", **where
+        )
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    @hookimpl
+    async def videoprovider_webhook(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> WebhookDelivery:
+        secret = await self._signing_secret()
+        where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
+        now = self.context.clock.now()
+        try:
+            verify_webhook(body, headers, secret, now=now.timestamp())
+        except WebhookVerificationError as exc:
+            log.warning("refused a Replicate webhook delivery: %s", exc)
+            raise WebhookRejected(
+                f"Refused a Replicate webhook delivery: {exc}.",
+                http_status=exc.http_status,
+                **where,
+            ) from None
+        try:
+            status = wire.parse_delivery(body, now)
+        except ProtocolError as exc:
+            raise WebhookRejected(exc.message, http_status=400, **where) from None
+        delivery_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+        log.info("webhook %s: prediction %s is %s", delivery_id, status.task_id, status.state.value)
+        return WebhookDelivery(id=delivery_id, status=status)
+
+    async def _signing_secret(self) -> str:
+        """The `whsec_` key: configured, or fetched once from Replicate and kept [webhooks]."""
+        async with self._secret_lock:
+            if self._webhook_secret is None:
+                if not self.settings.webhook_url:
+                    raise WebhookRejected(
+                        "Replicate webhooks are not configured here, so this delivery cannot "
+                        "be verified.",
+                        hint="Set webhook_url (and optionally webhook_secret) in [replicate].",
+                        http_status=404,
+                        provider=wire.PROVIDER,
+                        operation="webhook",
+                    )
+                self._webhook_secret = await self._repeatable(
+                    "webhook secret", self.settings.max_retries, self._fetch_secret
+                )
+            return self._webhook_secret
+
+    async def _fetch_secret(self) -> str:
+        response = await self._send("GET", "/webhooks/default/secret", "webhook")
+        if response.status_code != 200:
+            raise wire.error_for(response, "webhook")
+        doc = wire.json_body(response, "webhook")
+        key = doc.get("key") if isinstance(doc, dict) else None
+        if isinstance(key, str):
+            try:
+                signing_key(key)
+                return key
+            except WebhookVerificationError:
+                pass
+        raise ProtocolError(
+            "Replicate's GET /webhooks/default/secret reply holds no whsec_ key.",
+            provider=wire.PROVIDER,
+            operation="webhook",
+            http_status=response.status_code,
         )
 
     @hookimpl

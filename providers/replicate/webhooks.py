@@ -15,14 +15,47 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-__all__ = ["TOLERANCE_SECONDS", "WebhookVerificationError", "verify_webhook"]
+__all__ = [
+    "TOLERANCE_SECONDS",
+    "WebhookVerificationError",
+    "signature",
+    "signing_key",
+    "verify_webhook",
+]
 
 # The replay window Replicate and the Standard Webhooks libraries use.
 TOLERANCE_SECONDS = 5 * 60
 
 
 class WebhookVerificationError(ValueError):
-    """The delivery is not provably from Replicate: reject it (HTTP 400), do not process it."""
+    """The delivery is not provably from Replicate: reject it, do not process it.
+
+    `http_status` is the answer for the sender: 400 when the webhook headers are missing or
+    unreadable (a malformed request), 401 when the signature or its age is wrong.
+    """
+
+    def __init__(self, message: str, http_status: int = 401) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key in a `whsec_<base64>` secret; WebhookVerificationError if it is not one."""
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookVerificationError(
+            "the signing secret is not whsec_ followed by base64"
+        ) from None
+    if not key:
+        raise WebhookVerificationError("the signing secret is empty")
+    return key
+
+
+def signature(key: bytes, msg_id: str, stamp: str, body: bytes) -> bytes:
+    """The raw HMAC-SHA256 Replicate sends (base64, after `v1,`) for one delivery."""
+    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+    return hmac.new(key, signed, hashlib.sha256).digest()
 
 
 def verify_webhook(
@@ -45,27 +78,18 @@ def verify_webhook(
     signatures = lower.get("webhook-signature", "")
     if not (msg_id and stamp and signatures):
         raise WebhookVerificationError(
-            "missing webhook-id, webhook-timestamp or webhook-signature header"
+            "missing webhook-id, webhook-timestamp or webhook-signature header", 400
         )
     try:
         sent = int(stamp)
     except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not Unix seconds") from None
+        raise WebhookVerificationError("webhook-timestamp is not Unix seconds", 400) from None
     if abs(now - sent) > tolerance:
         raise WebhookVerificationError(
             f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "
             "(a replay, or this machine's clock is wrong)"
         )
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        raise WebhookVerificationError(
-            "the signing secret is not whsec_ followed by base64"
-        ) from None
-    if not key:
-        raise WebhookVerificationError("the signing secret is empty")
-    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
-    expected = hmac.new(key, signed, hashlib.sha256).digest()
+    expected = signature(signing_key(secret), msg_id, stamp, body)
     for entry in signatures.split():
         version, _, encoded = entry.partition(",")
         if version != "v1":

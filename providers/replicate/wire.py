@@ -249,7 +249,31 @@ def unknown_status(task_id: str, checked_at: datetime, why: str) -> TaskStatus:
 def parse_status(
     response: httpx.Response, task_id: str, checked_at: datetime, operation: str = "status"
 ) -> TaskStatus:
-    body = _prediction(response, operation, task_id)
+    return status_of(_prediction(response, operation, task_id), task_id, checked_at, operation)
+
+
+def parse_delivery(body: bytes, checked_at: datetime) -> TaskStatus:
+    """The status in a webhook delivery's body: the prediction, shaped as a poll returns it
+    [webhooks]. ProtocolError when the body is not a prediction."""
+    try:
+        doc: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = None
+    task_id = doc.get("id") if isinstance(doc, dict) else None
+    if not isinstance(task_id, str) or not _ID.match(task_id):
+        raise errors.ProtocolError(
+            "The webhook body is not a Replicate prediction (a JSON object with its id): "
+            f"{excerpt(body.decode('utf-8', 'replace'))!r}.",
+            provider=PROVIDER,
+            operation="webhook",
+        )
+    return status_of(doc, task_id, checked_at, "webhook")
+
+
+def status_of(
+    body: dict[str, Any], task_id: str, checked_at: datetime, operation: str
+) -> TaskStatus:
+    """The TaskStatus of the prediction `body`, however it arrived (poll, cancel, webhook)."""
     wire_state = body.get("status")
     state = STATES.get(str(wire_state).strip().lower())
     if state is None:

@@ -1,4 +1,5 @@
-"""The emulated Replicate API: token check, model schemas, predictions, cancel, faults, expiry.
+"""The emulated Replicate API: token check, model schemas, predictions, cancel, faults, expiry,
+webhook deliveries (`.webhooks.deliveries`) and the webhook signing secret.
 
 Time comes from a clock object (`monotonic()` and `now()`), so tests drive predictions with a
 virtual clock. Replies follow Replicate's shapes: predictions as JSON objects, errors as
@@ -11,7 +12,7 @@ import json
 import math
 import random
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -19,11 +20,13 @@ from videoprovider.clock import SystemClock
 from videoprovider.testing.emulator import EmulatorClock, Request, Response
 from videoprovider.testing.media import sample_mp4
 
+from ..settings import WEBHOOK_EVENTS
 from .models import MODELS
+from .webhooks import DEFAULT_EVENTS, DEFAULT_SECRET, Deliverer
 
 API = "/v1"
 FaultKind = Literal["429", "500", "503", "drop", "drop_after"]
-Match = Literal["create", "get", "cancel", "schema", "any"]
+Match = Literal["create", "get", "cancel", "schema", "secret", "any"]
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -50,6 +53,7 @@ class EmulatorConfig:
     retention: float = 3600.0  # seconds after completion before data is removed
     seed: int = 0
     fail_marker: str | None = "[[fail]]"  # prompts containing it end "failed"
+    webhook_secret: str = DEFAULT_SECRET  # signs deliveries; served at /webhooks/default/secret
 
 
 @dataclass
@@ -63,6 +67,9 @@ class Prediction:
     duration: float
     fail: bool = False
     canceled_at: float | None = None
+    webhook: str | None = None
+    events: tuple[str, ...] = ()
+    sent: set[str] = field(default_factory=set)  # events already queued for delivery
 
     def status(self, now: float, cfg: EmulatorConfig) -> str:
         if self.canceled_at is not None:
@@ -119,6 +126,11 @@ class ReplicateService:
         self.faults: list[Fault] = []
         self._rng = random.Random(self.config.seed)
         self._durations = random.Random(self.config.seed)
+        # One sender per service: its task may be running on the emulator's loop already.
+        self.webhooks: Deliverer = getattr(self, "webhooks", None) or Deliverer(
+            self.config.webhook_secret
+        )
+        self.webhooks.deliveries.clear()
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -172,6 +184,8 @@ class ReplicateService:
         now = self.clock.monotonic()
         if kind == "schema":
             return self._schema(parts)
+        if kind == "secret":
+            return _json(200, {"key": self.config.webhook_secret})
         if kind == "create":
             return self._create(req, parts, now)
         if kind in ("get", "cancel"):
@@ -216,6 +230,14 @@ class ReplicateService:
         refusal = _check_input(body["input"], model["schema"])
         if refusal:
             return _problem(422, "Input validation failed", refusal)
+        webhook, events = body.get("webhook"), body.get("webhook_events_filter", DEFAULT_EVENTS)
+        if webhook is not None and not (
+            isinstance(webhook, str) and webhook.startswith(("https://", "http://"))
+        ):
+            return _problem(422, "Invalid webhook", "- webhook: must be an http(s) URL")
+        if not isinstance(events, (list, tuple)) or not set(events) <= set(WEBHOOK_EVENTS):
+            allowed = ", ".join(WEBHOOK_EVENTS)
+            return _problem(422, "Invalid webhook_events_filter", f"- must list: {allowed}")
         cfg = self.config
         duration = cfg.prediction_seconds
         if cfg.sigma > 0:
@@ -230,9 +252,33 @@ class ReplicateService:
             created_at=self.clock.now(),
             duration=duration,
             fail=bool(cfg.fail_marker and cfg.fail_marker in prompt),
+            webhook=webhook,
+            events=tuple(events),
         )
         self.predictions[prediction.id] = prediction
+        if webhook:
+            self.webhooks.start(self._queue_due_deliveries)
         return _json(201, self._view(prediction, now))
+
+    def _queue_due_deliveries(self) -> None:
+        now = self.clock.monotonic()
+        stamp = int(self.clock.now().timestamp())
+        for p in self.predictions.values():
+            if not p.webhook:
+                continue
+            status = p.status(now, self.config)
+            # The emulator's models print no outputs along the way and their logs are not
+            # pushed, so `output` comes with success and `logs` never does.
+            reached = {"start"}
+            if status == "succeeded":
+                reached.add("output")
+            if status in ("succeeded", "failed", "canceled"):
+                reached.add("completed")
+            for event in WEBHOOK_EVENTS:
+                if event in reached and event in p.events and event not in p.sent:
+                    p.sent.add(event)
+                    body = json.dumps(self._view(p, now)).encode()
+                    self.webhooks.queue(p.id, event, p.webhook, body, stamp)
 
     def _view(self, p: Prediction, now: float) -> dict[str, Any]:
         cfg = self.config
@@ -318,6 +364,8 @@ def _kind(method: str, path: str) -> str:
         return "create"
     if method == "GET" and parts[0] == "models":
         return "schema"
+    if method == "GET" and parts == ["webhooks", "default", "secret"]:
+        return "secret"
     if parts[0] == "predictions" and len(parts) == 3 and parts[2] == "cancel" and method == "POST":
         return "cancel"
     if parts[0] == "predictions" and len(parts) == 2 and method == "GET":

@@ -47,3 +47,57 @@ def test_the_docs_list_every_setting() -> None:
 
     doc = Path(__file__).resolve().parents[3] / "docs" / "providers" / "replicate.md"
     assert settings_table(ReplicateSettings, "VIDEOPROVIDER_REPLICATE_") in doc.read_text()
+
+
+SECRET = "whsec_c2stdGVzdC13ZWJob29rLWtleQ=="  # base64 of "sk-test-webhook-key"
+
+
+def test_webhook_settings_default_to_polling_only() -> None:
+    settings = ReplicateSettings(api_token=TOKEN)
+    assert settings.webhook_url is None and settings.webhook_secret is None
+    assert settings.webhook_events == ("completed",)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://host.example/replicate-hook", True),
+        ("http://127.0.0.1:8000/hook", True),
+        ("http://host.example/hook", False),
+        ("host.example/hook", False),
+    ],
+)
+def test_webhook_url_must_be_https_except_to_loopback(url: str, ok: bool) -> None:
+    if ok:
+        assert ReplicateSettings(api_token=TOKEN, webhook_url=url).webhook_url == url
+    else:
+        with pytest.raises(ValidationError, match="webhook_url"):
+            ReplicateSettings(api_token=TOKEN, webhook_url=url)
+
+
+def test_webhook_events_are_checked_and_read_from_a_comma_list() -> None:
+    given = ReplicateSettings(api_token=TOKEN, webhook_events=" start, completed,start")
+    assert given.webhook_events == ("start", "completed")
+    for bad in (["completed", "finished"], [], "finished"):
+        with pytest.raises(ValidationError, match="start, output, logs, completed"):
+            ReplicateSettings(api_token=TOKEN, webhook_events=bad)
+
+
+def test_webhook_settings_come_from_the_environment_and_the_secret_never_prints() -> None:
+    environ = {
+        "REPLICATE_API_TOKEN": TOKEN,
+        "VIDEOPROVIDER_REPLICATE_WEBHOOK_URL": "https://host.example/hook",
+        "VIDEOPROVIDER_REPLICATE_WEBHOOK_EVENTS": "start,completed",
+        "VIDEOPROVIDER_REPLICATE_WEBHOOK_SECRET": SECRET,
+    }
+    with VideoClient("replicate", config=False, environ=environ) as client:
+        assert client is not None
+    settings = ReplicateSettings(api_token=TOKEN, webhook_secret=SECRET)
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+
+
+def test_a_malformed_webhook_secret_is_refused_without_echoing_it() -> None:
+    environ = {"REPLICATE_API_TOKEN": TOKEN, "VIDEOPROVIDER_REPLICATE_WEBHOOK_SECRET": "sk-test-x!"}
+    with pytest.raises(ConfigurationError, match="webhook_secret") as info:
+        VideoClient("replicate", config=False, environ=environ)
+    assert "sk-test-x!" not in str(info.value)

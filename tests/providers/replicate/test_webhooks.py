@@ -56,3 +56,20 @@ def test_the_wrong_secret_is_refused_without_showing_it() -> None:
     with pytest.raises(WebhookVerificationError) as info:
         verify_webhook(BODY, signed(), other, now=NOW)
     assert "sk-test" not in str(info.value) and other not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "now", "status"),
+    [
+        ({k: v for k, v in signed().items() if k != "Webhook-Signature"}, NOW, 400),
+        ({**signed(), "Webhook-Timestamp": "soon"}, NOW, 400),
+        (signed(), NOW + 301, 401),
+        ({**signed(), "Webhook-Signature": "v1,AAAA"}, NOW, 401),
+    ],
+)
+def test_each_refusal_names_the_status_to_answer(
+    headers: dict[str, str], now: int, status: int
+) -> None:
+    with pytest.raises(WebhookVerificationError) as info:
+        verify_webhook(BODY, headers, SECRET, now=now)
+    assert info.value.http_status == status
