@@ -83,6 +83,7 @@ class PollScheduler:
         self._paused_until = 0.0
         self._in_flight = 0
         self._returned = anyio.Event()
+        self._sleeping: anyio.CancelScope | None = None
         self.requests = 0  # status requests started, for benchmarks and tests
 
     # -- registering and waiting ----------------------------------------------------------
@@ -136,6 +137,8 @@ class PollScheduler:
         waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
         for entry in waits:
             await self._apply(entry, status, polled=False)
+        if waits and self._sleeping is not None:
+            self._sleeping.cancel()  # the driver looks again at once
         return bool(waits)
 
     def _push(self, entry: _Tracked) -> None:
@@ -160,7 +163,10 @@ class PollScheduler:
                             await self._returned.wait()
                         self._returned = anyio.Event()
                     else:
-                        await self.clock.sleep(delay)
+                        # A push may end waits before the sleep is over; it cancels this.
+                        with anyio.CancelScope() as self._sleeping:
+                            await self.clock.sleep(delay)
+                        self._sleeping = None
         finally:
             self._driving = False
             # Hand the driving over to one waiter still waiting (waking all of them would
