@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,7 @@ from .provider import single_attempt
 __all__ = ["PollScheduler"]
 
 log = logging.getLogger("videoprovider.scheduler")
+PUSHED_KEEP = 100_000  # endings pushed for tasks not yet waited on, kept for a later wait
 MAX_GARBLED_POLLS = 5  # consecutive ProtocolErrors on one task's polls before giving up
 
 Fetch = Callable[[Task], Awaitable[TaskStatus]]
@@ -77,6 +78,9 @@ class PollScheduler:
         self._deadlines: list[tuple[float, int, _Tracked]] = []
         self._tracked: set[_Tracked] = set()
         self._waiting: dict[tuple[str, str], set[_Tracked]] = {}  # (provider, id) -> waits
+        # Endings pushed before anyone waited on the task (a batch's waits start after its
+        # submits): the wait that comes later returns them instead of polling.
+        self._pushed: OrderedDict[tuple[str, str], TaskStatus] = OrderedDict()
         self._seq = 0
         self._driving = False
         self._returns: deque[float] = deque()  # when polls returned, over the last second
@@ -92,6 +96,10 @@ class PollScheduler:
         self, task: Task, fetch: Fetch, on_change: OnChange, timeout: float | None
     ) -> TaskStatus:
         """Poll `task` until it is terminal; return that status (or raise WaitTimeout)."""
+        pushed = self._pushed.pop((task.provider, task.task_id), None)
+        if pushed is not None:
+            await on_change(pushed, None)
+            return pushed
         now = self.clock.monotonic()
         age = 0.0
         if task.submitted_at is not None:
@@ -139,6 +147,10 @@ class PollScheduler:
             await self._apply(entry, status, polled=False)
         if waits and self._sleeping is not None:
             self._sleeping.cancel()  # the driver looks again at once
+        if not waits and status.is_terminal:
+            self._pushed[key] = status
+            while len(self._pushed) > PUSHED_KEEP:
+                self._pushed.popitem(last=False)
         return bool(waits)
 
     def _push(self, entry: _Tracked) -> None:

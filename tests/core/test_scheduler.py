@@ -296,3 +296,31 @@ async def test_requests_counter() -> None:
     scheduler = make(clock)
     await run_all(scheduler, world, clock)
     assert scheduler.requests == len(world.polls)
+
+
+async def test_a_push_ends_a_wait_and_one_before_the_wait_spares_its_polls() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"early": 10_000.0, "late": 10_000.0})
+    scheduler = make(clock, typical_seconds=5.0)
+    done = TaskStatus(provider="p", task_id="early", state=TaskState.COMPLETED)
+    assert await scheduler.deliver(done) is False  # nobody waits on it yet
+    changes: list[str] = []
+
+    async def on_change(status: TaskStatus, previous: TaskStatus | None) -> None:
+        changes.append(status.state.value)
+
+    assert (await scheduler.wait(task("early", clock), world.fetch, on_change, 60)) == done
+    assert world.polls == [] and changes == ["COMPLETED"]
+    result: dict[str, TaskStatus] = {}
+
+    async def wait_late() -> None:
+        result["late"] = await scheduler.wait(task("late", clock), world.fetch, on_change, None)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait_late)
+        while not world.polls:  # the wait has started polling
+            await anyio.sleep(0)
+        late = TaskStatus(provider="p", task_id="late", state=TaskState.FAILED)
+        polled = len(world.polls)
+        assert await scheduler.deliver(late) is True
+    assert result["late"] == late and len(world.polls) == polled  # no poll after the push

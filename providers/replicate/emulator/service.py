@@ -12,6 +12,7 @@ import json
 import math
 import random
 import string
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -93,6 +94,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = 0.0  # real monotonic seconds: benchmarks count requests per second
 
 
 def _json(status: int, doc: Any, headers: dict[str, str] | None = None) -> Response:
@@ -172,7 +174,7 @@ class ReplicateService:
             body: Any = json.loads(req.body) if req.body else None
         except ValueError:
             body = req.body.decode("utf-8", "replace")
-        return Recorded(req.method, req.path, headers, body)
+        return Recorded(req.method, req.path, headers, body, time.monotonic())
 
     def _route(self, req: Request, kind: str) -> Response:
         auth = req.headers.get("authorization", "")

@@ -92,9 +92,10 @@ class Deliverer:
         async with httpx.AsyncClient(timeout=5.0) as http:
             while True:
                 find_due()
-                for delivery in self.deliveries:
-                    if not delivery.delivered and delivery.attempts < ATTEMPTS:
-                        await self._send(http, delivery)
+                # Concurrently, as the service does: a host's slow answer to one delivery
+                # must not hold up the others.
+                due = [d for d in self.deliveries if not d.delivered and d.attempts < ATTEMPTS]
+                await asyncio.gather(*(self._send(http, d) for d in due))
                 await asyncio.sleep(TICK)
 
     async def _send(self, http: httpx.AsyncClient, delivery: Delivery) -> None:
