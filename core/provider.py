@@ -66,7 +66,8 @@ class ProviderSettings(BaseModel):
     `pydantic.SecretStr` so they never print.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A refused value may be a key: pydantic's own message never repeats what was given.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     env_vars: ClassVar[dict[str, tuple[str, ...]]] = {}
 

@@ -93,3 +93,20 @@ def test_no_module_of_core_reads_a_provider_attribute_with_getattr() -> None:
         if provider_like.search(line)
     ]
     assert offenders == []
+
+
+def test_a_refused_setting_is_never_repeated_in_the_error() -> None:
+    from pydantic import SecretStr, ValidationError, field_validator
+
+    class KeyedSettings(ProviderSettings):
+        api_key: SecretStr
+
+        @field_validator("api_key")
+        @classmethod
+        def _shape(cls, v: SecretStr) -> SecretStr:
+            raise ValueError("api_key must start with sk-")
+
+    with pytest.raises(ValidationError) as info:
+        KeyedSettings(api_key="sk-test-SECRETVALUE-0123")  # type: ignore[arg-type]
+    assert "api_key must start with sk-" in str(info.value)
+    assert "SECRETVALUE" not in str(info.value)
