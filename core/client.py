@@ -13,6 +13,7 @@ import inspect
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,8 @@ from .journal.entry import JournalEntry
 from .journal.recorder import Recorder
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .outcomes import Outcome
+from .prices import Estimate, Price, check_cap, user_prices
+from .prices import estimate as estimate_cost
 from .provider import Operation
 from .reconcile import Orphan, Reconciler
 from .refs import TaskRef
@@ -44,6 +47,16 @@ from .waiting import DEFAULT, OnProgress, Waiter
 from .webhooks import Inbox
 
 __all__ = ["DEFAULT", "AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
+
+Cap = Decimal | float | int | str
+
+
+def _request(request: VideoRequest | str, fields: Mapping[str, Any]) -> VideoRequest:
+    if isinstance(request, str):
+        return VideoRequest(prompt=request, **fields)
+    if fields:
+        return VideoRequest.model_validate({**request.model_dump(), **fields})
+    return request
 
 
 class AsyncVideoClient:
@@ -94,6 +107,7 @@ class AsyncVideoClient:
         self._journal = Recorder(None)
         name = self._config.core.provider
         main = self._load(name, settings, journal=None)
+        self._user_prices(name)  # a malformed [prices] row fails here, not at the first cap
         if isinstance(journal, Journal):
             self._journal = Recorder(journal)
         elif self._config.core.journal:
@@ -158,6 +172,8 @@ class AsyncVideoClient:
         request: VideoRequest | str,
         *,
         target: str | os.PathLike[str] | None = None,
+        max_cost: Cap | None = None,
+        allow_unknown_cost: bool = False,
         **fields: Any,
     ) -> Task:
         """Start generating; return the Task at once. A str is taken as the prompt.
@@ -165,18 +181,39 @@ class AsyncVideoClient:
         `target` (a file or folder) records where the video should go: `resume()` (CLI:
         `tasks resume`) downloads it there once it is ready. It is refused before anything
         is sent if a video could not be saved there now (a file exists, no write access).
+        `max_cost` (a number in the price's currency, or "2.50 USD") refuses, unsent, a
+        request whose `estimate` exceeds it, or is unknown unless `allow_unknown_cost`.
         """
         where = None if target is None else check_target(target, overwrite=False)
-        return await self._submit(request, fields, target=where)
+        return await self._submit(request, fields, target=where, cap=(max_cost, allow_unknown_cost))
+
+    def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
+        """What `request` is expected to cost on the configured provider (docs/costs.md):
+        the amount, currency, basis and price date, or unknown with the reason."""
+        backend = self._backends.main
+        return estimate_cost(
+            _request(request, fields),
+            prices=(*self._user_prices(backend.name), *backend.declared.prices),
+            models=backend.declared.models,
+            default_model=getattr(backend.settings, "model", None),
+            region=backend.declared.price_region,
+        )
+
+    def _user_prices(self, provider: str) -> tuple[Price, ...]:
+        return user_prices(self._config.sections, provider, self._config.file)
 
     async def _submit(
-        self, request: VideoRequest | str, fields: dict[str, Any], target: str | None
+        self,
+        request: VideoRequest | str,
+        fields: dict[str, Any],
+        target: str | None,
+        cap: tuple[Cap | None, bool] = (None, False),
     ) -> Task:
-        if isinstance(request, str):
-            request = VideoRequest(prompt=request, **fields)
-        elif fields:
-            request = VideoRequest.model_validate({**request.model_dump(), **fields})
+        request = _request(request, fields)
         self._backends.main.require(Operation.SUBMIT)
+        max_cost, allow_unknown = cap
+        if max_cost is not None:
+            check_cap(self.estimate(request), max_cost, allow_unknown=allow_unknown)
         entry = self._journal.intent(self.provider_name, request, target)
         try:
             task = await self._backends.call(Operation.SUBMIT, Task, None, request=request)
@@ -309,17 +346,22 @@ class AsyncVideoClient:
         on_progress: OnProgress | None = None,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
+        max_cost: Cap | None = None,
+        allow_unknown_cost: bool = False,
         **fields: Any,
     ) -> GeneratedVideo:
         """Submit, wait and download in one call; return the task, status and saved path.
 
-        Nothing is submitted unless the video could be saved at `path` now. A download that
-        fails after that raises DownloadError whose hint says how to collect the video later;
-        the journal keeps the task until it is collected.
+        Nothing is submitted unless the video could be saved at `path` now, nor when its
+        estimate exceeds `max_cost` (see `submit`). A download that fails after that raises
+        DownloadError whose hint says how to collect the video later; the journal keeps the
+        task until it is collected.
         """
         # Checked before paying for a video that could then not be saved.
         target = check_target(path, overwrite=overwrite)
-        task = await self._submit(request, fields, target=target)
+        task = await self._submit(
+            request, fields, target=target, cap=(max_cost, allow_unknown_cost)
+        )
         final = await self._waiter.wait(task, timeout, on_progress, announce_success=False)
         try:
             saved, size = await self._collector.download(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .catalog import ModelInfo
 from .clock import Clock, SystemClock
+from .prices import Price
 
 __all__ = [
     "Declaration",
@@ -112,6 +113,11 @@ class Declaration:
     * `status_rate_limit`: the service's status queries per second per account, the
       scheduler's default budget; None for no limit. Default None.
     * `models`: the model catalogue, a tuple of `videoprovider.catalog.ModelInfo`.
+    * `prices`: what its models cost, a tuple of `videoprovider.prices.Price`, each with
+      its source and date; () when the provider publishes none (estimates are then unknown
+      unless the user's config file gives prices). Default ().
+    * `price_region`: the region whose prices apply to this instance (set per instance from
+      where it sends requests); None matches only prices without a region. Default None.
     * `local_service`: True when the service (an emulator) runs on this machine, so the
       download guard lets its own loopback URLs through. A provider may set it per instance
       (from its base URL). Default False.
@@ -126,6 +132,8 @@ class Declaration:
     typical_task_seconds: float = 60.0
     status_rate_limit: float | None = None
     models: tuple[ModelInfo, ...] = ()
+    prices: tuple[Price, ...] = ()
+    price_region: str | None = None
     local_service: bool = False
     pushes_updates: bool = False
 
@@ -155,6 +163,7 @@ class Declaration:
             )
         values["capabilities"] = frozenset(values["capabilities"])
         values["models"] = tuple(values.get("models", ()))
+        values["prices"] = tuple(values.get("prices", ()))
         values["unsupported"] = dict(values.get("unsupported", {}))
         return cls(**values)
 
@@ -202,6 +211,12 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     models = values.get("models", ())
     if not isinstance(models, (tuple, list)) or not all(isinstance(m, ModelInfo) for m in models):
         return "models", "it must be a tuple of videoprovider.catalog.ModelInfo"
+    prices = values.get("prices", ())
+    if not isinstance(prices, (tuple, list)) or not all(isinstance(p, Price) for p in prices):
+        return "prices", "it must be a tuple of videoprovider.prices.Price"
+    region = values.get("price_region")
+    if region is not None and not isinstance(region, str):
+        return "price_region", "it must be a region name (str) or None"
     for flag in ("local_service", "pushes_updates"):
         if not isinstance(values.get(flag, False), bool):
             return flag, "it must be True or False"

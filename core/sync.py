@@ -26,6 +26,7 @@ from .download import ProgressFn
 from .journal import Journal
 from .journal.entry import JournalEntry
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
+from .prices import Estimate
 from .provider import Operation
 from .reconcile import Orphan
 from .resume import Resumed
@@ -82,6 +83,10 @@ class VideoClient:
         **fields: Any,
     ) -> Task:
         return self._run(self._aclient.submit, request, target=target, **fields)
+
+    def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
+        """See `AsyncVideoClient.estimate`."""
+        return self._aclient.estimate(request, **fields)
 
     def status(self, task: TaskRef) -> TaskStatus:
         return self._run(self._aclient.status, task)

@@ -144,10 +144,13 @@ def models(state: State, /) -> None:
     """List the models of every installed provider (or of --provider), as each declares them."""
 
     def body() -> None:
+        from ..config import load_config
         from ..errors import ConfigurationError
         from ..plugins import list_providers, load_provider_class
+        from ..prices import prices_of, user_prices
         from ..provider import Declaration
 
+        config = load_config()
         names = [state.provider] if state.provider else [p.name for p in list_providers()]
         rows: list[dict[str, Any]] = []
         for name in names:
@@ -158,7 +161,15 @@ def models(state: State, /) -> None:
                     raise
                 state.say(f"warning: {name}: {exc.message}")
                 continue
-            rows += [{"provider": name, **m.model_dump(mode="json")} for m in declared.models]
+            prices = (*user_prices(config.sections, name, config.file), *declared.prices)
+            rows += [
+                {
+                    "provider": name,
+                    **m.model_dump(mode="json"),
+                    "prices": [p.model_dump(mode="json") for p in prices_of(m.id, prices)],
+                }
+                for m in declared.models
+            ]
         state.show(_models_table(rows), rows)
 
     run(state, body)
@@ -177,10 +188,31 @@ def _shown(values: list[str], most: int = 4) -> str:
     return ", ".join(values) or "-"
 
 
+def _prices(model: str, prices: list[dict[str, Any]]) -> str:
+    # Unknown prices show as "?": nothing published that we could verify, nothing guessed.
+    shown = []
+    for p in prices:
+        unit = "s" if p["per_second"] is not None else "video"
+        rate = f"{p['per_second'] or p['per_video']} {p['currency']}/{unit}"
+        where = f"({p['region']})" if p["region"] else ""
+        parts = [p["model"] if p["model"] != model else "", p["resolution"] or "", rate, where]
+        shown.append(" ".join(part for part in parts if part))
+    return "; ".join(shown) or "?"
+
+
 def _models_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No provider declares a model catalogue."
-    head = ("PROVIDER", "MODEL", "KIND", "SECONDS", "RESOLUTIONS / SIZES", "AUDIO", "REGIONS")
+    head = (
+        "PROVIDER",
+        "MODEL",
+        "KIND",
+        "SECONDS",
+        "RESOLUTIONS / SIZES",
+        "AUDIO",
+        "REGIONS",
+        "PRICES",
+    )
     table = [head]
     for r in rows:
         audio = {True: "yes", False: "no", None: "?"}[r["audio"]]
@@ -193,6 +225,7 @@ def _models_table(rows: list[dict[str, Any]]) -> str:
                 _shown(r["resolutions"] or r["sizes"]),
                 audio,
                 ", ".join(r["regions"]) or "all",
+                _prices(r["id"], r["prices"]),
             )
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head) - 1)]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import State, interruptible, run
+from .costs import cost_options
 from .options import build_request, request_options
 from .progress import Progress
 
@@ -50,6 +51,7 @@ def _timeout(value: float | None) -> Any:
 )
 @TIMEOUT
 @OVERWRITE
+@cost_options
 @request_options
 @click.pass_obj
 def generate(
@@ -59,6 +61,8 @@ def generate(
     out: str,
     timeout: float | None,
     overwrite: bool,
+    max_cost: str | None,
+    allow_unknown_cost: bool,
     extra: tuple[str, ...],
     **fields: Any,
 ) -> None:
@@ -87,6 +91,8 @@ def generate(
                     on_progress=bar.status,
                     overwrite=overwrite,
                     on_bytes=bar.bytes,
+                    max_cost=max_cost,
+                    allow_unknown_cost=allow_unknown_cost,
                 )
         state.show(video.path, video)
 
@@ -102,17 +108,27 @@ def generate(
     type=click.Path(),
     help="File (or existing directory) `tasks resume` saves the video to once it is ready.",
 )
+@cost_options
 @request_options
 @click.pass_obj
 def submit(
-    state: State, /, prompt: str, out: str | None, extra: tuple[str, ...], **fields: Any
+    state: State,
+    /,
+    prompt: str,
+    out: str | None,
+    max_cost: str | None,
+    allow_unknown_cost: bool,
+    extra: tuple[str, ...],
+    **fields: Any,
 ) -> None:
     """Submit PROMPT and print the task at once (id, provider); do not wait."""
 
     def body() -> None:
         request = build_request(prompt, extra, fields)
         with state.client() as client:
-            task = client.submit(request, target=out)
+            task = client.submit(
+                request, target=out, max_cost=max_cost, allow_unknown_cost=allow_unknown_cost
+            )
         state.show(f"{task.task_id}  {task.provider}  submitted", task)
 
     run(state, body)

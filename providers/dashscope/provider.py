@@ -34,10 +34,12 @@ from videoprovider.errors import (
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.prices import Price
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import wire
 from .catalog import model_infos
+from .prices import PRICES
 from .request import build_submit
 from .settings import DashScopeSettings
 from .upload import (
@@ -76,6 +78,7 @@ class DashScopeProvider:
     typical_task_seconds: ClassVar[float] = 120.0
     status_rate_limit: ClassVar[float] = 20.0
     models: ClassVar[tuple[ModelInfo, ...]] = model_infos()
+    prices: ClassVar[tuple[Price, ...]] = PRICES
 
     def __init__(self, settings: DashScopeSettings, context: ProviderContext) -> None:
         self.settings = settings
@@ -84,6 +87,9 @@ class DashScopeProvider:
         # The emulator serves its videos from loopback; the client then allows loopback
         # downloads for this provider (and no others).
         self.local_service = is_loopback(httpx.URL(self.api_root).host)
+        # Prices differ by region (USD in Singapore, CNY in Beijing): those of the region
+        # this instance sends to apply.
+        self.price_region = settings.serving_region()
         headers = {
             "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
             "Accept": "application/json",

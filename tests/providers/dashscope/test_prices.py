@@ -1,0 +1,66 @@
+"""DashScope's official price table: per region, dated, sourced, and the cap refusing unsent."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from videoprovider import AsyncVideoClient, RequestRejected, VirtualClock
+from videoprovider_dashscope.catalog import family_of
+from videoprovider_dashscope.prices import PRICES, markdown_table
+
+from .conftest import KEY, Recorder, ok_submit
+
+pytestmark = pytest.mark.anyio
+DOC = Path(__file__).parents[3] / "docs" / "providers" / "dashscope.md"
+
+
+def client(recorder: Recorder, **settings: str) -> AsyncVideoClient:
+    return AsyncVideoClient(
+        "dashscope",
+        config=False,
+        environ={},
+        clock=VirtualClock(),
+        transport=httpx.MockTransport(recorder),
+        api_key=KEY,
+        **settings,
+    )
+
+
+def test_every_price_is_sourced_dated_and_for_a_catalogued_model() -> None:
+    for price in PRICES:
+        assert price.source.startswith(
+            ("https://www.alibabacloud.com/help/", "https://help.aliyun.com/zh/")
+        )
+        assert price.as_of is not None and family_of(price.model) is not None
+        assert (price.region, price.currency) in (("singapore", "USD"), ("beijing", "CNY"))
+
+
+def test_the_docs_print_the_price_table() -> None:
+    assert markdown_table() in DOC.read_text()
+
+
+async def test_estimates_use_the_prices_of_the_region_sent_to() -> None:
+    async with client(Recorder(), region="singapore") as intl:
+        found = intl.estimate("a cat", model="wan2.1-t2v-turbo")
+        assert (found.amount, found.currency) == (Decimal("0.180"), "USD")
+        assert "5 s" in found.basis and found.as_of is not None
+        assert not intl.estimate("a cat", model="wan2.6-t2v", duration=5).known
+    async with client(Recorder(), region="beijing") as cn:
+        found = cn.estimate("a cat", model="wan2.2-t2v-plus", size="1920*1080")
+        assert (found.amount, found.currency) == (Decimal("3.50"), "CNY")
+    async with client(Recorder(), base_url="http://127.0.0.1:9/api/v1") as local:
+        assert "no known price" in local.estimate("a cat", model="wan2.1-t2v-turbo").basis
+
+
+async def test_a_submit_over_max_cost_sends_no_request() -> None:
+    recorder = Recorder(ok_submit())
+    async with client(recorder, region="singapore") as c:
+        with pytest.raises(RequestRejected, match=r"0.180 USD .* exceeds max_cost 0.10 USD"):
+            await c.submit("a cat", model="wan2.1-t2v-turbo", max_cost="0.10")
+        with pytest.raises(RequestRejected, match="cost is unknown"):
+            await c.submit("a cat", model="wan2.6-t2v", duration=5, max_cost=10)
+        assert recorder.requests == []
+        task = await c.submit("a cat", model="wan2.1-t2v-turbo", max_cost="0.18 USD")
+    assert task.task_id == "t-1" and len(recorder.requests) == 1
