@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .client import DEFAULT, AsyncVideoClient, OnProgress, Outcome, TaskRef
+from .client import DEFAULT, AsyncVideoClient, Cap, OnProgress, Outcome, TaskRef
 from .download import ProgressFn
 from .journal import Journal
 from .journal.entry import JournalEntry
@@ -80,9 +80,18 @@ class VideoClient:
         request: VideoRequest | str,
         *,
         target: str | os.PathLike[str] | None = None,
+        max_cost: Cap | None = None,
+        allow_unknown_cost: bool = False,
         **fields: Any,
     ) -> Task:
-        return self._run(self._aclient.submit, request, target=target, **fields)
+        return self._run(
+            self._aclient.submit,
+            request,
+            target=target,
+            max_cost=max_cost,
+            allow_unknown_cost=allow_unknown_cost,
+            **fields,
+        )
 
     def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
         """See `AsyncVideoClient.estimate`."""
@@ -153,6 +162,8 @@ class VideoClient:
         on_progress: OnProgress | None = None,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
+        max_cost: Cap | None = None,
+        allow_unknown_cost: bool = False,
         **fields: Any,
     ) -> GeneratedVideo:
         return self._run(
@@ -163,6 +174,8 @@ class VideoClient:
             on_progress=on_progress,
             overwrite=overwrite,
             on_bytes=on_bytes,
+            max_cost=max_cost,
+            allow_unknown_cost=allow_unknown_cost,
             **fields,
         )
 

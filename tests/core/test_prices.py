@@ -275,3 +275,13 @@ def test_cli_models_shows_prices_next_to_models(cli_env: Path) -> None:
     assert rows and all(r["prices"][0]["per_second"] == "0.25" for r in rows)
     table = CliRunner().invoke(main, ["--provider", "fake", "models"]).stdout
     assert "PRICES" in table.splitlines()[0] and "0.25 USD/s" in table
+
+
+@pytest.mark.parametrize("method", ["submit", "generate"])
+def test_the_sync_twin_takes_the_same_cost_arguments(method: str) -> None:
+    def cost_params(fn: Any) -> list[str]:
+        names = inspect.signature(fn).parameters
+        return [n for n in ("max_cost", "allow_unknown_cost") if n in names]
+
+    sync, aio = getattr(VideoClient, method), getattr(AsyncVideoClient, method)
+    assert cost_params(sync) == cost_params(aio) == ["max_cost", "allow_unknown_cost"]
