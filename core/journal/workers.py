@@ -2,9 +2,10 @@
 
 Each worker that polls heartbeats a row in the journal's database; its share of the account's
 status-request budget is the budget divided by the workers that heartbeated recently. A
-newcomer polls nothing until every other worker has had time to see it and the requests
-those made on a bigger share have left the one-second window, so the sum of the shares holds
-at the server while workers come and go. See docs/journal.md ("Sharing the request budget").
+newcomer that finds others polls nothing until every one of them has had time to see it and
+the requests they made on a bigger share have left the one-second window, so the sum of
+the shares holds at the server while workers come and go. See docs/journal.md ("Sharing
+the request budget").
 """
 
 from __future__ import annotations
@@ -88,12 +89,15 @@ class AccountShare:
                 "VALUES (:worker, :account, :now, :now)",
                 params,
             )
-            self._ready_at = now + WARM_UP
         rows = self.journal._query(
             f"SELECT COUNT(*) FROM {TABLE} WHERE account = :account AND heartbeat_ms >= :since",
             {"account": self.account, "since": wall - int(LIVE_WINDOW * 1000)},
         )
         self._live = max(1, int(rows[0][0]))
+        if not renewed:
+            # Alone after joining, nobody spends a share to give up: start at once. Any
+            # worker joining after us counts us, so it is the one that waits.
+            self._ready_at = now if self._live == 1 else now + WARM_UP
         self._next_beat = now + HEARTBEAT
 
     def leave(self) -> None:
