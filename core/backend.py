@@ -22,7 +22,8 @@ from .clock import Clock
 from .config import Config, CoreSettings
 from .download import download_client
 from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
-from .journal import Journal
+from .journal import Journal, worker_id
+from .journal.workers import AccountShare, account_key
 from .models import Task
 from .plugins import load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
@@ -56,6 +57,7 @@ class Backend:
     pm: pluggy.PluginManager
     scheduler: PollScheduler
     http: httpx.AsyncClient | None = None
+    share: AccountShare | None = None
 
     @property
     def capabilities(self) -> frozenset[Operation]:
@@ -75,6 +77,19 @@ class Backend:
         if journal is not None:
             for model, seconds in journal.durations(self.name):
                 self.scheduler.policy.observe(model, seconds)
+
+    def share_budget(self, journal: Journal | None) -> None:
+        """Spend only this worker's share of the account's request budget when other workers
+        poll through the same journal (core/journal/workers.py)."""
+        if journal is not None and self.scheduler.budget is not None and self.share is None:
+            account = account_key(self.name, self.settings)
+            self.share = AccountShare(journal, account, worker_id(), self.scheduler.clock)
+            self.scheduler.share = self.share
+
+    def leave(self) -> None:
+        """Give the share back to the other workers (a client closing)."""
+        if self.share is not None:
+            self.share.leave()
 
     def download_http(self, config: Config) -> httpx.AsyncClient:
         """The client that fetches this provider's videos (its mounts, its loopback rule)."""
@@ -152,6 +167,7 @@ def load_backend(
         scheduler=PollScheduler(clock, policy, budget),
     )
     backend.learn_from(journal)
+    backend.share_budget(journal)
     return backend
 
 

@@ -113,6 +113,7 @@ class AsyncVideoClient:
         elif self._config.core.journal:
             self._journal = Recorder(open_journal(self._config.core.journal_url))
         main.learn_from(self._journal.journal)
+        main.share_budget(self._journal.journal)
         self._backends = Backends(
             main, partial(self._load, settings={}, journal=self._journal.journal)
         )
@@ -458,6 +459,7 @@ class AsyncVideoClient:
             return
         self._closed = True
         for backend in self._backends:
+            backend.leave()
             if backend.http is not None:
                 await backend.http.aclose()
             for pending in backend.pm.hook.videoprovider_aclose():

@@ -97,8 +97,8 @@ class CoreSettings(BaseModel):
     poll_budget: float | None = Field(
         default=None,
         gt=0,
-        description="Status requests per second the client may make in all (default: the "
-        "provider's documented limit, e.g. DashScope's 20).",
+        description="Status requests per second the account may receive; clients sharing a "
+        "journal split it (default: the provider's documented limit, e.g. DashScope's 20).",
     )
     poll_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="Random fraction taken off first and retry delays."

@@ -70,10 +70,20 @@ class _Tracked:
 class PollScheduler:
     """Shared by every wait of one client; see the module docstring."""
 
-    def __init__(self, clock: Clock, policy: AdaptivePolicy, budget: float | None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        policy: AdaptivePolicy,
+        budget: float | None,
+        share: Callable[[float], float] | None = None,
+    ) -> None:
         self.clock = clock
         self.policy = policy
-        self.budget = budget
+        self.budget = budget  # the account's, per second
+        # This client's part of `budget` when other workers spend the same account's
+        # (core/journal/workers.py); asked on every look, so it follows them coming and going.
+        self.share = share
+        self._limit_now: int | None = None
         self._heap: list[tuple[float, int, _Tracked]] = []
         self._deadlines: list[tuple[float, int, _Tracked]] = []
         self._tracked: set[_Tracked] = set()
@@ -233,9 +243,19 @@ class PollScheduler:
         return min(IDLE_STEP, wait)
 
     def _batch(self) -> int:
-        # A twentieth of the budget: at most 50 ms of the budget's worth of delay, and under
-        # DashScope's 20 per second a batch of one, i.e. no batching.
-        return 1 if self.budget is None else max(1, math.floor(self.budget) // 20)
+        # A twentieth of the budget (this client's share of it): at most 50 ms of the
+        # budget's worth of delay, and under DashScope's 20 per second a batch of one, i.e.
+        # no batching. Never more than the share itself, or nothing would ever start.
+        limit = self._limit_now
+        return 1 if limit is None else max(1, limit // 20)
+
+    def _limit(self) -> int | None:
+        """Status requests this client may have counted at once (None: no limit); at least
+        one, unless its share is nothing for now (a worker that just joined)."""
+        if self.budget is None:
+            return None
+        budget = self.budget if self.share is None else self.share(self.budget)
+        return max(1, math.floor(budget)) if budget > 0 else 0
 
     def _until_free(self, now: float, slots: int) -> float:
         """How long until `slots` more requests fit the budget (polls in flight that
@@ -251,7 +271,8 @@ class PollScheduler:
         return min(IDLE_STEP, max(1e-3, wait))
 
     def _allowed(self, now: float) -> int:
-        if self.budget is None:
+        limit = self._limit_now = self._limit()
+        if limit is None:
             return 1 << 30
         # A request reaches the server somewhere between its start and its return, so a
         # request counts against the budget from its start until a second after it returned.
@@ -262,7 +283,7 @@ class PollScheduler:
         while self._returns and self._returns[0] < now - 1.0 - WINDOW_SLACK:
             self._returns.popleft()
         used = self._in_flight + len(self._returns)
-        return max(0, max(1, math.floor(self.budget)) - used)
+        return max(0, limit - used)
 
     def _chance_done(self, entry: _Tracked, now: float) -> float:
         model = entry.task.request.model if entry.task.request else None

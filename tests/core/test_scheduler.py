@@ -6,6 +6,7 @@ import math
 import random
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from videoprovider.backoff import MAX_RETRY_AFTER
 from videoprovider.clock import VirtualClock
 from videoprovider.errors import AuthenticationError, ProtocolError, RateLimited, WaitTimeout
+from videoprovider.journal import SQLiteJournal
+from videoprovider.journal.workers import AccountShare
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.policy import AdaptivePolicy
 from videoprovider.provider import single_attempt
@@ -324,3 +327,64 @@ async def test_a_push_ends_a_wait_and_one_before_the_wait_spares_its_polls() -> 
         polled = len(world.polls)
         assert await scheduler.deliver(late) is True
     assert result["late"] == late and len(world.polls) == polled  # no poll after the push
+
+
+async def test_workers_sharing_a_journal_share_one_budget(tmp_path: Path) -> None:
+    # Two workers on one account and one journal, the second joining while the first polls
+    # at the whole budget: at the server, no second ever sees more than the account's 10.
+    clock = EventClock()
+    rng = random.Random(3)
+    journal = SQLiteJournal(tmp_path / "journal.sqlite3")
+    arrivals: list[tuple[float, str]] = []
+
+    def world(worker: str) -> World:
+        w = World(clock, {f"{worker}{i}": rng.uniform(60, 120) for i in range(150)})
+        answer = w.fetch
+
+        async def fetch(task: Task) -> TaskStatus:
+            await clock.sleep(0.05)
+            arrivals.append((clock.monotonic(), worker))
+            return await answer(task)
+
+        w.fetch = fetch  # type: ignore[method-assign]
+        return w
+
+    def scheduler(worker: str) -> PollScheduler:
+        s = make(clock, budget=10, min_interval=0.5)
+        s.share = AccountShare(journal, "fake", worker, clock)
+        return s
+
+    results: list[dict[str, TaskStatus | BaseException]] = []
+
+    async def worker(name: str, joins: float) -> None:
+        await clock.sleep(joins)
+        results.append(await run_all(scheduler(name), world(name), clock))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(clock.run)
+        async with anyio.create_task_group() as workers:
+            workers.start_soon(worker, "a", 0.0)
+            workers.start_soon(worker, "b", 30.0)
+        group.cancel_scope.cancel()
+    journal.close()
+    assert all(isinstance(r, TaskStatus) for done in results for r in done.values())
+    times = sorted(t for t, _ in arrivals)
+    worst = max(
+        sum(1 for t in times[i : i + 30] if t < start + 1.0) for i, start in enumerate(times)
+    )
+    assert worst <= 10
+    # Alone, a worker takes the whole budget; together, about half each.
+    alone = [t for t, w in arrivals if 20.0 <= t < 30.0]
+    assert len(alone) >= 10 * 9
+    both = Counter(w for t, w in arrivals if 60.0 <= t < 70.0)
+    assert 45 <= both["a"] <= 50 and 45 <= both["b"] <= 50
+
+
+async def test_a_worker_with_no_share_yet_polls_nothing() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"t": 5.0})
+    scheduler = make(clock, budget=10)
+    opens = 30.0
+    scheduler.share = lambda budget: budget if clock.monotonic() >= opens else 0.0
+    await run_all(scheduler, world, clock)
+    assert world.polls and world.polls[0][0] >= opens
