@@ -71,7 +71,7 @@ def _cells(entry: JournalEntry) -> tuple[str, str, str, str, str, str]:
 
 @click.group()
 def tasks() -> None:
-    """The task journal: list, show, resume and prune journaled tasks."""
+    """The task journal: list, show, resume, reconcile and prune journaled tasks."""
 
 
 @tasks.command("list")
