@@ -14,15 +14,17 @@ benchmarks to drive it, and serves TLS when given a context.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import h11
@@ -30,10 +32,12 @@ import h11
 __all__ = [
     "EmulatorClock",
     "Handler",
+    "Recorded",
     "Request",
     "Response",
     "base_url",
     "in_thread",
+    "record",
     "serve",
     "serve_until_signalled",
 ]
@@ -58,6 +62,32 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # real seconds before answering (slow-reply faults)
     drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Recorded:
+    """A request as an emulator saw it: key redacted, JSON body parsed, when it arrived."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: Any
+    at: float = 0.0  # real monotonic seconds: benchmarks count requests per second
+
+
+def record(request: Request, *, key_tail: int = 0) -> Recorded:
+    """`request` for an emulator's log, its bearer key cut to its last `key_tail` characters
+    (only when the key is longer than 8, so a short one never shows whole)."""
+    headers = dict(request.headers)
+    if "authorization" in headers:
+        key = headers["authorization"].removeprefix("Bearer ").strip()
+        tail = key[-key_tail:] if key_tail and len(key) > 8 else ""
+        headers["authorization"] = f"Bearer …{tail}"
+    try:
+        body: Any = json.loads(request.body) if request.body else None
+    except ValueError:
+        body = request.body.decode("utf-8", "replace")
+    return Recorded(request.method, request.path, headers, body, time.monotonic())
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from videoprovider.clock import SystemClock
-from videoprovider.testing.emulator import EmulatorClock, Request, Response
+from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
 from .uploads import UploadStore
@@ -103,14 +103,6 @@ class EmuTask:
 
     def done_monotonic(self, cfg: EmulatorConfig) -> float:
         return self.submitted + self.duration / cfg.time_scale
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
 
 
 @dataclass
@@ -213,7 +205,7 @@ class DashScopeService:
         if kind == "status":
             self.stats.saw_status(time.monotonic())
         if self.config.record:
-            self.requests.append(self._record(req))
+            self.requests.append(record(req, key_tail=4))
         fault = self._take_fault(kind)
         if fault is not None and fault.kind != "drop_after":
             faulty = self._fault_reply(fault)
@@ -225,17 +217,6 @@ class DashScopeService:
         if fault is not None and fault.kind == "slow":
             reply.delay = fault.delay
         return reply
-
-    def _record(self, req: Request) -> Recorded:
-        headers = dict(req.headers)
-        if "authorization" in headers:
-            key = headers["authorization"].removeprefix("Bearer ").strip()
-            headers["authorization"] = f"Bearer …{key[-4:]}" if len(key) > 8 else "Bearer …"
-        try:
-            body: Any = json.loads(req.body) if req.body else None
-        except ValueError:
-            body = req.body.decode("utf-8", "replace")
-        return Recorded(req.method, req.path, headers, body)
 
     def _fault_reply(self, fault: Fault) -> Response | None:
         rid = str(uuid.UUID(int=self._rng.getrandbits(128)))

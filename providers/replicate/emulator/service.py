@@ -12,13 +12,12 @@ import json
 import math
 import random
 import string
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from videoprovider.clock import SystemClock
-from videoprovider.testing.emulator import EmulatorClock, Request, Response
+from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
 from ..settings import WEBHOOK_EVENTS
@@ -88,15 +87,6 @@ class Prediction:
         return self.created + self.duration if now >= self.created + self.duration else None
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    at: float = 0.0  # real monotonic seconds: benchmarks count requests per second
-
-
 def _json(status: int, doc: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status, json.dumps(doc).encode(), {"Content-Type": "application/json", **(headers or {})}
@@ -153,7 +143,7 @@ class ReplicateService:
         kind = _kind(req.method, req.path)
         if kind == "file":
             return self._file(req)
-        self.requests.append(self._record(req))
+        self.requests.append(record(req))
         fault = self._take_fault(kind)
         if fault is not None and fault.kind == "429":
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
@@ -165,16 +155,6 @@ class ReplicateService:
             return Response(drop=True)
         reply = self._route(req, kind)
         return Response(drop=True) if fault is not None else reply
-
-    def _record(self, req: Request) -> Recorded:
-        headers = dict(req.headers)
-        if "authorization" in headers:
-            headers["authorization"] = "Bearer …"
-        try:
-            body: Any = json.loads(req.body) if req.body else None
-        except ValueError:
-            body = req.body.decode("utf-8", "replace")
-        return Recorded(req.method, req.path, headers, body, time.monotonic())
 
     def _route(self, req: Request, kind: str) -> Response:
         auth = req.headers.get("authorization", "")
