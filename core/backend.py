@@ -91,6 +91,29 @@ class Backend:
         if self.share is not None:
             self.share.leave()
 
+    async def invoke(
+        self, hook: str, operation: str, expect: type[T], for_task: str | None, **kwargs: Any
+    ) -> T:
+        """Await the provider's `hook`; its errors name the provider, operation and task, and
+        a reply of the wrong type is a ProtocolError (a bug in the plugin)."""
+        try:
+            result = await getattr(self.pm.hook, hook)(**kwargs)
+        except VideoProviderError as exc:
+            exc.provider = exc.provider or self.name
+            exc.operation = exc.operation or operation
+            exc.task_id = exc.task_id or for_task
+            raise
+        if not isinstance(result, expect):
+            raise ProtocolError(
+                f"The {self.name} provider's {operation} returned "
+                f"{type(result).__name__}, not {expect.__name__}.",
+                hint="This is a bug in the provider plugin; report it to its authors.",
+                provider=self.name,
+                operation=operation,
+                task_id=for_task,
+            )
+        return result
+
     def download_http(self, config: Config) -> httpx.AsyncClient:
         """The client that fetches this provider's videos (its mounts, its loopback rule)."""
         if self.http is None:
@@ -204,20 +227,4 @@ class Backends:
         backend = self.main if task is None else self.get(task.provider)
         backend.require(op)
         for_task = task.task_id if task is not None else None
-        try:
-            result = await getattr(backend.pm.hook, op.hook_name)(**kwargs)
-        except VideoProviderError as exc:
-            exc.provider = exc.provider or backend.name
-            exc.operation = exc.operation or op.value
-            exc.task_id = exc.task_id or for_task
-            raise
-        if not isinstance(result, expect):
-            raise ProtocolError(
-                f"The {backend.name} provider's {op.value} returned "
-                f"{type(result).__name__}, not {expect.__name__}.",
-                hint="This is a bug in the provider plugin; report it to its authors.",
-                provider=backend.name,
-                operation=op.value,
-                task_id=for_task,
-            )
-        return result
+        return await backend.invoke(op.hook_name, op.value, expect, for_task, **kwargs)

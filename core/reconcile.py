@@ -56,15 +56,23 @@ class Reconciler:
         claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
         found = []
         for entry in entries:
-            hook = self._backend(entry.provider).pm.hook.videoprovider_list_tasks
-            if not hook.get_hookimpls():
+            backend = self._backend(entry.provider)
+            if not backend.pm.hook.videoprovider_list_tasks.get_hookimpls():
                 found.append(Orphan(entry, None))
                 continue
             since, until = entry.created_at - BEFORE, entry.created_at + AFTER
-            listed = await hook(since=since, until=until, model=entry.request.model)
+            listed = await backend.invoke(
+                "videoprovider_list_tasks",
+                "list",
+                list,
+                None,
+                since=since,
+                until=until,
+                model=entry.request.model,
+            )
             candidates = [
                 s
-                for s in listed or []
+                for s in listed
                 if (entry.provider, s.task_id) not in claimed
                 and (s.submitted_at is None or since <= s.submitted_at <= until)
             ]

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProtocolError, WebhookRejected
+from .errors import WebhookRejected
 from .models import Task, TaskStatus, WebhookDelivery
 
 if TYPE_CHECKING:
@@ -68,8 +68,7 @@ class Inbox:
     async def receive(
         self, backend: Backend, headers: Mapping[str, str], body: bytes
     ) -> TaskStatus | None:
-        hook = backend.pm.hook.videoprovider_webhook
-        if not hook.get_hookimpls():
+        if not backend.pm.hook.videoprovider_webhook.get_hookimpls():
             raise WebhookRejected(
                 f"The {backend.name} provider takes no webhook deliveries.",
                 provider=backend.name,
@@ -77,15 +76,9 @@ class Inbox:
                 http_status=404,
             )
         lowered = {name.lower(): value for name, value in headers.items()}
-        delivery = await hook(headers=lowered, body=body)
-        if not isinstance(delivery, WebhookDelivery):
-            raise ProtocolError(
-                f"The {backend.name} provider's webhook hook returned "
-                f"{type(delivery).__name__}, not WebhookDelivery.",
-                hint="This is a bug in the provider plugin; report it to its authors.",
-                provider=backend.name,
-                operation="webhook",
-            )
+        delivery = await backend.invoke(
+            "videoprovider_webhook", "webhook", WebhookDelivery, None, headers=lowered, body=body
+        )
         if not self._seen.first_time(backend.name, delivery.id):
             return None
         status = delivery.status
