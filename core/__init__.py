@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .models import (
         GeneratedVideo,
         Task,
+        TaskPage,
         TaskState,
         TaskStatus,
         VideoRequest,
@@ -62,6 +63,7 @@ _LOCATIONS = {
     "VideoClient": "sync",
     "VideoRequest": "models",
     "Task": "models",
+    "TaskPage": "models",
     "TaskState": "models",
     "TaskStatus": "models",
     "GeneratedVideo": "models",
@@ -133,6 +135,7 @@ __all__ = [
     "TaskFailed",
     "TaskNotFound",
     "TaskNotReady",
+    "TaskPage",
     "TaskState",
     "TaskStatus",
     "UnsupportedOperation",

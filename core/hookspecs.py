@@ -24,7 +24,7 @@ import pluggy
 if TYPE_CHECKING:
     import httpx
 
-    from .models import Task, TaskStatus, VideoRequest, WebhookDelivery
+    from .models import Task, TaskPage, TaskStatus, VideoRequest, WebhookDelivery
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -117,14 +117,23 @@ def videoprovider_webhook(
 
 @hookspec(firstresult=True)
 def videoprovider_list_tasks(
-    since: datetime, until: datetime, model: str | None
-) -> Awaitable[list[TaskStatus]] | None:
-    """The account's tasks created between `since` and `until` (aware datetimes, at most 24
-    hours apart), of `model` when given, every page, each with `submitted_at` (optional).
+    since: datetime, until: datetime, model: str | None, finished: bool, page: str | None
+) -> Awaitable[TaskPage] | None:
+    """One page of the account's tasks created between `since` and `until` (aware
+    datetimes, at most 24 hours apart), of `model` when given: exactly one request.
 
-    Used to settle a submit whose outcome is unknown: the task it may have created is among
-    them. Report what the listing says; the client never takes a task as finished from a
-    listing alone.
+    `page` is None for the first page, else the `next_page` token of the previous one (the
+    provider's own format; refuse one it did not issue). With `finished`, the caller wants
+    only tasks in a terminal state: filter at the service when it can (rows in other states
+    are tolerated and ignored). Give each status its `submitted_at` in the service's clock
+    when the listing says it. Optional.
+
+    The client uses it to settle a submit whose outcome is unknown, and to learn which of
+    the tasks it waits on have finished, fetching each one's final status with
+    `videoprovider_status`: a listing alone never ends a wait, and a task a listing misses
+    is still found by the client's slow per-task polls. Raise like `videoprovider_status`
+    does under `single_attempt`: `RateLimited` when throttled, `ProviderUnavailable` for a
+    transient fault, `UnsupportedOperation` when the account cannot list.
     """
 
 

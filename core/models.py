@@ -20,6 +20,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "GeneratedVideo",
     "Task",
+    "TaskPage",
     "TaskState",
     "TaskStatus",
     "VideoRequest",
@@ -288,6 +289,17 @@ class TaskStatus(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.state.is_terminal
+
+
+class TaskPage(BaseModel):
+    """One page of a provider's task listing (`videoprovider_list_tasks`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    statuses: list[TaskStatus] = Field(default_factory=list)
+    next_page: str | None = Field(
+        default=None, description="The token of the next page; None on the last."
+    )
 
 
 class WebhookDelivery(BaseModel):

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .backend import Backend
 from .errors import ConfigurationError
 from .journal import Journal
 from .journal.entry import JournalEntry, Phase
-from .models import Task, TaskStatus
+from .models import Task, TaskPage, TaskStatus
 
-__all__ = ["Orphan", "Reconciler"]
+__all__ = ["Orphan", "Reconciler", "list_all"]
 
 # The task is created while the submit is in flight: after the intent was recorded, within
 # the request's timeout. A little before, for clocks that disagree by a minute.
 BEFORE = timedelta(minutes=2)
 AFTER = timedelta(minutes=15)
+MAX_PAGES = 50  # 5,000 tasks in the minutes around one submit is far beyond any account
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,31 @@ class Orphan:
 
     entry: JournalEntry
     candidates: list[TaskStatus] | None
+
+
+async def list_all(
+    backend: Backend, since: datetime, until: datetime, model: str | None
+) -> list[TaskStatus]:
+    """Every task the provider lists in the window, page after page (up to MAX_PAGES)."""
+    found: list[TaskStatus] = []
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        page = await backend.invoke(
+            "videoprovider_list_tasks",
+            "list",
+            TaskPage,
+            None,
+            since=since,
+            until=until,
+            model=model,
+            finished=False,
+            page=token,
+        )
+        found += page.statuses
+        token = page.next_page
+        if token is None:
+            break
+    return found
 
 
 class Reconciler:
@@ -61,15 +87,7 @@ class Reconciler:
                 found.append(Orphan(entry, None))
                 continue
             since, until = entry.created_at - BEFORE, entry.created_at + AFTER
-            listed = await backend.invoke(
-                "videoprovider_list_tasks",
-                "list",
-                list,
-                None,
-                since=since,
-                until=until,
-                model=entry.request.model,
-            )
+            listed = await list_all(backend, since, until, entry.request.model)
             candidates = [
                 s
                 for s in listed

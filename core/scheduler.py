@@ -63,6 +63,7 @@ class _Tracked:
     in_flight: bool = False
     result: TaskStatus | None = None
     error: BaseException | None = None
+    recheck: bool = False  # said finished while a poll was in flight: poll again at once
     done: anyio.Event = field(default_factory=anyio.Event)
     wake: anyio.Event = field(default_factory=anyio.Event)
 
@@ -91,6 +92,10 @@ class PollScheduler:
         # Endings pushed before anyone waited on the task (a batch's waits start after its
         # submits): the wait that comes later returns them instead of polling.
         self._pushed: OrderedDict[tuple[str, str], TaskStatus] = OrderedDict()
+        # Tasks the provider said have finished (an event, a listing): their final status is
+        # fetched ahead of every other poll. `_hinted` keeps such news for later waits.
+        self._confirm: deque[_Tracked] = deque()
+        self._hinted: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._seq = 0
         self._driving = False
         self._returns: deque[float] = deque()  # when polls returned, over the last second
@@ -124,8 +129,11 @@ class PollScheduler:
             born=now - age,
             due=now + self.policy.first_delay(model, age),
         )
-        self._push(entry)
         key = (task.provider, task.task_id)
+        if key in self._hinted:
+            del self._hinted[key]
+            self._confirm.append(entry)
+        self._push(entry)
         self._waiting.setdefault(key, set()).add(entry)
         if entry.deadline is not None:
             heapq.heappush(self._deadlines, (entry.deadline, self._seq, entry))
@@ -155,13 +163,33 @@ class PollScheduler:
         waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
         for entry in waits:
             await self._apply(entry, status, polled=False)
-        if waits and self._sleeping is not None:
-            self._sleeping.cancel()  # the driver looks again at once
+        if waits:
+            self._wake_driver()
         if not waits and status.is_terminal:
-            self._pushed[key] = status
-            while len(self._pushed) > PUSHED_KEEP:
-                self._pushed.popitem(last=False)
+            _remember(self._pushed, key, status)
         return bool(waits)
+
+    def confirm(self, provider: str, task_id: str) -> bool:
+        """The provider said the task has finished (a completion event, a listing) without
+        its final status: fetch that status now, ahead of every other poll, in the budget.
+        A wait that starts later polls at once. Return whether any wait was tracking it."""
+        key = (provider, task_id)
+        waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
+        for entry in waits:
+            if entry.in_flight:
+                entry.recheck = True  # that poll may have left before the task finished
+            else:
+                self._confirm.append(entry)
+        if waits:
+            self._wake_driver()
+        else:
+            _remember(self._hinted, key, None)
+        return bool(waits)
+
+    def _wake_driver(self) -> None:
+        if self._sleeping is not None:
+            self._sleeping.cancel()
+        self._returned.set()
 
     def _push(self, entry: _Tracked) -> None:
         self._tracked.add(entry)
@@ -215,17 +243,25 @@ class PollScheduler:
             # At the budget. Choosing among the due tasks costs O(due), so choose once a
             # batch of slots is free rather than once per returning poll.
             return self._until_free(now, batch - allowed)
-        due: list[_Tracked] = []
+        confirmed: dict[_Tracked, None] = {}  # in order, once each
+        while self._confirm and len(confirmed) < allowed:
+            entry = self._confirm.popleft()
+            if self._pollable(entry):
+                confirmed[entry] = None
+        due = list(confirmed)
+        allowed -= len(due)
+        first = len(due)
         while self._heap and self._heap[0][0] <= now:
-            _, _, entry = heapq.heappop(self._heap)
-            if entry in self._tracked and not entry.done.is_set() and not entry.in_flight:
+            when, _, entry = heapq.heappop(self._heap)
+            # An entry confirmed out of turn left its old place in the heap behind.
+            if when == entry.due and self._pollable(entry) and entry not in confirmed:
                 due.append(entry)
-        if len(due) > allowed:
+        if len(due) - first > allowed:
             # Spend the budget where a finished task is most likely to be found.
-            due.sort(key=lambda e: self._chance_done(e, now), reverse=True)
-            for entry in due[allowed:]:
+            rest = sorted(due[first:], key=lambda e: self._chance_done(e, now), reverse=True)
+            for entry in rest[allowed:]:
                 self._push(entry)  # still due: first in line next time
-            due = due[:allowed]
+            due = due[:first] + rest[:allowed]
         for entry in due:
             entry.in_flight = True
             self._in_flight += 1
@@ -233,7 +269,8 @@ class PollScheduler:
             group.start_soon(self._poll, entry)
         next_due = self._heap[0][0] if self._heap else now + IDLE_STEP
         wait = max(0.0, next_due - now)
-        if self._heap and self._heap[0][0] <= now:  # budget-bound: wait for a free slot
+        if self._confirm or (self._heap and self._heap[0][0] <= now):
+            # Budget-bound: wait for a free slot.
             wait = (self._returns[0] + 1.0 + 2 * WINDOW_SLACK - now) if self._returns else 1e-3
             wait = max(1e-3, wait)
         while self._deadlines and self._deadlines[0][2].done.is_set():
@@ -241,6 +278,9 @@ class PollScheduler:
         if self._deadlines:
             wait = min(wait, max(0.0, self._deadlines[0][0] - now))
         return min(IDLE_STEP, wait)
+
+    def _pollable(self, entry: _Tracked) -> bool:
+        return entry in self._tracked and not entry.done.is_set() and not entry.in_flight
 
     def _batch(self) -> int:
         # A twentieth of the budget (this client's share of it): at most 50 ms of the
@@ -366,6 +406,9 @@ class PollScheduler:
         if not polled:
             return  # the task keeps its place in the poll schedule
         entry.last_poll_age = age
+        if entry.recheck:
+            entry.recheck = False
+            self._confirm.append(entry)
         entry.due = now + self.policy.next_delay(model, age)
         self._push(entry)
 
@@ -392,6 +435,12 @@ class PollScheduler:
         )
         entry.due = now + delay
         self._push(entry)
+
+
+def _remember(kept: OrderedDict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
+    kept[key] = value
+    while len(kept) > PUSHED_KEEP:
+        kept.popitem(last=False)
 
 
 def _regresses(last: TaskStatus | None, status: TaskStatus) -> bool:

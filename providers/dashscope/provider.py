@@ -33,11 +33,11 @@ from videoprovider.errors import (
     TaskNotReady,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Task, TaskPage, TaskState, TaskStatus, VideoRequest
 from videoprovider.prices import Price
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
-from . import wire
+from . import task_pages, wire
 from .catalog import model_infos
 from .prices import PRICES
 from .request import build_submit
@@ -53,7 +53,6 @@ from .upload import (
 
 log = logging.getLogger("videoprovider.dashscope")
 
-MAX_LIST_PAGES = 50  # 5,000 tasks in the minutes around one submit is far beyond any account
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
@@ -274,36 +273,34 @@ class DashScopeProvider:
 
     @hookimpl
     async def videoprovider_list_tasks(
-        self, since: datetime, until: datetime, model: str | None
-    ) -> list[TaskStatus]:
-        # [SDK base_api.py list] GET /tasks with page_no/page_size and a time window of at
-        # most 24 hours; used to settle submits whose outcome is unknown, so it is rare.
+        self, since: datetime, until: datetime, model: str | None, finished: bool, page: str | None
+    ) -> TaskPage:
+        # [SDK base_api.py list] GET /tasks with page_no/page_size, a window of at most 24
+        # hours and one `status`: finished tasks are listed as the SUCCEEDED pages, then the
+        # FAILED ones, and the page token says which of them comes next.
+        status, page_no = task_pages.parse_token(page, finished)
         params: dict[str, Any] = {
             "start_time": wire.list_window(since),
             "end_time": wire.list_window(until),
-            "page_size": 100,
+            "page_size": task_pages.PAGE_SIZE,
+            "page_no": page_no,
         }
         if model:
             params["model_name"] = model
-        found: list[TaskStatus] = []
-        page, pages = 1, 1
-        while page <= min(pages, MAX_LIST_PAGES):
-            try:
-                response = await send_bounded(
-                    self._http, "GET", "/tasks", params={**params, "page_no": page}
-                )
-            except httpx.HTTPError as exc:
-                raise ProviderUnavailable(
-                    f"Listing DashScope tasks failed: {describe(exc)}.",
-                    provider="dashscope",
-                    operation="list",
-                ) from exc
-            if response.status_code != 200:
-                raise wire.error_for(response, "list")
-            rows, pages = wire.parse_task_page(response, self.context.clock.now())
-            found += rows
-            page += 1
-        return found
+        if status:
+            params["status"] = status
+        try:
+            response = await send_bounded(self._http, "GET", "/tasks", params=params)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                f"Listing DashScope tasks failed: {describe(exc)}.",
+                provider="dashscope",
+                operation="list",
+            ) from exc
+        if response.status_code != 200:
+            raise wire.error_for(response, "list")
+        rows, pages = wire.parse_task_page(response, self.context.clock.now())
+        return TaskPage(statuses=rows, next_page=task_pages.next_token(status, page_no, pages))
 
     @hookimpl
     async def videoprovider_aclose(self) -> None:

@@ -101,6 +101,7 @@ def test_public_api_is_pinned() -> None:
             "TaskFailed",
             "TaskNotFound",
             "TaskNotReady",
+            "TaskPage",
             "TaskState",
             "TaskStatus",
             "UnsupportedOperation",

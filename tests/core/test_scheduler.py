@@ -388,3 +388,33 @@ async def test_a_worker_with_no_share_yet_polls_nothing() -> None:
     scheduler.share = lambda budget: budget if clock.monotonic() >= opens else 0.0
     await run_all(scheduler, world, clock)
     assert world.polls and world.polls[0][0] >= opens
+
+
+async def test_a_task_said_finished_is_fetched_at_once_ahead_of_the_others() -> None:
+    clock = VirtualClock()
+    world = World(clock, {"a": 30.0, **{f"t{i}": 300.0 for i in range(40)}})
+    scheduler = make(clock, budget=2.0, typical_seconds=600.0)
+    assert scheduler.confirm("p", "later") is False  # nobody waits on it yet: kept for later
+    results: dict[str, TaskStatus] = {}
+
+    async def one(name: str) -> None:
+        results[name] = await scheduler.wait(task(name, clock), world.fetch, nothing, None)
+
+    async with anyio.create_task_group() as group:
+        for name in world.durations:
+            group.start_soon(one, name)
+        while clock.monotonic() < 31.0:  # "a" has finished; nothing would poll it soon
+            await clock.sleep(1.0)
+        polled, said = len(world.polls), clock.monotonic()
+        assert scheduler.confirm("p", "a") is True
+        while "a" not in results:
+            await clock.sleep(0.01)
+        # The next request that fit the budget (2 a second) was the one that found it.
+        when, name = world.polls[polled]
+        assert name == "a" and said <= when <= said + 1.05
+        assert results["a"].state is TaskState.COMPLETED
+    hinted = World(clock, {"later": 0.0})
+    start = clock.monotonic()
+    done = await scheduler.wait(task("later", clock), hinted.fetch, nothing, None)
+    assert done.state is TaskState.COMPLETED and len(hinted.polls) == 1
+    assert hinted.polls[0][0] <= start + 1.05  # the first free slot, not the policy's 15 s
