@@ -12,6 +12,7 @@ import platform
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -24,7 +25,7 @@ from .download import download_client
 from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
 from .journal import Journal, worker_id
 from .journal.workers import AccountShare, account_key
-from .models import Task
+from .models import Task, TaskPage
 from .plugins import load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
 from .provider import Declaration, Operation, ProviderContext
@@ -114,6 +115,22 @@ class Backend:
             )
         return result
 
+    async def list_page(
+        self, since: datetime, until: datetime, model: str | None, finished: bool, page: str | None
+    ) -> TaskPage:
+        """One page of the provider's task listing (one request)."""
+        return await self.invoke(
+            "videoprovider_list_tasks",
+            "list",
+            TaskPage,
+            None,
+            since=since,
+            until=until,
+            model=model,
+            finished=finished,
+            page=page,
+        )
+
     def download_http(self, config: Config) -> httpx.AsyncClient:
         """The client that fetches this provider's videos (its mounts, its loopback rule)."""
         if self.http is None:
@@ -189,6 +206,8 @@ def load_backend(
         pm=pm,
         scheduler=PollScheduler(clock, policy, budget),
     )
+    if core.poll_listing and pm.hook.videoprovider_list_tasks.get_hookimpls():
+        backend.scheduler.use_listing(backend.list_page)
     backend.learn_from(journal)
     backend.share_budget(journal)
     return backend

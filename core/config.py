@@ -100,6 +100,11 @@ class CoreSettings(BaseModel):
         description="Status requests per second the account may receive; clients sharing a "
         "journal split it (default: the provider's documented limit, e.g. DashScope's 20).",
     )
+    poll_listing: bool = Field(
+        default=True,
+        description="Learn which tasks finished from the provider's task listing, when it "
+        "has one, instead of polling each task often (see docs/performance.md).",
+    )
     poll_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="Random fraction taken off first and retry delays."
     )

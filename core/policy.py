@@ -21,6 +21,7 @@ from .backoff import Backoff
 __all__ = ["AdaptivePolicy"]
 
 Z_EARLY = 2.326  # the 1% quantile of a standard normal, in standard deviations
+Z_TENTH = 1.2816  # the 10% quantile
 LEARN_AFTER = 8  # finished tasks of a model before their durations replace the prior
 
 
@@ -89,6 +90,20 @@ class AdaptivePolicy:
     def _median_sigma(self, model: str | None) -> tuple[float, float]:
         return self._fitted.get(model) or (self.typical_seconds, self.sigma)
 
+    def learned(self, model: str | None) -> bool:
+        """Whether durations of `model` seen here have replaced the prior."""
+        return model in self._fitted
+
+    def latest(self, model: str | None) -> float:
+        """The age by which a task of `model` has almost surely (99%) finished."""
+        median, sigma = self._median_sigma(model)
+        return median * math.exp(Z_EARLY * sigma)
+
+    def early(self, model: str | None) -> float:
+        """The age by which a tenth of the tasks of `model` have finished."""
+        median, sigma = self._median_sigma(model)
+        return median * math.exp(-Z_TENTH * sigma)
+
     def earliest(self, model: str | None) -> float:
         """The age before which a task of `model` is unlikely (1%) to be finished."""
         median, sigma = self._median_sigma(model)
@@ -103,6 +118,14 @@ class AdaptivePolicy:
         until_earliest = self.earliest(model) - age
         delay = until_earliest if until_earliest > 0 else age * self.lag_ratio
         return min(self.max_interval, max(self.min_interval, delay))
+
+    def safety_delay(self, model: str | None, age: float) -> float:
+        """When to poll a task whose end a listing or a push should report anyway: not
+        before twice the age by which nearly every such task (99%) has finished, then at
+        ages doubling; four to forty times `max_interval` apart (1 to 10 min by default)."""
+        late = 2 * self.latest(model)
+        delay = late - age if age < late else age
+        return min(40 * self.max_interval, max(4 * self.max_interval, delay))
 
     def error_delay(self, consecutive_errors: int) -> float:
         return self._errors.delay(consecutive_errors - 1)

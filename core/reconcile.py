@@ -19,7 +19,7 @@ from .backend import Backend
 from .errors import ConfigurationError
 from .journal import Journal
 from .journal.entry import JournalEntry, Phase
-from .models import Task, TaskPage, TaskStatus
+from .models import Task, TaskStatus
 
 __all__ = ["Orphan", "Reconciler", "list_all"]
 
@@ -48,17 +48,7 @@ async def list_all(
     found: list[TaskStatus] = []
     token: str | None = None
     for _ in range(MAX_PAGES):
-        page = await backend.invoke(
-            "videoprovider_list_tasks",
-            "list",
-            TaskPage,
-            None,
-            since=since,
-            until=until,
-            model=model,
-            finished=False,
-            page=token,
-        )
+        page = await backend.list_page(since, until, model, False, token)
         found += page.statuses
         token = page.next_page
         if token is None:

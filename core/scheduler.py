@@ -5,13 +5,17 @@ requests and gets throttled. Here all waits register with one scheduler; whichev
 finds nobody driving it drives it (no background task outlives a call), and hands over when
 its own task is done. The scheduler
 
-* never lets more status requests reach the provider in any one-second window than the
-  budget allows, however the network delays them (see `_allowed`),
+* never lets more requests reach the provider in any one-second window than the budget
+  allows, however the network delays them (core/budget.py),
 * asks the `AdaptivePolicy` when each task is next worth polling (rarely while young, more
   often around the time such tasks usually finish, and at least every `max_interval`),
 * when more tasks are due than the budget allows, polls those most likely to have finished,
 * honours a provider's retry-after for everyone (throttling is per account, not per task),
-  up to the cap every retry-after obeys (`backoff.cap_retry_after`, 300 s).
+  up to the cap every retry-after obeys (`backoff.cap_retry_after`, 300 s),
+* applies what a provider pushed (`deliver`: a verified webhook ends the waits on its task)
+  and fetches at once the tasks it was told have finished (`confirm`: a completion event),
+* when the provider lists its tasks, learns from that listing which tasks finished and
+  polls the others only as a safety net (core/sweeps.py): about one request per task.
 
 Only the driver sleeps, on the injected clock, so a virtual clock runs it deterministically.
 """
@@ -22,50 +26,25 @@ import heapq
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
 from .backoff import cap_retry_after
+from .budget import IDLE_STEP, RequestWindow
 from .clock import Clock
 from .errors import ProtocolError, VideoProviderError, WaitTimeout
 from .models import Task, TaskStatus
 from .policy import AdaptivePolicy
 from .provider import single_attempt
+from .sweeps import ListPage, Sweeper
+from .tracked import Fetch, OnChange, Tracked, regresses, remember
 
 __all__ = ["PollScheduler"]
 
 log = logging.getLogger("videoprovider.scheduler")
-PUSHED_KEEP = 100_000  # endings pushed for tasks not yet waited on, kept for a later wait
 MAX_GARBLED_POLLS = 5  # consecutive ProtocolErrors on one task's polls before giving up
-
-Fetch = Callable[[Task], Awaitable[TaskStatus]]
-OnChange = Callable[[TaskStatus, "TaskStatus | None"], Awaitable[None]]
-IDLE_STEP = 0.5  # longest sleep of the driver, so newly registered tasks start promptly
-WINDOW_SLACK = 1e-6  # seconds: float rounding must never let a window hold one poll too many
-
-
-@dataclass(eq=False)
-class _Tracked:
-    task: Task
-    on_change: OnChange
-    deadline: float | None
-    timeout: float | None
-    born: float  # clock.monotonic() when the task was submitted (estimated)
-    due: float
-    fetch: Fetch
-    last: TaskStatus | None = None
-    last_poll_age: float = 0.0
-    polls: int = 0
-    errors: int = 0
-    in_flight: bool = False
-    result: TaskStatus | None = None
-    error: BaseException | None = None
-    recheck: bool = False  # said finished while a poll was in flight: poll again at once
-    done: anyio.Event = field(default_factory=anyio.Event)
-    wake: anyio.Event = field(default_factory=anyio.Event)
 
 
 class PollScheduler:
@@ -85,25 +64,26 @@ class PollScheduler:
         # (core/journal/workers.py); asked on every look, so it follows them coming and going.
         self.share = share
         self._limit_now: int | None = None
-        self._heap: list[tuple[float, int, _Tracked]] = []
-        self._deadlines: list[tuple[float, int, _Tracked]] = []
-        self._tracked: set[_Tracked] = set()
-        self._waiting: dict[tuple[str, str], set[_Tracked]] = {}  # (provider, id) -> waits
+        self._heap: list[tuple[float, int, Tracked]] = []
+        self._deadlines: list[tuple[float, int, Tracked]] = []
+        self._tracked: set[Tracked] = set()
+        self._waiting: dict[tuple[str, str], set[Tracked]] = {}  # (provider, id) -> waits
         # Endings pushed before anyone waited on the task (a batch's waits start after its
         # submits): the wait that comes later returns them instead of polling.
         self._pushed: OrderedDict[tuple[str, str], TaskStatus] = OrderedDict()
         # Tasks the provider said have finished (an event, a listing): their final status is
         # fetched ahead of every other poll. `_hinted` keeps such news for later waits.
-        self._confirm: deque[_Tracked] = deque()
+        self._confirm: deque[Tracked] = deque()
         self._hinted: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._seq = 0
         self._driving = False
-        self._returns: deque[float] = deque()  # when polls returned, over the last second
-        self._paused_until = 0.0
-        self._in_flight = 0
-        self._returned = anyio.Event()
+        self.window = RequestWindow()  # polls and listing pages, in the budget
         self._sleeping: anyio.CancelScope | None = None
-        self.requests = 0  # status requests started, for benchmarks and tests
+        self.sweeper: Sweeper | None = None  # batch status, when the provider lists tasks
+
+    def use_listing(self, list_page: ListPage) -> None:
+        """Learn which tasks finished from the provider's listing (core/sweeps.py)."""
+        self.sweeper = Sweeper(self, list_page)
 
     # -- registering and waiting ----------------------------------------------------------
 
@@ -120,15 +100,24 @@ class PollScheduler:
         if task.submitted_at is not None:
             age = max(0.0, (self.clock.now() - task.submitted_at).total_seconds())
         model = task.request.model if task.request else None
-        entry = _Tracked(
+        created = task.submitted_at.timestamp() if task.submitted_at else None
+        # With other tasks to wait on, a listing will likely report this one's end.
+        swept = self._sweeping and created is not None and bool(self._tracked)
+        first = self.policy.safety_delay if swept else self.policy.first_delay
+        entry = Tracked(
             task=task,
             on_change=on_change,
             fetch=fetch,
             timeout=timeout,
             deadline=None if timeout is None else now + timeout,
             born=now - age,
-            due=now + self.policy.first_delay(model, age),
+            due=now + first(model, age),
+            created=created,
+            swept=swept,
         )
+        if swept:
+            assert self.sweeper is not None
+            self.sweeper.registered(now)
         key = (task.provider, task.task_id)
         if key in self._hinted:
             del self._hinted[key]
@@ -166,7 +155,7 @@ class PollScheduler:
         if waits:
             self._wake_driver()
         if not waits and status.is_terminal:
-            _remember(self._pushed, key, status)
+            remember(self._pushed, key, status)
         return bool(waits)
 
     def confirm(self, provider: str, task_id: str) -> bool:
@@ -183,22 +172,22 @@ class PollScheduler:
         if waits:
             self._wake_driver()
         else:
-            _remember(self._hinted, key, None)
+            remember(self._hinted, key, None)
         return bool(waits)
 
     def _wake_driver(self) -> None:
         if self._sleeping is not None:
             self._sleeping.cancel()
-        self._returned.set()
+        self.window.returned.set()
 
-    def _push(self, entry: _Tracked) -> None:
+    def _push(self, entry: Tracked) -> None:
         self._tracked.add(entry)
         self._seq += 1
         heapq.heappush(self._heap, (entry.due, self._seq, entry))
 
     # -- the driver -----------------------------------------------------------------------
 
-    async def _drive(self, mine: _Tracked) -> None:
+    async def _drive(self, mine: Tracked) -> None:
         self._driving = True
         try:
             async with anyio.create_task_group() as group:
@@ -206,12 +195,12 @@ class PollScheduler:
                     delay = self._launch_due(group)
                     if mine.done.is_set():
                         break
-                    if self._in_flight and delay > 0:
+                    if self.window.in_flight and delay > 0:
                         # A poll that returns schedules its task's next one, possibly before
                         # `delay` is up: wake on the first return instead of oversleeping.
                         with anyio.move_on_after(delay):
-                            await self._returned.wait()
-                        self._returned = anyio.Event()
+                            await self.window.returned.wait()
+                        self.window.returned = anyio.Event()
                     else:
                         # A push may end waits before the sleep is over; it cancels this.
                         with anyio.CancelScope() as self._sleeping:
@@ -231,9 +220,9 @@ class PollScheduler:
         """Start the polls that are due and fit the budget; return how long to sleep."""
         now = self.clock.monotonic()
         self._expire_deadlines(now)
-        if now < self._paused_until:
+        if now < self.window.paused_until:
             # Nothing may be polled before the pause ends; only a wait timing out can matter.
-            pause = self._paused_until - now
+            pause = self.window.paused_until - now
             if self._deadlines:
                 pause = min(pause, max(0.0, self._deadlines[0][0] - now))
             return pause
@@ -242,14 +231,17 @@ class PollScheduler:
         if allowed < batch and self._heap and self._heap[0][0] <= now:
             # At the budget. Choosing among the due tasks costs O(due), so choose once a
             # batch of slots is free rather than once per returning poll.
-            return self._until_free(now, batch - allowed)
-        confirmed: dict[_Tracked, None] = {}  # in order, once each
+            wait = self.window.until_free(now, batch - allowed)
+            return min(wait, max(1e-3, self._deadlines[0][0] - now)) if self._deadlines else wait
+        confirmed: dict[Tracked, None] = {}  # in order, once each
         while self._confirm and len(confirmed) < allowed:
             entry = self._confirm.popleft()
             if self._pollable(entry):
                 confirmed[entry] = None
         due = list(confirmed)
         allowed -= len(due)
+        if allowed > 0 and self.sweeper is not None and self.sweeper.start_page(group, now):
+            allowed -= 1
         first = len(due)
         while self._heap and self._heap[0][0] <= now:
             when, _, entry = heapq.heappop(self._heap)
@@ -264,22 +256,58 @@ class PollScheduler:
             due = due[:first] + rest[:allowed]
         for entry in due:
             entry.in_flight = True
-            self._in_flight += 1
-            self.requests += 1
+            self.window.begin()
             group.start_soon(self._poll, entry)
         next_due = self._heap[0][0] if self._heap else now + IDLE_STEP
         wait = max(0.0, next_due - now)
         if self._confirm or (self._heap and self._heap[0][0] <= now):
-            # Budget-bound: wait for a free slot.
-            wait = (self._returns[0] + 1.0 + 2 * WINDOW_SLACK - now) if self._returns else 1e-3
-            wait = max(1e-3, wait)
+            wait = self.window.until_free(now)  # budget-bound: wait for a free slot
         while self._deadlines and self._deadlines[0][2].done.is_set():
             heapq.heappop(self._deadlines)
         if self._deadlines:
             wait = min(wait, max(0.0, self._deadlines[0][0] - now))
+        if self.sweeper is not None and (next_sweep := self.sweeper.next_at()) is not None:
+            wait = min(wait, max(1e-3, next_sweep - now))
         return min(IDLE_STEP, wait)
 
-    def _pollable(self, entry: _Tracked) -> bool:
+    # -- for the sweeper (core/sweeps.py) --------------------------------------------------
+
+    @property
+    def _sweeping(self) -> bool:
+        return self.sweeper is not None and self.sweeper.enabled
+
+    def unfinished(self) -> list[Tracked]:
+        return [e for e in self._tracked if not e.done.is_set()]
+
+    def waits_on(self, provider: str, task_id: str) -> set[Tracked]:
+        return self._waiting.get((provider, task_id), set())
+
+    def fetch_first(self, entry: Tracked) -> None:
+        """Poll `entry` at the next free slot, whatever its schedule."""
+        self._confirm.append(entry)
+
+    @property
+    def backlog(self) -> int:
+        """Tasks known finished whose final status is still to fetch."""
+        return len(self._confirm)
+
+    @property
+    def limit(self) -> int | None:
+        return self._limit_now
+
+    def reschedule(self, entry: Tracked) -> None:
+        """Poll `entry` on the ordinary schedule again (no listing will report it)."""
+        now = self.clock.monotonic()
+        entry.swept = False
+        entry.due = now + self.policy.next_delay(entry.model, now - entry.born)
+        self._push(entry)
+
+    @property
+    def requests(self) -> int:
+        """Requests started (status and listing), for benchmarks and tests."""
+        return self.window.started
+
+    def _pollable(self, entry: Tracked) -> bool:
         return entry in self._tracked and not entry.done.is_set() and not entry.in_flight
 
     def _batch(self) -> int:
@@ -297,35 +325,11 @@ class PollScheduler:
         budget = self.budget if self.share is None else self.share(self.budget)
         return max(1, math.floor(budget)) if budget > 0 else 0
 
-    def _until_free(self, now: float, slots: int) -> float:
-        """How long until `slots` more requests fit the budget (polls in flight that
-        return wake the driver anyway)."""
-        if len(self._returns) >= slots:
-            wait = self._returns[slots - 1] + 1.0 + 2 * WINDOW_SLACK - now
-        elif self._returns:
-            wait = self._returns[-1] + 1.0 + 2 * WINDOW_SLACK - now
-        else:
-            wait = IDLE_STEP
-        if self._deadlines:
-            wait = min(wait, self._deadlines[0][0] - now)
-        return min(IDLE_STEP, max(1e-3, wait))
-
     def _allowed(self, now: float) -> int:
-        limit = self._limit_now = self._limit()
-        if limit is None:
-            return 1 << 30
-        # A request reaches the server somewhere between its start and its return, so a
-        # request counts against the budget from its start until a second after it returned.
-        # Then for any one-second window at the server, the last request to arrive in it was
-        # started while every other one was in flight or had returned within the second
-        # before: however the network bunches requests up, no window sees over the budget.
-        # (Counting starts alone let 1,572 arrive in one second against a budget of 1,200.)
-        while self._returns and self._returns[0] < now - 1.0 - WINDOW_SLACK:
-            self._returns.popleft()
-        used = self._in_flight + len(self._returns)
-        return max(0, limit - used)
+        self._limit_now = self._limit()
+        return self.window.free(now, self._limit_now)
 
-    def _chance_done(self, entry: _Tracked, now: float) -> float:
+    def _chance_done(self, entry: Tracked, now: float) -> float:
         model = entry.task.request.model if entry.task.request else None
         return self.policy.chance_done(model, entry.last_poll_age, now - entry.born)
 
@@ -351,12 +355,12 @@ class PollScheduler:
         for item in postponed:
             heapq.heappush(self._deadlines, item)
 
-    def _finish(self, entry: _Tracked) -> None:
+    def _finish(self, entry: Tracked) -> None:
         self._tracked.discard(entry)
         entry.done.set()
         entry.wake.set()
 
-    async def _poll(self, entry: _Tracked) -> None:
+    async def _poll(self, entry: Tracked) -> None:
         single_attempt.set(True)  # this task's own context: retries are ours, in the budget
         try:
             status = await entry.fetch(entry.task)
@@ -369,17 +373,17 @@ class PollScheduler:
             return
         finally:
             entry.in_flight = False
-            self._in_flight -= 1
-            self._returns.append(self.clock.monotonic())
-            self._returned.set()
+            self.window.end(self.clock.monotonic())
         entry.polls += 1
         entry.errors = 0
+        if self.sweeper is not None:
+            self.sweeper.saw_created(status.submitted_at, entry.task.submitted_at)
         await self._apply(entry, status, polled=True)
 
-    async def _apply(self, entry: _Tracked, status: TaskStatus, *, polled: bool) -> None:
+    async def _apply(self, entry: Tracked, status: TaskStatus, *, polled: bool) -> None:
         # A push may have ended the wait while this poll was in flight; and states never
         # go back: a reply older than what a push already said changes nothing.
-        if entry.done.is_set() or _regresses(entry.last, status):
+        if entry.done.is_set() or regresses(entry.last, status):
             return
         now = self.clock.monotonic()
         age = now - entry.born
@@ -397,6 +401,8 @@ class PollScheduler:
                 return
         entry.last = status
         if status.is_terminal:
+            if self.sweeper is not None:
+                self.sweeper.ended(entry.created)
             if status.state.value == "COMPLETED":
                 # A poll saw the end between its last two looks; a push, just now.
                 self.policy.observe(model, (entry.last_poll_age + age) / 2 if polled else age)
@@ -409,10 +415,11 @@ class PollScheduler:
         if entry.recheck:
             entry.recheck = False
             self._confirm.append(entry)
-        entry.due = now + self.policy.next_delay(model, age)
+        slow = entry.swept and self._sweeping
+        entry.due = now + (self.policy.safety_delay if slow else self.policy.next_delay)(model, age)
         self._push(entry)
 
-    def _after_error(self, entry: _Tracked, exc: VideoProviderError) -> None:
+    def _after_error(self, entry: Tracked, exc: VideoProviderError) -> None:
         # A garbled reply to a poll is usually a gateway's passing fault, and a poll is safe
         # to repeat; but a protocol that changed under us would garble every reply, so only
         # a few in a row are retried.
@@ -428,20 +435,10 @@ class PollScheduler:
         if retry_after:
             pause = cap_retry_after(float(retry_after))
             # Throttling is per account: hold every poll, not just this one.
-            self._paused_until = max(self._paused_until, now + pause)
+            self.window.pause(now, pause)
             delay = max(delay, pause)
         log.warning(
             "polling task %s: %s; retrying in %.1f s", entry.task.task_id, exc.message, delay
         )
         entry.due = now + delay
         self._push(entry)
-
-
-def _remember(kept: OrderedDict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
-    kept[key] = value
-    while len(kept) > PUSHED_KEEP:
-        kept.popitem(last=False)
-
-
-def _regresses(last: TaskStatus | None, status: TaskStatus) -> bool:
-    return last is not None and last.is_terminal and not status.is_terminal

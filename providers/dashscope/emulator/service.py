@@ -11,6 +11,7 @@ import math
 import random
 import time
 import uuid
+from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -77,6 +78,7 @@ class EmulatorConfig:
     record: bool = True
     seed: int = 0
     fail_marker: str | None = "[[fail]]"  # prompts containing it end DataInspectionFailed
+    list_lag: float = 0.0  # emulated seconds a finished task still lists as RUNNING
 
 
 @dataclass
@@ -155,6 +157,8 @@ class DashScopeService:
 
     def reset(self) -> None:
         self.tasks: dict[str, EmuTask] = {}
+        self._in_order: list[EmuTask] = []  # by submit time, for the listing's windows
+        self._submit_times: list[datetime] = []
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.stats = Stats()
@@ -202,7 +206,7 @@ class DashScopeService:
         now = self.clock.monotonic()
         self.stats.counts[kind] += 1
         self.stats.per_second[int(time.monotonic())] += 1
-        if kind == "status":
+        if kind in ("status", "list"):  # both are task queries, under one limit
             self.stats.saw_status(time.monotonic())
         if self.config.record:
             self.requests.append(record(req, key_tail=4))
@@ -276,7 +280,7 @@ class DashScopeService:
         if kind == "cancel":
             return self._cancel(req, now)
         if kind == "list":
-            return self._list(req, now)
+            return self._list(req, key, now)
         if kind == "upload_policy" and req.query.get("action") == "getPolicy":
             model = req.query.get("model", "")
             policy = self.uploads.policy(model, self.base_url)
@@ -368,6 +372,8 @@ class DashScopeService:
             fail=fail,
         )
         self.tasks[task.task_id] = task
+        self._in_order.append(task)
+        self._submit_times.append(task.submitted_at)
         return _json(
             200,
             {
@@ -472,24 +478,34 @@ class DashScopeService:
             },
         )
 
-    def _list(self, req: Request, now: float) -> Response:
-        page_no = max(1, int(req.query.get("page_no", "1") or 1))
-        page_size = max(1, min(100, int(req.query.get("page_size", "10") or 10)))
-        rows = [t for t in self.tasks.values() if self._lookup(t.task_id, now)]
-        if "status" in req.query:
-            rows = [t for t in rows if t.phase(now, self.config) == req.query["status"]]
+    def _list(self, req: Request, key: str, now: float) -> Response:
+        # The listing is a task query like GET /tasks/{id}: same account, same limit
+        # (protocol notes §14 assume one bucket). Rows are the key's own tasks, oldest first.
+        throttled = self._throttled(key)
+        if throttled is not None:
+            return throttled
+        try:
+            page_no = max(1, int(req.query.get("page_no", "1") or 1))
+            page_size = max(1, min(100, int(req.query.get("page_size", "10") or 10)))
+        except ValueError:
+            return self._bad_list("page_no and page_size must be integers.")
+        since, until = (_window(req.query.get(k)) for k in ("start_time", "end_time"))
+        if since is not None and until is not None and until - since > timedelta(hours=24):
+            return self._bad_list("The time range between start_time and end_time is 24h at most.")
+        rows, times = self._in_order, self._submit_times  # a window is a slice of them
+        first = 0 if since is None else bisect_left(times, since)
+        last = len(rows) if until is None else bisect_left(times, until + timedelta(seconds=1))
+        listed_at = now - self.config.list_lag / self.config.time_scale
+        rows = [t for t in rows[first:last] if t.key == key and self._lookup(t.task_id, now)]
         if "model_name" in req.query:
             rows = [t for t in rows if t.model == req.query["model_name"]]
-        window = [_window(req.query.get(k)) for k in ("start_time", "end_time")]
-        if window[0] is not None:
-            rows = [t for t in rows if t.submitted_at >= window[0]]
-        if window[1] is not None:
-            rows = [t for t in rows if t.submitted_at < window[1] + timedelta(seconds=1)]
+        if "status" in req.query:
+            rows = [t for t in rows if t.phase(listed_at, self.config) == req.query["status"]]
         page = rows[(page_no - 1) * page_size : page_no * page_size]
         data = [
             {
                 "task_id": t.task_id,
-                "status": t.phase(now, self.config),
+                "status": t.phase(listed_at, self.config),
                 "model_name": t.model,
                 "gmt_create": _fmt(t.submitted_at),
             }
@@ -505,6 +521,11 @@ class DashScopeService:
                 "page_no": page_no,
                 "page_size": page_size,
             },
+        )
+
+    def _bad_list(self, message: str) -> Response:
+        return _json(
+            400, {"request_id": self._rid(), "code": "InvalidParameter", "message": message}
         )
 
     def _video(self, req: Request) -> Response:
