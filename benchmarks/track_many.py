@@ -41,7 +41,12 @@ MEDIAN, SIGMA, ACCOUNT_QPS = 90.0, 0.5, 20.0
 
 
 async def run_videoprovider(
-    base: str, n: int, scale: float, aiohttp: bool = False
+    base: str,
+    n: int,
+    scale: float,
+    aiohttp: bool = False,
+    listing: bool = True,
+    follow: bool = False,
 ) -> dict[str, float]:
     from videoprovider import AsyncVideoClient
 
@@ -64,6 +69,7 @@ async def run_videoprovider(
         poll_max_interval=15.0 / scale,
         poll_typical_seconds=120.0 / scale,
         poll_budget=ACCOUNT_QPS * scale,
+        poll_listing=listing,
     ) as client:
         gate = asyncio.Semaphore(64)
 
@@ -71,6 +77,15 @@ async def run_videoprovider(
             async with gate:
                 return await client.submit(f"task {i}")
 
+        if follow:  # wait on each task from its submit on, as the SDK's threads do
+
+            async def submit_and_wait(i: int) -> None:
+                task = await submit(i)
+                await client.wait(task, timeout=None)
+                detected[task.task_id] = time.monotonic()
+
+            await asyncio.gather(*(submit_and_wait(i) for i in range(n)))
+            return detected
         tasks = await asyncio.gather(*(submit(i) for i in range(n)))
         async for outcome in client.as_completed(tasks, timeout=None):
             if outcome.ok:
@@ -156,7 +171,15 @@ async def run_plain(base: str, n: int, scale: float) -> dict[str, float]:
 def worker(kind: str, base: str, n: int, scale: float) -> None:
     start = time.monotonic()
     if kind.startswith("videoprovider"):
-        detected = asyncio.run(run_videoprovider(base, n, scale, aiohttp=kind.endswith("aiohttp")))
+        run = run_videoprovider(
+            base,
+            n,
+            scale,
+            aiohttp=kind.endswith("aiohttp"),
+            listing="polling" not in kind,
+            follow=kind.startswith("videoprovider/follow"),
+        )
+        detected = asyncio.run(run)
     elif kind == "sdk":
         detected = run_sdk(base, n, scale)
     else:
@@ -201,17 +224,34 @@ def make_tls(folder: Path) -> tuple[list[str], dict[str, str]]:
     return args, {"SSL_CERT_FILE": ca_file, "REQUESTS_CA_BUNDLE": ca_file}
 
 
+def fastest_collection(done: list[float], qps: float) -> list[float]:
+    """The lags (real seconds) of a client that knows the instant each task ends and fetches
+    it then, one status request per task, never over `qps`: the floor for any client that
+    needs a task's own status to collect it (its video URL is only there)."""
+    lags, free = [], -math.inf
+    for end in sorted(done):
+        fetch = max(end, free)
+        lags.append(fetch - end)
+        free = fetch + 1.0 / qps
+    return lags
+
+
 def scenario(
-    kind: str, n: int, scale: float, tls: tuple[list[str], dict[str, str]] | None
+    kind: str,
+    n: int,
+    scale: float,
+    tls: tuple[list[str], dict[str, str]] | None,
+    median: float | None = None,
 ) -> dict[str, Any]:
     from videoprovider_dashscope.emulator import run_subprocess
 
     qps = ACCOUNT_QPS * scale
+    median = MEDIAN if median is None else median
     args = [
         "--api-key",
         KEY,
         "--task-seconds",
-        str(MEDIAN),
+        str(median),
         "--sigma",
         str(SIGMA),
         "--time-scale",
@@ -252,10 +292,13 @@ def scenario(
             fractions.append(lag / info["duration"])
     all_durations = {tid: info["duration"] for tid, info in times.items()}
     status_requests = stats["counts"].get("status", 0)
+    list_requests = stats["counts"].get("list", 0)
+    floor = [lag * scale for lag in fastest_collection([t["done"] for t in times.values()], qps)]
     completed = len(detected)
     return {
         "client": kind,
         "n": n,
+        "median_task_s": median,
         "completed": completed,
         "submitted": len(times),
         "wall_s": run["wall"],
@@ -265,7 +308,11 @@ def scenario(
         "cpu_ms_per_request": 1000 * run["cpu"] / max(1, status_requests),
         "cpu_ms_per_task": 1000 * run["cpu"] / max(1, completed),
         "cpu_pct_of_core": 100 * run["cpu"] / max(1e-9, run["wall"]),
-        "requests_per_task": status_requests / max(1, n),
+        "requests_per_task": (status_requests + list_requests) / max(1, n),
+        "status_per_task": status_requests / max(1, n),
+        "pages_per_task": list_requests / max(1, n),
+        "floor_lag_median_s": statistics.median(floor),
+        "floor_lag_p95_s": _p95(floor),
         "min_requests_per_task": minimum_polls(list(all_durations.values())),
         "tasks_per_cpu_s": completed / max(1e-9, run["cpu"]),
         "lag_median_s": statistics.median(lags) if lags else None,
@@ -301,8 +348,8 @@ def cold_start(repeat: int = 7) -> dict[str, float]:
     }
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    cols = [
+def table(rows: list[dict[str, Any]], cols: list[tuple[str, str]] | None = None) -> str:
+    cols = cols or [
         ("client", "{}"),
         ("n", "{}"),
         ("completed", "{}"),
@@ -331,6 +378,49 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+BATCH_COLUMNS = [
+    ("client", "{}"),
+    ("n", "{}"),
+    ("median_task_s", "{:g}"),
+    ("completed", "{}"),
+    ("status_per_task", "{:.2f}"),
+    ("pages_per_task", "{:.2f}"),
+    ("requests_per_task", "{:.2f}"),
+    ("lag_median_s", "{:.1f}"),
+    ("lag_p95_s", "{:.1f}"),
+    ("lag_p95_frac", "{:.2f}"),
+    ("floor_lag_median_s", "{:.1f}"),
+    ("floor_lag_p95_s", "{:.1f}"),
+    ("peak_status_rps", "{}"),
+    ("budget_rps", "{:.0f}"),
+    ("throttled", "{}"),
+    ("cpu_pct_of_core", "{:.1f}"),
+]
+
+
+def batch(scale: float, tls: tuple[list[str], dict[str, str]] | None) -> list[dict[str, Any]]:
+    """Issue 15's targets: a cold start (N=100, median 5 s) and N=1,000 (median 20 s) at the
+    service's own pace, and N=10,000 (median 90 s) compressed `scale` times; each with the
+    task listing and without it (polling only), in the same run."""
+    rows = []
+    # Each task is waited on from its submit on (`/follow`), so the first ends are seen
+    # while later tasks are still being submitted, as in a host that submits as work comes.
+    both = ("videoprovider/follow", "videoprovider/follow-polling")
+    for kinds, n, median, at in (
+        ((*both, "sdk"), 100, 5.0, 1.0),
+        (both, 1000, 20.0, 1.0),
+        (both, 10000, 90.0, scale),
+    ):
+        for kind in kinds:
+            if kind == "sdk" and not importlib.util.find_spec("dashscope"):
+                continue
+            print(f"running {kind} n={n} median={median:g} x{at:g} ...", file=sys.stderr)
+            row = scenario(kind, n, at, tls, median=median)
+            row["scale"] = at
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
@@ -346,7 +436,22 @@ def main() -> None:
         help="no compression: 400 tasks of median 20 s at the real 20 queries/s, to read what "
         "a client costs at the service's own pace",
     )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="batch status (the task listing) against polling only: cold start, N=1,000 "
+        "and N=10,000 (compressed --scale times, default 10 here)",
+    )
     args = parser.parse_args()
+    if args.batch:
+        scale = 10.0 if args.scale == 60.0 else args.scale
+        with tempfile.TemporaryDirectory() as folder:
+            rows = batch(scale, None if args.plain_http else make_tls(Path(folder)))
+        out = Path(args.out).with_name("batch_status.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"rows": rows}, indent=2))
+        print(table(rows, BATCH_COLUMNS))
+        return
     global MEDIAN
     plan = [("videoprovider", 100), ("sdk", 100), ("plain", 100)]
     if args.real_time:

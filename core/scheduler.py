@@ -121,7 +121,7 @@ class PollScheduler:
         key = (task.provider, task.task_id)
         if key in self._hinted:
             del self._hinted[key]
-            self._confirm.append(entry)
+            self.fetch_first(entry)
         self._push(entry)
         self._waiting.setdefault(key, set()).add(entry)
         if entry.deadline is not None:
@@ -168,7 +168,7 @@ class PollScheduler:
             if entry.in_flight:
                 entry.recheck = True  # that poll may have left before the task finished
             else:
-                self._confirm.append(entry)
+                self.fetch_first(entry)
         if waits:
             self._wake_driver()
         else:
@@ -236,6 +236,7 @@ class PollScheduler:
         confirmed: dict[Tracked, None] = {}  # in order, once each
         while self._confirm and len(confirmed) < allowed:
             entry = self._confirm.popleft()
+            entry.queued = False
             if self._pollable(entry):
                 confirmed[entry] = None
         due = list(confirmed)
@@ -283,8 +284,11 @@ class PollScheduler:
         return self._waiting.get((provider, task_id), set())
 
     def fetch_first(self, entry: Tracked) -> None:
-        """Poll `entry` at the next free slot, whatever its schedule."""
-        self._confirm.append(entry)
+        """Poll `entry` at the next free slot, ahead of the scheduled polls (once, however
+        often it is asked before that poll starts)."""
+        if not entry.queued:
+            entry.queued = True
+            self._confirm.append(entry)
 
     @property
     def backlog(self) -> int:
@@ -414,7 +418,7 @@ class PollScheduler:
         entry.last_poll_age = age
         if entry.recheck:
             entry.recheck = False
-            self._confirm.append(entry)
+            self.fetch_first(entry)
         slow = entry.swept and self._sweeping
         entry.due = now + (self.policy.safety_delay if slow else self.policy.next_delay)(model, age)
         self._push(entry)

@@ -141,6 +141,7 @@ class Sweeper:
         self._sweep_at = 0.0  # when the next sweep is planned (scheduler's monotonic clock)
         self._page_at = 0.0  # when the next page may go, after an error
         self._swept_before = False  # whether the last plan had tasks to list
+        self._calibrating = False  # a poll to learn the service clock's offset was asked
         self.skew = Skew()
         self.rows_per_page = FIRST_ROWS_PER_PAGE
         # The fewest requests a window has taken: a group of no more unfinished tasks than
@@ -278,8 +279,10 @@ class Sweeper:
         self._sweep_at = now + interval
         if scheduler.limit is not None and scheduler.backlog >= scheduler.limit * interval:
             return  # the tasks known finished fill the budget until the next sweep anyway
-        if plan.swept and not self.skew.known:
-            # Windows are in the service's clock: one poll says how far it is from ours.
+        if plan.swept and not self.skew.known and not self._calibrating:
+            # Windows are in the service's clock: one poll says how far it is from ours
+            # (if the service's statuses say when tasks were created; else wide margins).
+            self._calibrating = True
             scheduler.fetch_first(min(plan.swept, key=lambda e: e.born))
         self._walks.extend(_Walk(window) for window in plan.windows)
 

@@ -38,6 +38,7 @@ class Tracked:
     result: TaskStatus | None = None
     error: BaseException | None = None
     recheck: bool = False  # said finished while a poll was in flight: poll again at once
+    queued: bool = False  # in the scheduler's fetch-first queue
     created: float | None = None  # task.submitted_at as a timestamp, for listing windows
     swept: bool = False  # its end should show in a listing: polled only as a safety net
     done: anyio.Event = field(default_factory=anyio.Event)
