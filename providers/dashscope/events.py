@@ -5,8 +5,9 @@ account's default bus for every task that ends; a rule can forward it to an HTTP
 CloudEvents 1.0 structured JSON body [protocol notes §14]. The event carries no video URL
 (`contain_result: false`), so it is a *notice*: the client fetches the task's status once.
 
-What a delivery proves is the token the HTTP target was configured with (sent as a header)
-and, when `events_account_id` is set, the account EventBridge stamped on the event. Because a
+What a delivery proves is the token the HTTP target was configured with (sent as a header),
+when `events_account_id` is set the account EventBridge stamped on the event, and when
+`events_url` is set EventBridge's signature (signatures.py). Because a
 notice only makes the client look the task up at DashScope, a forged or replayed one can
 cost a status request, never a false ending (docs/providers/dashscope.md, "What is
 verified").
@@ -26,7 +27,7 @@ from videoprovider.models import TaskStatus, WebhookDelivery
 from . import wire
 from .settings import DashScopeSettings
 
-__all__ = ["EVENT_SOURCE", "EVENT_TYPE", "read_event"]
+__all__ = ["EVENT_SOURCE", "EVENT_TYPE", "check_token", "read_event"]
 
 EVENT_SOURCE = "acs.dashscope"
 EVENT_TYPE = "dashscope:System:AsyncTaskFinish"
@@ -44,7 +45,7 @@ def read_event(
     `headers` have lower-case names. The token is checked before the body is read, so an
     unauthenticated sender learns nothing about what this endpoint accepts.
     """
-    _check_token(headers, settings)
+    check_token(headers, settings)
     event = _parse(body)
     account = settings.events_account_id
     if account is not None and str(event.get("aliyunaccountid", "")) != account:
@@ -69,7 +70,9 @@ def read_event(
     return WebhookDelivery(id=f"{event['source']}#{event['id']}", status=status, notice=True)
 
 
-def _check_token(headers: Mapping[str, str], settings: DashScopeSettings) -> None:
+def check_token(headers: Mapping[str, str], settings: DashScopeSettings) -> None:
+    """Refuse (WebhookRejected 401; 404 when events are not configured) a delivery whose
+    `events_header` is not `events_token`."""
     token = settings.events_token
     if token is None:
         raise WebhookRejected(

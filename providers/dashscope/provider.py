@@ -46,10 +46,11 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 
 from . import task_pages, wire
 from .catalog import model_infos
-from .events import read_event
+from .events import check_token, read_event
 from .prices import PRICES
 from .request import build_submit
 from .settings import DashScopeSettings
+from .signatures import EventBridgeSignatures
 from .upload import (
     OSS_RESOLVE_HEADER,
     Uploader,
@@ -120,6 +121,11 @@ class DashScopeProvider:
             max_connections=2,
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
+        self._signatures = (
+            EventBridgeSignatures(self._storage, settings.events_url)
+            if settings.events_url
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"DashScopeProvider(api_root={self.api_root!r})"
@@ -316,7 +322,11 @@ class DashScopeProvider:
         self, headers: Mapping[str, str], body: bytes
     ) -> WebhookDelivery:
         """A task-finished event pushed by EventBridge (events.py): a notice, no result."""
-        delivery = read_event(headers, body, self.settings, self.context.clock.now())
+        now = self.context.clock.now()
+        check_token(headers, self.settings)  # before a signature check may fetch anything
+        if self._signatures is not None:
+            await self._signatures.verify(headers, body, now)
+        delivery = read_event(headers, body, self.settings, now)
         log.info(
             "event %s: task %s is %s",
             delivery.id,

@@ -157,6 +157,11 @@ class DashScopeSettings(ProviderSettings):
         default=None,
         description="Your Alibaba Cloud account id: events of other accounts are refused.",
     )
+    events_url: str | None = Field(
+        default=None,
+        description="The exact URL of your EventBridge HTTP target: with it, EventBridge's "
+        "RSA signature on each event is checked too (needs the cryptography package).",
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -186,6 +191,18 @@ class DashScopeSettings(ProviderSettings):
             )
         return v.lower()
 
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = urlsplit(v)
+            if parts.scheme != "https" or not parts.netloc or parts.fragment:
+                raise ValueError(
+                    "events_url must be the https URL your EventBridge HTTP target posts to, "
+                    "exactly as entered in the console (it is part of what EventBridge signs)"
+                )
+        return v
+
     @field_validator("workspace_id")
     @classmethod
     def _workspace_id(cls, v: str | None) -> str | None:
@@ -203,6 +220,15 @@ class DashScopeSettings(ProviderSettings):
         if v is not None:
             normalise_base_url(v, warn=False)  # refuse a malformed or clear-text URL early
         return v
+
+    @model_validator(mode="after")
+    def _events(self) -> DashScopeSettings:
+        if self.events_url is not None and self.events_token is None:
+            raise ValueError(
+                "events_url needs events_token: EventBridge signs events for any account's "
+                "rule, and the token (part of what it signs) is what makes them yours"
+            )
+        return self
 
     @model_validator(mode="after")
     def _workspace(self) -> DashScopeSettings:
