@@ -109,3 +109,26 @@ async def test_events_end_the_waits_after_one_status_request_per_task(tmp_path: 
     assert all(e is not None and e.state is TaskState.COMPLETED for e in entries)
     assert len(sent) == 2 * TASKS and all(s.answer == 200 for s in sent)
     assert all(r.status_code == 200 and r.json() == {"replay": True} for r in late)
+
+
+async def test_a_lost_event_delays_the_task_and_the_safety_net_polls_find_it() -> None:
+    clock = VirtualClock()
+    config = EmulatorConfig(
+        api_keys=(KEY,), task_seconds=10.0, events_url="http://127.0.0.1:9/hooks",
+        events_token=TOKEN, events_drop=1.0,
+    )  # fmt: skip
+    with run_in_thread(config, clock=clock) as emulator:
+        async with AsyncVideoClient(
+            "dashscope", config=False, environ={}, clock=clock, api_key=KEY,
+            base_url=emulator.base_url, events_token=TOKEN,
+        ) as client:  # fmt: skip
+            task = await client.submit("a cat")
+            status = await client.wait(task, timeout=3600)
+            ended = clock.monotonic()
+        sender = emulator.service.events
+        assert sender is not None
+        await anyio.to_thread.run_sync(sender.settled, 1)
+    polls = emulator.service.requests_of("status")
+    assert status.state is TaskState.COMPLETED and sender.dropped == [task.task_id]
+    # Found by the slow safety net: within its longest interval, with a few polls.
+    assert 10.0 < ended <= 10.0 + 300.0 and 1 <= len(polls) <= 8
