@@ -231,8 +231,20 @@ async def test_the_asgi_app_answers_senders_over_real_http(
 def test_a_notice_nobody_waits_on_costs_one_status_request_and_ends_a_later_wait(
     pushy: ModuleType, tmp_path: Path
 ) -> None:
+    heard: list[str] = []
+
+    class Host:
+        @hookimpl
+        def videoprovider_task_finished(self, task: Any, status: Any, path: Any) -> None:
+            heard.append(status.state.value)
+
     with VideoClient(
-        "pushy", config=False, environ={}, clock=VirtualClock(), journal=tmp_path / "j.db"
+        "pushy",
+        config=False,
+        environ={},
+        clock=VirtualClock(),
+        journal=tmp_path / "j.db",
+        plugins=[Host()],
     ) as client:
         task = client.submit("a cat")
         provider = pushy.LIVE["provider"]
@@ -240,7 +252,7 @@ def test_a_notice_nobody_waits_on_costs_one_status_request_and_ends_a_later_wait
         # The notice says FAILED; the status fetched says COMPLETED: the fetched one counts.
         status = client.receive_webhook(GOOD, delivery("FAILED", notice=True))
         replay = client.receive_webhook(GOOD, delivery("FAILED", notice=True))
-        assert provider.polls == 1
+        assert provider.polls == 1 and heard == ["COMPLETED"]
         final = client.wait(task, timeout=3600)
         assert client.journal is not None
         entry = client.journal.get("p1")
