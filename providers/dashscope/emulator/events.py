@@ -70,6 +70,8 @@ class EventSender:
         self._rng = random.Random(self.seed)
         self._task: asyncio.Task[None] | None = None
         self._changed = threading.Condition()
+        # Not yet settled, so a tick with 10,000 tasks behind it looks only at these.
+        self._pending: list[Sent] = []
 
     def queue(self, task_id: str, body: bytes, event_id: str) -> None:
         with self._changed:
@@ -78,9 +80,18 @@ class EventSender:
                 self._changed.notify_all()
                 return
             first = Sent(task_id, event_id, body)
-            self.sent.append(first)
+            copies = [first]
             if self.twice:
-                self.sent.append(Sent(task_id, event_id, body, after=first))
+                copies.append(Sent(task_id, event_id, body, after=first))
+            self.sent += copies
+            self._pending += copies
+
+    def clear(self) -> None:
+        """Forget every event (an emulator reset)."""
+        with self._changed:
+            self.sent.clear()
+            self.dropped.clear()
+            self._pending.clear()
 
     def settled(self, count: int, timeout: float = 10.0) -> list[Sent]:
         """Wait until `count` events were sent or dropped, each delivered or given up; for
@@ -112,11 +123,8 @@ class EventSender:
             while True:
                 find_due()
                 with self._changed:
-                    due = [
-                        s
-                        for s in self.sent
-                        if not s.settled and (s.after is None or s.after.settled)
-                    ]
+                    self._pending = [s for s in self._pending if not s.settled]
+                    due = [s for s in self._pending if s.after is None or s.after.settled]
                 await asyncio.gather(*(self._send(http, s) for s in due))
                 await asyncio.sleep(TICK)
 

@@ -188,8 +188,7 @@ class DashScopeService:
                 seed=cfg.seed,
             )
         if self.events is not None:
-            self.events.sent.clear()
-            self.events.dropped.clear()
+            self.events.clear()
         self._ending: list[tuple[float, str]] = []  # (when its event is due, task id)
 
     # -- control --------------------------------------------------------------------------
