@@ -5,12 +5,11 @@ account's default bus for every task that ends; a rule can forward it to an HTTP
 CloudEvents 1.0 structured JSON body [protocol notes §14]. The event carries no video URL
 (`contain_result: false`), so it is a *notice*: the client fetches the task's status once.
 
-What a delivery proves is the token the HTTP target was configured with (sent as a header),
-when `events_account_id` is set the account EventBridge stamped on the event, and when
-`events_url` is set EventBridge's signature (signatures.py). Because a
-notice only makes the client look the task up at DashScope, a forged or replayed one can
-cost a status request, never a false ending (docs/providers/dashscope.md, "What is
-verified").
+A delivery must carry the token the HTTP target was configured with (in a header); with
+`events_account_id` its event must be that account's, and with `events_url` it must carry
+EventBridge's signature (signatures.py). Because a notice only makes the client look the
+task up at DashScope, a forged or replayed one can cost a status request, never a false
+ending (docs/providers/dashscope.md, "What a delivery proves, and what it does not").
 """
 
 from __future__ import annotations
