@@ -445,9 +445,13 @@ class AsyncVideoClient:
 
         Pass the request's headers and its raw body unchanged. A verified delivery updates
         its task at once: the journal records it, waits on it return without another poll,
-        host plugins hear of it. Returns that status, or None for a replay of a delivery
-        already applied. Raises WebhookRejected (its `http_status` is the answer to send)
-        for a forged, stale or malformed delivery; then nothing changes.
+        host plugins hear of it. A *notice* (a task said finished without its result, as
+        DashScope's completion events are) costs one status request instead: the waits on
+        the task make it ahead of every other poll, or, when none waits here, this call
+        makes it. Returns the status (for a notice the waits fetch, the state it announced),
+        or None for a replay of a delivery already applied. Raises WebhookRejected (its
+        `http_status` is the answer to send) for a forged, stale or malformed delivery; then
+        nothing changes.
         """
         backend = self._backends.get(provider) if provider else self._backends.main
         return await self._inbox.receive(backend, headers, body)

@@ -112,6 +112,12 @@ def videoprovider_webhook(
     `http_status` 401 for a forged or stale delivery and 400 for a malformed one; verify
     with a constant-time comparison and refuse timestamps older than a few minutes. Never
     make a request to the service here: the status must come from the verified body.
+
+    A delivery that only announces that a task finished, without its result (DashScope's
+    completion events carry no video URL), sets `notice=True` and the state it announces:
+    the client then fetches the task's status once, in the account's request budget, and
+    that status ends the waits. Such a notice can at worst cost a status request, never end
+    a wait by itself, so a replay of one needs no timestamp check.
     """
 
 

@@ -309,6 +309,12 @@ class WebhookDelivery(BaseModel):
 
     id: str = Field(description="The delivery's id; a second delivery with it is a replay.")
     status: TaskStatus
+    notice: bool = Field(
+        default=False,
+        description="True when the delivery only announces that the task changed (finished) "
+        "without its result, as DashScope's completion events do: the client then fetches the "
+        "task's status once, and that status (not this one) ends the waits and is journaled.",
+    )
 
 
 class GeneratedVideo(BaseModel):

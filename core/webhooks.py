@@ -3,8 +3,11 @@
 A host that can receive HTTP hands each delivery to `client.receive_webhook(headers, body)`
 (or mounts `asgi_app(client)` in Starlette, FastAPI or any ASGI server). The provider's
 `videoprovider_webhook` hook verifies it; the client then records the status in the journal,
-ends the waits on that task without another poll, and tells host plugins. Polling goes on
-at a low rate as a safety net, so a lost delivery never loses a task.
+ends the waits on that task without another poll, and tells host plugins. A delivery that
+only announces that a task finished (a *notice*: DashScope's completion events carry no
+video URL) costs one status request instead, ahead of every other poll, and that status
+ends the waits. Polling goes on at a low rate as a safety net, so a lost delivery never
+loses a task.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import WebhookRejected
+from .errors import VideoProviderError, WebhookRejected
 from .models import Task, TaskStatus, WebhookDelivery
 
 if TYPE_CHECKING:
@@ -55,6 +58,10 @@ class SeenDeliveries:
             self._seen.popitem(last=False)
         return True
 
+    def forget(self, provider: str, delivery_id: str) -> None:
+        """Take back a delivery that could not be applied, so the sender's retry can be."""
+        self._seen.pop((provider, delivery_id), None)
+
 
 class Inbox:
     """Where a client's deliveries arrive: verified by the provider, applied once."""
@@ -82,7 +89,23 @@ class Inbox:
         if not self._seen.first_time(backend.name, delivery.id):
             return None
         status = delivery.status
-        self._journal.status(status)
+        if delivery.notice:
+            if backend.scheduler.confirm(status.provider, status.task_id):
+                return status  # the waits' own poll fetches it, ahead of the others
+            # Nobody in this process waits on it: fetch it here, through the client's status
+            # call, so the journal and host plugins see the real final status.
+            task = Task(provider=status.provider, task_id=status.task_id)
+            try:
+                status = await self._waiter.status(task)
+            except BaseException:
+                self._seen.forget(backend.name, delivery.id)
+                raise
+        else:
+            self._journal.status(status)
+        await self._apply(backend, status)
+        return status
+
+    async def _apply(self, backend: Backend, status: TaskStatus) -> None:
         if not await backend.scheduler.deliver(status):
             # Nobody in this process waits on it: tell host plugins directly.
             task = Task(provider=status.provider, task_id=status.task_id)
@@ -91,7 +114,6 @@ class Inbox:
             )
             if status.is_terminal:
                 await self._waiter.finished(task, status, None)
-        return status
 
 
 def asgi_app(
@@ -100,9 +122,10 @@ def asgi_app(
     """An ASGI app that hands every POST it receives to `client.receive_webhook`.
 
     Answers 200 with the task's state (or `"replay": true`), 401/400/404 for a delivery the
-    provider rejected, 405 for other methods and 413 for a body over `max_body`, so the
-    sender knows whether to retry. `provider` picks the provider for a client that routes
-    to several (default: the client's own).
+    provider rejected, 503 when a notice's status could not be fetched (the sender retries
+    it), 405 for other methods and 413 for a body over `max_body`, so the sender knows
+    whether to retry. `provider` picks the provider for a client that routes to several
+    (default: the client's own).
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,6 +146,9 @@ def asgi_app(
             status = await client.receive_webhook(headers, body, provider=provider)
         except WebhookRejected as exc:
             await _answer(send, exc.http_status or 400, {"error": exc.message})
+            return
+        except VideoProviderError as exc:
+            await _answer(send, 503, {"error": exc.message}, [(b"retry-after", b"10")])
             return
         if status is None:
             await _answer(send, 200, {"replay": True})

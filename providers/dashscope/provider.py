@@ -11,7 +11,7 @@ are retried on network errors, 429 and 5xx.
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -33,15 +33,24 @@ from videoprovider.errors import (
     TaskNotReady,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskPage, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import (
+    Task,
+    TaskPage,
+    TaskState,
+    TaskStatus,
+    VideoRequest,
+    WebhookDelivery,
+)
 from videoprovider.prices import Price
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import task_pages, wire
 from .catalog import model_infos
+from .events import check_token, read_event
 from .prices import PRICES
 from .request import build_submit
 from .settings import DashScopeSettings
+from .signatures import EventBridgeSignatures
 from .upload import (
     OSS_RESOLVE_HEADER,
     Uploader,
@@ -55,9 +64,7 @@ log = logging.getLogger("videoprovider.dashscope")
 
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
-# host's user can never become `..`, `.`, `#`, `%2F`, `\\` or a control character in a path.
-TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
+TASK_ID = wire.TASK_ID
 
 
 class DashScopeProvider:
@@ -89,6 +96,9 @@ class DashScopeProvider:
         # Prices differ by region (USD in Singapore, CNY in Beijing): those of the region
         # this instance sends to apply.
         self.price_region = settings.serving_region()
+        # With completion events configured, polls are only the safety net for a lost event
+        # (read by the core as `Declaration.pushes_updates`).
+        self.pushes_updates = settings.events_token is not None
         headers = {
             "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
             "Accept": "application/json",
@@ -111,6 +121,11 @@ class DashScopeProvider:
             max_connections=2,
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
+        self._signatures = (
+            EventBridgeSignatures(self._storage, settings.events_url)
+            if settings.events_url
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"DashScopeProvider(api_root={self.api_root!r})"
@@ -301,6 +316,24 @@ class DashScopeProvider:
             raise wire.error_for(response, "list")
         rows, pages = wire.parse_task_page(response, self.context.clock.now())
         return TaskPage(statuses=rows, next_page=task_pages.next_token(status, page_no, pages))
+
+    @hookimpl
+    async def videoprovider_webhook(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> WebhookDelivery:
+        """A task-finished event pushed by EventBridge (events.py): a notice, no result."""
+        now = self.context.clock.now()
+        check_token(headers, self.settings)  # before a signature check may fetch anything
+        if self._signatures is not None:
+            await self._signatures.verify(headers, body, now)
+        delivery = read_event(headers, body, self.settings, now)
+        log.info(
+            "event %s: task %s is %s",
+            delivery.id,
+            delivery.status.task_id,
+            delivery.status.state.value,
+        )
+        return delivery
 
     @hookimpl
     async def videoprovider_aclose(self) -> None:

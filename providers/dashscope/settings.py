@@ -21,6 +21,10 @@ from videoprovider.provider import ProviderSettings
 API_PATH = "/api/v1"
 # The workspace id becomes the first label of a hostname: one DNS label, nothing more.
 WORKSPACE_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
+# What EventBridge HTTP targets send their configured Token in (docs/providers/dashscope.md).
+EVENTS_TOKEN_HEADER = "x-eventbridge-signature-token"
+MIN_EVENTS_TOKEN = 16  # a guessable token would let anyone make the client spend requests
 
 # [protocol notes §2] DOC t2v reference; the workspace (MaaS) domains are the recommended
 # ones and replace dashscope-intl for wan2.7.
@@ -138,12 +142,65 @@ class DashScopeSettings(ProviderSettings):
         description="Cut an over-long prompt to the model's limit (with a warning) instead of "
         "refusing it.",
     )
+    events_token: SecretStr | None = Field(
+        default=None,
+        description="Turns on completion events (EventBridge): the token the HTTP target "
+        "sends in events_header; a delivery without it is refused (kept secret).",
+    )
+    events_header: str = Field(
+        default=EVENTS_TOKEN_HEADER,
+        description="The header that carries events_token (the HTTP target's Token field "
+        "arrives as x-eventbridge-signature-token; an API destination's API key under the "
+        "name you gave it).",
+    )
+    events_account_id: str | None = Field(
+        default=None,
+        description="Your Alibaba Cloud account id: events of other accounts are refused.",
+    )
+    events_url: str | None = Field(
+        default=None,
+        description="The exact URL of your EventBridge HTTP target: with it, EventBridge's "
+        "RSA signature on each event is checked too (needs the cryptography package).",
+    )
 
     @field_validator("api_key")
     @classmethod
     def _key(cls, v: SecretStr) -> SecretStr:
         if not v.get_secret_value().strip():
             raise ValueError("api_key is empty; set DASHSCOPE_API_KEY")
+        return v
+
+    @field_validator("events_token")
+    @classmethod
+    def _events_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value().strip()) < MIN_EVENTS_TOKEN:
+            raise ValueError(
+                f"events_token must be at least {MIN_EVENTS_TOKEN} characters (a random one, "
+                "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe())'`), "
+                "and the same as the Token of the EventBridge HTTP target"
+            )
+        return None if v is None else SecretStr(v.get_secret_value().strip())
+
+    @field_validator("events_header")
+    @classmethod
+    def _events_header(cls, v: str) -> str:
+        if not HEADER_NAME.fullmatch(v):
+            raise ValueError(
+                "events_header must be an HTTP header name (letters, digits, hyphens), "
+                f"such as {EVENTS_TOKEN_HEADER}"
+            )
+        return v.lower()
+
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = urlsplit(v)
+            if parts.scheme != "https" or not parts.netloc or parts.fragment:
+                raise ValueError(
+                    "events_url must be the https URL your EventBridge HTTP target posts to, "
+                    "exactly as entered in the console (it is part of what EventBridge signs)"
+                )
         return v
 
     @field_validator("workspace_id")
@@ -163,6 +220,15 @@ class DashScopeSettings(ProviderSettings):
         if v is not None:
             normalise_base_url(v, warn=False)  # refuse a malformed or clear-text URL early
         return v
+
+    @model_validator(mode="after")
+    def _events(self) -> DashScopeSettings:
+        if self.events_url is not None and self.events_token is None:
+            raise ValueError(
+                "events_url needs events_token: EventBridge signs events for any account's "
+                "rule, and the token (part of what it signs) is what makes them yours"
+            )
+        return self
 
     @model_validator(mode="after")
     def _workspace(self) -> DashScopeSettings:

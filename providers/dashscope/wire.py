@@ -26,6 +26,9 @@ URL_LIFETIME = timedelta(hours=24)  # [QC wan-text-to-video/query-result] video_
 # Times come as "2023-12-20 21:36:31.896" without a zone [protocol notes §6, uncertain]; the
 # service runs on China Standard Time, which Singapore time equals.
 SERVER_TZ = timezone(timedelta(hours=8))
+# DashScope issues UUIDs; accept their alphabet (letters, digits, hyphens) so an id from a
+# host's user can never become `..`, `.`, `#`, `%2F`, `\\` or a control character in a path.
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
 
 STATES: dict[str, TaskState] = {
     "PENDING": TaskState.PENDING,

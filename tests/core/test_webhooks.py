@@ -28,8 +28,8 @@ import json
 import anyio
 
 from videoprovider import (
-    Operation, ProviderSettings, Task, TaskState, TaskStatus, WebhookDelivery,
-    WebhookRejected, hookimpl,
+    Operation, ProviderSettings, ProviderUnavailable, Task, TaskState, TaskStatus,
+    WebhookDelivery, WebhookRejected, hookimpl,
 )
 
 LIVE = {}
@@ -61,10 +61,13 @@ class Pushy:
     @hookimpl
     async def videoprovider_status(self, task_id):
         self.polls += 1
-        if self.polls == 2:  # park the wait in its second poll
+        if self.polls == 2 and not LIVE.get("notices"):  # park the wait in its second poll
             self.second_poll.set()
             await self.release.wait()
-        return TaskStatus(provider=self.name, task_id=task_id, state=TaskState.PROCESSING)
+        if LIVE.get("down"):
+            raise ProviderUnavailable("pushy is down")
+        state = TaskState(LIVE.get("state", "PROCESSING"))
+        return TaskStatus(provider=self.name, task_id=task_id, state=state)
 
     @hookimpl
     async def videoprovider_webhook(self, headers, body):
@@ -77,14 +80,14 @@ class Pushy:
             )
         except (ValueError, KeyError) as exc:
             raise WebhookRejected(f"unreadable delivery: {exc}", http_status=400) from None
-        return WebhookDelivery(id=doc["id"], status=status)
+        return WebhookDelivery(id=doc["id"], status=status, notice=doc.get("notice", False))
 """
 
 GOOD = {"X-Pushy-Token": "good"}
 
 
-def delivery(state: str = "COMPLETED", delivery_id: str = "d1") -> bytes:
-    return json.dumps({"id": delivery_id, "task": "p1", "state": state}).encode()
+def delivery(state: str = "COMPLETED", delivery_id: str = "d1", notice: bool = False) -> bytes:
+    return json.dumps({"id": delivery_id, "task": "p1", "state": state, "notice": notice}).encode()
 
 
 @pytest.fixture
@@ -223,3 +226,53 @@ async def test_the_asgi_app_answers_senders_over_real_http(
     assert replay.status_code == 200 and replay.json() == {"replay": True}
     assert wrong_method.status_code == 405
     assert too_big.status_code == 413
+
+
+def test_a_notice_nobody_waits_on_costs_one_status_request_and_ends_a_later_wait(
+    pushy: ModuleType, tmp_path: Path
+) -> None:
+    heard: list[str] = []
+
+    class Host:
+        @hookimpl
+        def videoprovider_task_finished(self, task: Any, status: Any, path: Any) -> None:
+            heard.append(status.state.value)
+
+    with VideoClient(
+        "pushy",
+        config=False,
+        environ={},
+        clock=VirtualClock(),
+        journal=tmp_path / "j.db",
+        plugins=[Host()],
+    ) as client:
+        task = client.submit("a cat")
+        provider = pushy.LIVE["provider"]
+        pushy.LIVE.update(notices=True, state="COMPLETED")
+        # The notice says FAILED; the status fetched says COMPLETED: the fetched one counts.
+        status = client.receive_webhook(GOOD, delivery("FAILED", notice=True))
+        replay = client.receive_webhook(GOOD, delivery("FAILED", notice=True))
+        assert provider.polls == 1 and heard == ["COMPLETED"]
+        final = client.wait(task, timeout=3600)
+        assert client.journal is not None
+        entry = client.journal.get("p1")
+    assert status is not None and status.state is TaskState.COMPLETED
+    assert replay is None
+    assert final.state is TaskState.COMPLETED and provider.polls == 1
+    assert entry is not None and entry.state is TaskState.COMPLETED
+
+
+@pytest.mark.anyio
+async def test_a_notice_whose_status_cannot_be_fetched_is_answered_503_and_taken_again(
+    pushy: ModuleType, tmp_path: Path
+) -> None:
+    async with make_client(tmp_path) as client:
+        await client.submit("a cat")
+        pushy.LIVE.update(notices=True, down=True, state="COMPLETED")
+        transport = httpx.ASGITransport(app=asgi_app(client))
+        async with httpx.AsyncClient(transport=transport, base_url="http://host") as http:
+            down = await http.post("/hooks", content=delivery(notice=True), headers=GOOD)
+            pushy.LIVE["down"] = False
+            retried = await http.post("/hooks", content=delivery(notice=True), headers=GOOD)
+    assert down.status_code == 503 and "pushy is down" in down.json()["error"]
+    assert retried.status_code == 200 and retried.json() == {"task": "p1", "state": "COMPLETED"}

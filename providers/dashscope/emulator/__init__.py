@@ -17,6 +17,12 @@ signed-looking `video_url`, answers UNKNOWN after the retention, cancels PENDING
 tasks, limits task queries per second with 429 Throttling.RateQuota, injects faults, and
 records and counts every request (keys redacted). Admin endpoints: GET /_emulator/requests,
 /_emulator/stats, /_emulator/tasks; POST /_emulator/faults (a JSON list), /_emulator/reset.
+
+With `EmulatorConfig(events_url=...)` (shell: `--events-url URL`) it also POSTs DashScope's
+task-finished CloudEvent to that URL when a task ends, as an EventBridge HTTP target would,
+with `events_token` in `events_header`; `events_delay`, `events_twice` and `events_drop`
+(`--events-delay`, `--events-twice`, `--events-drop`) make it late, doubled or lost.
+`service.events.sent` lists the deliveries; /_emulator/stats counts them under "events".
 """
 
 from __future__ import annotations

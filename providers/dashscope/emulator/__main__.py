@@ -8,6 +8,7 @@ import ssl
 
 from videoprovider.testing.emulator import serve_until_signalled
 
+from .events import DEFAULT_TOKEN, TOKEN_HEADER
 from .service import DashScopeService, EmulatorConfig
 
 
@@ -44,6 +45,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--tls-key", help="the certificate's PEM private key")
+    events = parser.add_argument_group(
+        "completion events", "POST an AsyncTaskFinish CloudEvent to a URL when a task ends"
+    )
+    events.add_argument("--events-url", help="where to POST events (default: none sent)")
+    events.add_argument("--events-token", default=DEFAULT_TOKEN, help="the token sent")
+    events.add_argument("--events-header", default=TOKEN_HEADER, help="the header it goes in")
+    events.add_argument(
+        "--events-delay", type=float, default=0.0, help="emulated seconds after the task ends"
+    )
+    events.add_argument("--events-twice", action="store_true", help="deliver each event twice")
+    events.add_argument(
+        "--events-drop", type=float, default=0.0, help="share of events lost on purpose (0-1)"
+    )
     args = parser.parse_args(argv)
     tls = None
     if args.tls_cert:
@@ -58,6 +72,12 @@ def main(argv: list[str] | None = None) -> None:
         qps_limit=args.qps_limit or None,
         record=not args.no_record,
         seed=args.seed,
+        events_url=args.events_url,
+        events_token=args.events_token or None,
+        events_header=args.events_header,
+        events_delay=args.events_delay,
+        events_twice=args.events_twice,
+        events_drop=args.events_drop,
     )
     service = DashScopeService(config)
 

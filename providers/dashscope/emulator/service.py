@@ -6,6 +6,7 @@ with a virtual clock; `time_scale` compresses real time for demos and benchmarks
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import random
@@ -21,6 +22,7 @@ from videoprovider.clock import SystemClock
 from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
+from .events import DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN, TOKEN_HEADER, EventSender, event_body
 from .uploads import UploadStore
 from .validation import check_wire_body
 
@@ -79,6 +81,15 @@ class EmulatorConfig:
     seed: int = 0
     fail_marker: str | None = "[[fail]]"  # prompts containing it end DataInspectionFailed
     list_lag: float = 0.0  # emulated seconds a finished task still lists as RUNNING
+    # Completion events (events.py): POSTed to `events_url` `events_delay` emulated seconds
+    # after each task ends, with `events_token` in `events_header` (None: no token).
+    events_url: str | None = None
+    events_token: str | None = DEFAULT_TOKEN
+    events_header: str = TOKEN_HEADER
+    events_delay: float = 0.0
+    events_twice: bool = False  # every event delivered twice, as EventBridge may
+    events_drop: float = 0.0  # share of events lost (0-1), to exercise safety-net polls
+    events_account_id: str = DEFAULT_ACCOUNT_ID
 
 
 @dataclass
@@ -168,6 +179,21 @@ class DashScopeService:
         # many other requests (and their request ids) come in between.
         self._durations = random.Random(self.config.seed)
         self._windows: dict[str, deque[float]] = {}
+        cfg = self.config
+        # One sender per service: its task may be running on the emulator's loop already.
+        self.events: EventSender | None = getattr(self, "events", None)
+        if self.events is None and cfg.events_url:
+            self.events = EventSender(
+                cfg.events_url,
+                token=cfg.events_token,
+                header=cfg.events_header,
+                twice=cfg.events_twice,
+                drop=cfg.events_drop,
+                seed=cfg.seed,
+            )
+        if self.events is not None:
+            self.events.clear()
+        self._ending: list[tuple[float, str]] = []  # (when its event is due, task id)
 
     # -- control --------------------------------------------------------------------------
 
@@ -374,6 +400,10 @@ class DashScopeService:
         self.tasks[task.task_id] = task
         self._in_order.append(task)
         self._submit_times.append(task.submitted_at)
+        if self.events is not None:
+            due = task.done_monotonic(cfg) + cfg.events_delay / cfg.time_scale
+            heapq.heappush(self._ending, (due, task.task_id))
+            self.events.start(self._queue_due_events)
         return _json(
             200,
             {
@@ -381,6 +411,28 @@ class DashScopeService:
                 "output": {"task_id": task.task_id, "task_status": "PENDING"},
             },
         )
+
+    def _queue_due_events(self) -> None:
+        assert self.events is not None
+        cfg = self.config
+        now = self.clock.monotonic()
+        while self._ending and self._ending[0][0] <= now:
+            _, task_id = heapq.heappop(self._ending)
+            task = self.tasks.get(task_id)
+            if task is None or task.canceled:
+                continue
+            start = task.duration * cfg.queue_fraction / cfg.time_scale
+            # Event ids come from uuid4, not the seeded generator: events are queued as the
+            # clock moves, and must not shift the task ids a seed reproduces.
+            event_id, body = event_body(
+                task_id,
+                "FAILED" if task.fail else "SUCCEEDED",
+                task.submitted_at + timedelta(seconds=start),
+                task.submitted_at + timedelta(seconds=task.duration / cfg.time_scale),
+                published=self.clock.now(),
+                account_id=cfg.events_account_id,
+            )
+            self.events.queue(task_id, body, event_id)
 
     def _throttled(self, key: str) -> Response | None:
         limit = self.config.qps_limit
@@ -543,7 +595,8 @@ class DashScopeService:
         if name == "requests":
             return _json(200, [asdict(r) for r in self.requests])
         if name == "stats":
-            return _json(200, self.stats.as_dict())
+            events = {} if self.events is None else {"events": self.events.counts()}
+            return _json(200, {**self.stats.as_dict(), **events})
         if name == "tasks":
             return _json(200, self.task_times())
         if name == "faults" and req.method == "POST":

@@ -1,0 +1,165 @@
+"""EventBridge's RSA signature on a delivery, checked when `events_url` is set."""
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from videoprovider import AsyncVideoClient, ProviderUnavailable, VirtualClock, WebhookRejected
+from videoprovider_dashscope.emulator.events import DEFAULT_ACCOUNT_ID, event_body
+from videoprovider_dashscope.signatures import EventBridgeSignatures, string_to_sign
+
+from .conftest import KEY
+
+pytestmark = pytest.mark.anyio
+TOKEN = "sk-test-events-0123456789"
+TARGET = "https://example.com/hooks/dashscope"
+CERT_URL = "https://cn-beijing-eventbridge.oss-accelerate.aliyuncs.com/x509_public_certificate.pem"
+NOW = VirtualClock.EPOCH
+TASK = "0385dc79-5ff8-4d82-bcb6-9c5e3f3fa1a2"
+
+
+def make_cert(key: rsa.RSAPrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eventbridge test")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+KEY_PAIR = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+CERT = make_cert(KEY_PAIR)
+
+
+BODY = event_body(TASK, "SUCCEEDED", NOW, NOW, published=NOW, account_id=DEFAULT_ACCOUNT_ID)[1]
+
+
+def body() -> bytes:
+    return BODY
+
+
+def signed(
+    payload: bytes, *, key: rsa.RSAPrivateKey = KEY_PAIR, url: str = TARGET, **over: str
+) -> dict[str, str]:
+    headers = {
+        "x-eventbridge-signature-timestamp": str(int(NOW.timestamp() * 1000)),
+        "x-eventbridge-hash-method": "SHA256",
+        "x-eventbridge-signature-version": "1.0",
+        "x-eventbridge-signature-url": CERT_URL,
+        "x-eventbridge-signature-token": TOKEN,
+        **over,
+    }
+    message = string_to_sign(url, headers, payload)
+    signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return {**headers, "x-eventbridge-signature-v2": base64.b64encode(signature).decode()}
+
+
+class CertServer:
+    def __init__(self, reply: httpx.Response | None = None) -> None:
+        self.fetches = 0
+        self.reply = reply
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        assert str(request.url) == CERT_URL
+        return self.reply or httpx.Response(200, content=CERT)
+
+
+def checker(server: CertServer) -> EventBridgeSignatures:
+    return EventBridgeSignatures(httpx.AsyncClient(transport=httpx.MockTransport(server)), TARGET)
+
+
+async def test_a_signed_delivery_is_taken_and_the_certificate_fetched_once() -> None:
+    server = CertServer()
+    signatures = checker(server)
+    await signatures.verify(signed(body()), body(), NOW)
+    await signatures.verify(signed(body()), body(), NOW + timedelta(seconds=30))
+    assert server.fetches == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        (signed(body() + b" "), "does not match"),  # the body changed on the way
+        (signed(body(), url="https://example.com/other"), "does not match"),
+        (signed(body(), key=rsa.generate_private_key(65537, 2048)), "does not match"),
+        # The token is signed too: swapping it after signing breaks the signature.
+        ({**signed(body()), "x-eventbridge-signature-token": "sk-test-other"}, "does not match"),
+        (signed(body(), **{"x-eventbridge-signature-url": "https://evil.example/c.pem"}), "host"),
+        (
+            signed(body(), **{"x-eventbridge-signature-url": CERT_URL.replace("https", "http")}),
+            "host",
+        ),
+        (
+            signed(body(), **{"x-eventbridge-signature-timestamp": str(int(NOW.timestamp()) - 61)}),
+            "outside",
+        ),
+        ({"x-eventbridge-signature-token": TOKEN}, "unsigned"),
+        (signed(body(), **{"x-eventbridge-hash-method": "MD5"}), "SHA256"),
+    ],
+)
+async def test_a_forged_changed_stale_or_unsigned_delivery_is_refused_401(
+    headers: dict[str, str], why: str
+) -> None:
+    with pytest.raises(WebhookRejected) as info:
+        await checker(CertServer()).verify(headers, body(), NOW)
+    assert info.value.http_status == 401 and why in info.value.message
+
+
+async def test_a_certificate_that_cannot_be_fetched_is_a_transient_fault() -> None:
+    with pytest.raises(ProviderUnavailable):
+        await checker(CertServer(httpx.Response(503))).verify(signed(body()), body(), NOW)
+
+
+async def test_the_client_checks_the_signature_when_events_url_is_set() -> None:
+    cert = CertServer()
+    polls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host.endswith("aliyuncs.com") and "eventbridge" in request.url.host:
+            return cert(request)
+        polls.append(request.url.path)
+        output: dict[str, Any] = {
+            "task_id": TASK,
+            "task_status": "SUCCEEDED",
+            "video_url": "https://cdn.example/v.mp4",
+        }
+        return httpx.Response(200, json={"request_id": "r", "output": output})
+
+    async with AsyncVideoClient(
+        "dashscope",
+        config=False,
+        environ={},
+        clock=VirtualClock(),
+        transport=httpx.MockTransport(handler),
+        api_key=KEY,
+        events_token=TOKEN,
+        events_url=TARGET,
+    ) as client:
+        with pytest.raises(WebhookRejected) as unsigned:
+            await client.receive_webhook({"x-eventbridge-signature-token": TOKEN}, body())
+        status = await client.receive_webhook(signed(body()), body())
+    assert unsigned.value.http_status == 401 and polls == [f"/api/v1/tasks/{TASK}"]
+    assert status is not None and status.state.value == "COMPLETED"
+
+
+def test_events_url_must_be_an_https_url() -> None:
+    from videoprovider_dashscope.settings import DashScopeSettings
+
+    with pytest.raises(ValueError, match="events_url must be"):
+        DashScopeSettings(api_key=KEY, events_token=TOKEN, events_url="ftp://x")
+    with pytest.raises(ValueError, match="events_url needs events_token"):
+        DashScopeSettings(api_key=KEY, events_url=TARGET)
