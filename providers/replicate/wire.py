@@ -66,7 +66,7 @@ class ModelRef:
         return f"/models/{quote(self.owner, safe='')}/{quote(self.name, safe='')}"
 
 
-def parse_model(value: str) -> ModelRef:
+def parse_model(value: str, operation: str = "submit") -> ModelRef:
     """The model reference in `value`, or RequestRejected naming the accepted forms."""
     match = _MODEL.match(value.strip())
     if not match:
@@ -75,9 +75,13 @@ def parse_model(value: str) -> ModelRef:
             "wan-video/wan-2.5-t2v) or owner/name:version with the 64-character version id.",
             field="model",
             provider=PROVIDER,
-            operation="submit",
+            operation=operation,
         )
     return ModelRef(match.group(1), match.group(2), match.group(3))
+
+
+def is_prediction_id(value: Any) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def prediction_path(task_id: str, operation: str, suffix: str = "") -> str:
