@@ -44,6 +44,7 @@ from ..plugins import load_provider_class
 from ..provider import Declaration, Operation
 from ..sync import VideoClient
 from .faults import Fault, FaultTransport
+from .listing_checks import ListingChecks
 
 __all__ = ["Fault", "FaultTransport", "ProviderConformance"]
 
@@ -59,8 +60,10 @@ def _is_get(request: httpx.Request) -> bool:
     return request.method == "GET"
 
 
-class ProviderConformance:
-    """Contract tests for one provider plugin; subclass it as `Test...` to run them."""
+class ProviderConformance(ListingChecks):
+    """Contract tests for one provider plugin; subclass it as `Test...` to run them.
+
+    The checks of the optional task listing come from `ListingChecks`."""
 
     #: The provider's entry point name in `videoprovider.providers`.
     provider: ClassVar[str] = ""

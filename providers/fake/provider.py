@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError
 
 from videoprovider.catalog import ModelInfo, ModelKind
 from videoprovider.errors import (
+    ConfigurationError,
     ContentRejected,
     ProviderUnavailable,
     RateLimited,
@@ -34,7 +35,7 @@ from videoprovider.errors import (
     TaskNotReady,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Task, TaskPage, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
 from .cancels import CancelLedger, default_path
@@ -45,6 +46,9 @@ URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
 RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
 # What _encode issues; anything else could not be a fake task, and goes into no URL.
 TASK_ID = re.compile(r"fake-[A-Za-z0-9_-]+")
+# The listing's page size, and its page tokens: the offset of the page's first row.
+PAGE_SIZE = 100
+PAGE_TOKEN = re.compile(r"fake-page-([1-9][0-9]{0,5})")
 
 
 class FakeSettings(ProviderSettings, Scenario):
@@ -71,6 +75,9 @@ class _Record:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     canceled: bool = False
+    # Set for the tasks this instance submitted: the ones its listing shows.
+    model: str | None = None
+    submitted_here: bool = False
 
 
 class FakeProvider:
@@ -153,7 +160,13 @@ class FakeProvider:
             )
         now = self.context.clock.now()
         task_id = _encode(scenario, now, self._rng.getrandbits(48))
-        record = _Record(scenario=scenario, submitted_at=now, request_id=self._request_id())
+        record = _Record(
+            scenario=scenario,
+            submitted_at=now,
+            request_id=self._request_id(),
+            model=request.model,
+            submitted_here=True,
+        )
         self._cancels.forget(task_id)
         self._tasks[task_id] = record
         return Task(
@@ -297,6 +310,40 @@ class FakeProvider:
         record.canceled = True
         return self._observe(task_id, record, count=False)
 
+    @hookimpl
+    async def videoprovider_list_tasks(
+        self, since: datetime, until: datetime, model: str | None, finished: bool, page: str | None
+    ) -> TaskPage:
+        # A real service lists its account's tasks; the fake has no account, so it lists the
+        # tasks this instance submitted, newest first, as status would report them now.
+        start = _page_offset(page)
+        for name, when in (("since", since), ("until", until)):
+            if when.tzinfo is None:
+                raise ConfigurationError(
+                    f"{name} ({when.isoformat()}) has no time zone, so it names no instant.",
+                    hint="Pass an aware datetime, e.g. datetime.now(timezone.utc).",
+                    provider=self.context.name,
+                    operation="list",
+                )
+        chosen = sorted(
+            (
+                (record.submitted_at, task_id)
+                for task_id, record in self._tasks.items()
+                if record.submitted_here
+                and since <= record.submitted_at < until
+                and (model is None or record.model == model)
+            ),
+            reverse=True,
+        )
+        rows = [self._observe(task_id, self._tasks[task_id], count=False) for _, task_id in chosen]
+        if finished:
+            rows = [s for s in rows if s.is_terminal]
+        more = len(rows) > start + PAGE_SIZE
+        return TaskPage(
+            statuses=rows[start : start + PAGE_SIZE],
+            next_page=f"fake-page-{start + PAGE_SIZE}" if more else None,
+        )
+
     def _video_fault(self, task_id: str) -> bool | None:
         record = self._record(task_id)
         if record is None or self._observe(task_id, record, count=False).video_url is None:
@@ -311,6 +358,20 @@ class FakeProvider:
     async def videoprovider_aclose(self) -> None:
         self._tasks.clear()
         self._cancels.close()
+
+
+def _page_offset(page: str | None) -> int:
+    if page is None:
+        return 0
+    match = PAGE_TOKEN.fullmatch(page)
+    if match is None:
+        raise ConfigurationError(
+            f"{page[:40]!r} is not a fake listing page token.",
+            hint="Pass the next_page of the previous page, or None for the first.",
+            provider="fake",
+            operation="list",
+        )
+    return int(match[1])
 
 
 def _encode(scenario: Scenario, submitted_at: datetime, nonce: int) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -36,10 +37,17 @@ from videoprovider.errors import (
     WebhookRejected,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest, WebhookDelivery
+from videoprovider.models import (
+    Task,
+    TaskPage,
+    TaskState,
+    TaskStatus,
+    VideoRequest,
+    WebhookDelivery,
+)
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
-from . import wire
+from . import task_pages, wire
 from .inputs import build_input
 from .schemas import ModelSchema, SchemaCache
 from .settings import ReplicateSettings
@@ -126,10 +134,15 @@ class ReplicateProvider:
                 attempt += 1
 
     async def _send(
-        self, method: str, path: str, operation: str, task_id: str | None = None
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        task_id: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            return await send_bounded(self._http, method, path)
+            return await send_bounded(self._http, method, path, params=params)
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
                 f"Calling Replicate ({operation}) failed: {describe(exc)}.",
@@ -293,6 +306,23 @@ class ReplicateProvider:
         raise TaskNotReady(
             f"Prediction {task_id} is {status.state.value}; it has no video yet.", **where
         )
+
+    # -- listing --------------------------------------------------------------------------
+
+    @hookimpl
+    async def videoprovider_list_tasks(
+        self, since: datetime, until: datetime, model: str | None, finished: bool, page: str | None
+    ) -> TaskPage:
+        # One request, never retried here (the caller counts it against the budget). The
+        # listing cannot filter by status, so `finished` asks nothing of it: the page holds
+        # every state, and the caller ignores the running ones.
+        ref = wire.parse_model(model, "list") if model else None
+        params = task_pages.query(since, until, page)
+        response = await self._send("GET", "/predictions", "list", params=params)
+        if response.status_code != 200:
+            raise wire.error_for(response, "list")
+        rows, cursor = task_pages.parse_page(response, since, until, ref, self.context.clock.now())
+        return TaskPage(statuses=rows, next_page=cursor)
 
     # -- webhooks -------------------------------------------------------------------------
 

@@ -38,7 +38,9 @@ STATES: dict[str, TaskState] = {
 }
 _unknown_states_logged: set[str] = set()
 
-_ID = re.compile(r"^[a-z0-9]{1,64}$")
+# Used with fullmatch: `^...$` with match() let "abc\n" through, since `$` matches before a
+# final newline, and the id reached a URL.
+_ID = re.compile(r"[a-z0-9]{1,64}")
 _NAME = r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?"
 _MODEL = re.compile(rf"^({_NAME})/({_NAME})(?::([0-9a-f]{{64}}))?$")
 # A tqdm bar line ("45%|████▌     | 45/100"), as replicate-python's Prediction.Progress reads
@@ -66,7 +68,7 @@ class ModelRef:
         return f"/models/{quote(self.owner, safe='')}/{quote(self.name, safe='')}"
 
 
-def parse_model(value: str) -> ModelRef:
+def parse_model(value: str, operation: str = "submit") -> ModelRef:
     """The model reference in `value`, or RequestRejected naming the accepted forms."""
     match = _MODEL.match(value.strip())
     if not match:
@@ -75,14 +77,18 @@ def parse_model(value: str) -> ModelRef:
             "wan-video/wan-2.5-t2v) or owner/name:version with the 64-character version id.",
             field="model",
             provider=PROVIDER,
-            operation="submit",
+            operation=operation,
         )
     return ModelRef(match.group(1), match.group(2), match.group(3))
 
 
+def is_prediction_id(value: Any) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 def prediction_path(task_id: str, operation: str, suffix: str = "") -> str:
     """`/predictions/<id><suffix>`; TaskNotFound, before any request, for a malformed id."""
-    if not isinstance(task_id, str) or not _ID.match(task_id):
+    if not isinstance(task_id, str) or _ID.fullmatch(task_id) is None:
         raise errors.TaskNotFound(
             f"{task_id!r} is not a Replicate prediction id (lowercase letters and digits, as in "
             "'gm3qorzdhgbfurvjtvhg6dckhu'); nothing was sent.",
@@ -260,7 +266,7 @@ def parse_delivery(body: bytes, checked_at: datetime) -> TaskStatus:
     except (json.JSONDecodeError, UnicodeDecodeError):
         doc = None
     task_id = doc.get("id") if isinstance(doc, dict) else None
-    if not isinstance(task_id, str) or not _ID.match(task_id):
+    if not isinstance(task_id, str) or _ID.fullmatch(task_id) is None:
         raise errors.ProtocolError(
             "The webhook body is not a Replicate prediction (a JSON object with its id): "
             f"{excerpt(body.decode('utf-8', 'replace'))!r}.",

@@ -16,15 +16,16 @@ from videoprovider.testing.faults import Fault, FaultTransport
 
 REFERENCE = '''
 import re
+from datetime import datetime
 
 import httpx
 from pydantic import SecretStr
 
 from videoprovider import (
-    Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl,
+    Operation, ProviderSettings, Task, TaskPage, TaskState, TaskStatus, hookimpl,
 )
 from videoprovider.errors import (
-    ProviderUnavailable, RateLimited, RequestRejected, SubmitOutcomeUnknown,
+    ConfigurationError, ProviderUnavailable, RateLimited, RequestRejected, SubmitOutcomeUnknown,
 )
 
 VIDEO = b"\\0\\0\\0\\x18ftypisom" + b"\\0" * 64
@@ -36,28 +37,47 @@ class Settings(ProviderSettings):
 
 
 def service(clock):
-    """The offline service: a task completes 10 s (on `clock`) after it was created."""
+    """The offline service: a task completes 10 s (on `clock`) after it was created; the
+    listing serves two tasks a page, newest first."""
     tasks = {}
+
+    def state_of(task):
+        if task["canceled"]:
+            return "CANCELED"
+        return "COMPLETED" if clock.monotonic() - task["created"] >= 10 else "PROCESSING"
+
+    def listing(request):
+        number = request.url.params.get("page", "")
+        if not number.isdigit():
+            return httpx.Response(400, json={"error": "no such page"})
+        newest = sorted(tasks, key=lambda t: int(t[4:]), reverse=True)
+        chosen = newest[(int(number) - 1) * 2 : int(number) * 2]
+        rows = [{"id": t, "state": state_of(tasks[t]), "at": tasks[t]["at"]} for t in chosen]
+        following = str(int(number) + 1) if len(newest) > int(number) * 2 else None
+        return httpx.Response(200, json={"tasks": rows, "next": following})
 
     def handle(request):
         path = request.url.path
         if request.method == "POST" and path == "/tasks":
             task_id = f"ref-{len(tasks) + 1}"
-            tasks[task_id] = {"created": clock.monotonic(), "canceled": False}
+            tasks[task_id] = {
+                "created": clock.monotonic(), "at": clock.now().isoformat(), "canceled": False,
+            }
             return httpx.Response(200, json={"id": task_id})
+        if request.method == "GET" and path == "/tasks":
+            return listing(request)
         task_id = path.split("/")[2]
         if task_id not in tasks:
             return httpx.Response(404, json={"error": "no such task"})
         task = tasks[task_id]
         if request.method == "POST" and path.endswith("/cancel"):
             task["canceled"] = True
-        if task["canceled"]:
-            return httpx.Response(200, json={"state": "CANCELED"})
-        if clock.monotonic() - task["created"] >= 10:
+        state = state_of(task)
+        if state == "COMPLETED":
             return httpx.Response(
-                200, json={"state": "COMPLETED", "url": f"http://ref.video/{task_id}.mp4"}
+                200, json={"state": state, "url": f"http://ref.video/{task_id}.mp4"}
             )
-        return httpx.Response(200, json={"state": "PROCESSING"})
+        return httpx.Response(200, json={"state": state})
 
     return httpx.MockTransport(handle)
 
@@ -122,6 +142,27 @@ class Ref:
         return await self._task("POST", task_id, "/cancel")
 
     @hookimpl
+    async def videoprovider_list_tasks(self, since, until, model, finished, page):
+        if page is not None and not re.fullmatch(r"[1-9][0-9]{0,3}", page):
+            raise ConfigurationError(f"{page[:40]!r} is not a ref page token; pass next_page")
+        try:
+            reply = await self.http.get("/tasks", params={"page": page or "1"})
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable("the service did not answer") from exc
+        if reply.status_code != 200:
+            raise ProviderUnavailable(f"the listing failed (HTTP {reply.status_code})")
+        data = reply.json()
+        rows = [
+            TaskStatus(
+                provider=self.name, task_id=row["id"], state=TaskState(row["state"]),
+                submitted_at=datetime.fromisoformat(row["at"]),
+            )
+            for row in data["tasks"]
+        ]
+        in_window = [r for r in rows if since <= r.submitted_at < until]
+        return TaskPage(statuses=in_window, next_page=data["next"])
+
+    @hookimpl
     def videoprovider_http_mounts(self):
         video = httpx.MockTransport(lambda r: httpx.Response(200, content=VIDEO))
         return {"http://ref.video": video}
@@ -170,6 +211,27 @@ BROKEN = {
         "    @hookimpl\n    async def videoprovider_cancel(self, task_id):",
         "    async def videoprovider_cancel(self, task_id):  # not marked: no hook",
     ),
+    "list_walks_every_page": (
+        """        data = reply.json()
+        rows = [""",
+        """        data = reply.json()
+        while data["next"]:  # "helpfully" fetches every page in one call
+            more = (await self.http.get("/tasks", params={"page": data["next"]})).json()
+            data = {"tasks": data["tasks"] + more["tasks"], "next": more["next"]}
+        rows = [""",
+    ),
+    "list_trusts_tokens": (
+        """if page is not None and not re.fullmatch(r"[1-9][0-9]{0,3}", page):""",
+        """if page is not None and not page:  # sends whatever token it is given""",
+    ),
+    "list_says_done_early": (
+        """state=TaskState(row["state"]),""",
+        """state=TaskState.COMPLETED,  # the listing runs ahead of status""",
+    ),
+    "no_listing": (
+        "    @hookimpl\n    async def videoprovider_list_tasks(self,",
+        "    async def videoprovider_list_tasks(  # not marked: no hook\n        self,",
+    ),
 }
 
 
@@ -178,12 +240,12 @@ def run_kit(pytester: pytest.Pytester, install_dist, source: str) -> pytest.RunR
         "ref-video", {"ref_video": source}, {"videoprovider.providers": {"ref": "ref_video:Ref"}}
     )
     pytester.makepyfile(test_kit=textwrap.dedent(KIT_TESTS))
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
 
 
 def test_a_correct_provider_passes_the_whole_kit(pytester: pytest.Pytester, install_dist) -> None:
     result = run_kit(pytester, install_dist, REFERENCE)
-    result.assert_outcomes(passed=25)
+    result.assert_outcomes(passed=35)
 
 
 @pytest.mark.parametrize(
@@ -192,6 +254,9 @@ def test_a_correct_provider_passes_the_whole_kit(pytester: pytest.Pytester, inst
         ("resends", "*after a 500 the submit was sent 2 times*never be resent*"),
         ("leaks", "*the ref key leaked into*"),
         ("fake_cancel", "*declares cancel without implementing the hook*"),
+        ("list_walks_every_page", "*made 2 requests for one page*make exactly 1 per call*"),
+        ("list_trusts_tokens", "*sent a request for the page token*which it did not issue*"),
+        ("list_says_done_early", "*listed task ref-* as COMPLETED but status reports PROCESSING*"),
     ],
 )
 def test_a_broken_provider_fails_the_kit_saying_what_is_wrong(
@@ -201,6 +266,15 @@ def test_a_broken_provider_fails_the_kit_saying_what_is_wrong(
     result = run_kit(pytester, install_dist, REFERENCE.replace(old, new))
     result.stdout.fnmatch_lines([message])
     assert result.ret != 0
+
+
+def test_a_provider_without_the_listing_hook_skips_the_listing_checks(
+    pytester: pytest.Pytester, install_dist
+) -> None:
+    old, new = BROKEN["no_listing"]
+    result = run_kit(pytester, install_dist, REFERENCE.replace(old, new))
+    result.assert_outcomes(passed=25, skipped=10)
+    result.stdout.fnmatch_lines(["*ref does not implement videoprovider_list_tasks (optional)*"])
 
 
 @pytest.mark.anyio

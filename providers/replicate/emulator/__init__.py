@@ -7,9 +7,10 @@
 or from a shell: `python -m videoprovider_replicate.emulator --port 0` (prints its base URL).
 It checks the bearer token, serves model schemas (`GET /v1/models/...`), creates predictions
 by official model or by version, runs them starting → processing → succeeded on an injectable
-clock with drawn durations and tqdm-style logs, cancels, removes outputs an hour after they
-finish (`data_removed`), serves the MP4 at the output URL, injects 429, 5xx and dropped
-connections, and POSTs signed webhook deliveries to a create's `webhook` URL
+clock with drawn durations and tqdm-style logs, lists them newest first a page at a time
+(`GET /v1/predictions`, cursor links, `EmulatorConfig.page_size`), cancels, removes outputs
+an hour after they finish (`data_removed`), serves the MP4 at the output URL, injects 429,
+5xx and dropped connections, and POSTs signed webhook deliveries to a create's `webhook` URL
 (`service.webhooks.deliveries`; key `EmulatorConfig.webhook_secret`, served at
 `GET /v1/webhooks/default/secret`). It is served by `videoprovider.testing.emulator`, like
 every provider emulator.

@@ -1,5 +1,5 @@
-"""The emulated Replicate API: token check, model schemas, predictions, cancel, faults, expiry,
-webhook deliveries (`.webhooks.deliveries`) and the webhook signing secret.
+"""The emulated Replicate API: token check, model schemas, predictions, their listing, cancel,
+faults, expiry, webhook deliveries (`.webhooks.deliveries`) and the webhook signing secret.
 
 Time comes from a clock object (`monotonic()` and `now()`), so tests drive predictions with a
 virtual clock. Replies follow Replicate's shapes: predictions as JSON objects, errors as
@@ -15,18 +15,20 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from videoprovider.clock import SystemClock
 from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
 from ..settings import WEBHOOK_EVENTS
+from .listing import list_page
 from .models import MODELS
 from .webhooks import DEFAULT_EVENTS, DEFAULT_SECRET, Deliverer
 
 API = "/v1"
 FaultKind = Literal["429", "500", "503", "drop", "drop_after"]
-Match = Literal["create", "get", "cancel", "schema", "secret", "any"]
+Match = Literal["create", "get", "list", "cancel", "schema", "secret", "any"]
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -54,6 +56,7 @@ class EmulatorConfig:
     seed: int = 0
     fail_marker: str | None = "[[fail]]"  # prompts containing it end "failed"
     webhook_secret: str = DEFAULT_SECRET  # signs deliveries; served at /webhooks/default/secret
+    page_size: int = 100  # predictions per page of GET /predictions, as Replicate serves
 
 
 @dataclass
@@ -170,6 +173,19 @@ class ReplicateService:
             return _json(200, {"key": self.config.webhook_secret})
         if kind == "create":
             return self._create(req, parts, now)
+        if kind == "list":
+            status, doc = list_page(
+                list(self.predictions.values()),
+                req.query,
+                self.config.page_size,
+                lambda query: f"{self.base_url}{API}/predictions?{urlencode(query)}",
+                # The listing's rows are predictions as the get call shows them, without logs.
+                lambda p: {k: v for k, v in self._view(p, now).items() if k != "logs"},
+            )
+            if status != 200:
+                title = "Bad request" if status == 400 else "Not found"
+                return _problem(status, title, doc["detail"])
+            return _json(200, doc)
         if kind in ("get", "cancel"):
             prediction = self.predictions.get(parts[1])
             if prediction is None:
@@ -346,6 +362,8 @@ def _kind(method: str, path: str) -> str:
         return "create"
     if method == "GET" and parts[0] == "models":
         return "schema"
+    if method == "GET" and parts == ["predictions"]:
+        return "list"
     if method == "GET" and parts == ["webhooks", "default", "secret"]:
         return "secret"
     if parts[0] == "predictions" and len(parts) == 3 and parts[2] == "cancel" and method == "POST":

@@ -86,7 +86,9 @@ def test_failure_carries_replicates_error() -> None:
     assert status.error_message == "E005: flagged as sensitive" and status.error_code == "failed"
 
 
-@pytest.mark.parametrize("bad", ["", "../models", "ABC", "a b", "x?y", "a" * 65, "ü1"])
+@pytest.mark.parametrize(
+    "bad", ["", "../models", "ABC", "a b", "x?y", "a" * 65, "ü1", "abc\n", "abc\n\n"]
+)
 def test_a_malformed_prediction_id_is_refused(bad: str) -> None:
     with pytest.raises(errors.TaskNotFound, match="not a Replicate prediction id"):
         wire.prediction_path(bad, "status")
