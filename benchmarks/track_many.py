@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import math
 import os
 import platform
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ async def run_videoprovider(
     aiohttp: bool = False,
     listing: bool = True,
     follow: bool = False,
+    events_port: int | None = None,
 ) -> dict[str, float]:
     from videoprovider import AsyncVideoClient
 
@@ -57,20 +61,29 @@ async def run_videoprovider(
 
         transport = AiohttpTransport(limits=httpx.Limits(max_connections=8))
     detected: dict[str, float] = {}
-    async with AsyncVideoClient(
-        "dashscope",
-        transport=transport,
-        config=False,
-        environ={},
-        api_key=KEY,
-        base_url=base,
-        model="wan2.6-t2v",
-        poll_interval=2.0 / scale,
-        poll_max_interval=15.0 / scale,
-        poll_typical_seconds=120.0 / scale,
-        poll_budget=ACCOUNT_QPS * scale,
-        poll_listing=listing,
-    ) as client:
+    settings: dict[str, Any] = {}
+    if events_port is not None:  # the emulator POSTs completion events to this port
+        from videoprovider_dashscope.emulator.events import DEFAULT_TOKEN
+
+        settings["events_token"] = DEFAULT_TOKEN
+    async with (
+        AsyncVideoClient(
+            "dashscope",
+            transport=transport,
+            config=False,
+            environ={},
+            api_key=KEY,
+            base_url=base,
+            model="wan2.6-t2v",
+            poll_interval=2.0 / scale,
+            poll_max_interval=15.0 / scale,
+            poll_typical_seconds=120.0 / scale,
+            poll_budget=ACCOUNT_QPS * scale,
+            poll_listing=listing,
+            **settings,
+        ) as client,
+        serve_events(client, events_port),
+    ):
         gate = asyncio.Semaphore(64)
 
         async def submit(i: int) -> Any:
@@ -91,6 +104,31 @@ async def run_videoprovider(
             if outcome.ok:
                 detected[outcome.task.task_id] = time.monotonic()
     return detected
+
+
+@contextlib.asynccontextmanager
+async def serve_events(client: Any, port: int | None) -> AsyncIterator[None]:
+    """Receive the emulator's completion events with `asgi_app` on uvicorn, in this loop."""
+    if port is None:
+        yield
+        return
+    import uvicorn
+
+    from videoprovider.webhooks import asgi_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            asgi_app(client), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await serving
 
 
 class ScaledTime:
@@ -178,6 +216,7 @@ def worker(kind: str, base: str, n: int, scale: float) -> None:
             aiohttp=kind.endswith("aiohttp"),
             listing="polling" not in kind,
             follow=kind.startswith("videoprovider/follow"),
+            events_port=int(os.environ["EVENTS_PORT"]) if kind.endswith("events") else None,
         )
         detected = asyncio.run(run)
     elif kind == "sdk":
@@ -263,6 +302,12 @@ def scenario(
         "7",
     ]
     env = dict(os.environ)
+    if kind.endswith("events"):  # the worker serves the events; the emulator sends them
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        args += ["--events-url", f"http://127.0.0.1:{port}/events"]
+        env["EVENTS_PORT"] = str(port)
     ca_file = None
     if tls is not None:
         args += tls[0]
@@ -406,10 +451,11 @@ def batch(scale: float, tls: tuple[list[str], dict[str, str]] | None) -> list[di
     # Each task is waited on from its submit on (`/follow`), so the first ends are seen
     # while later tasks are still being submitted, as in a host that submits as work comes.
     both = ("videoprovider/follow", "videoprovider/follow-polling")
+    events = "videoprovider/follow-events"
     for kinds, n, median, at in (
         ((*both, "sdk"), 100, 5.0, 1.0),
-        (both, 1000, 20.0, 1.0),
-        (both, 10000, 90.0, scale),
+        ((*both, events), 1000, 20.0, 1.0),
+        ((*both, events), 10000, 90.0, scale),
     ):
         for kind in kinds:
             if kind == "sdk" and not importlib.util.find_spec("dashscope"):
