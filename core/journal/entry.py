@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +43,15 @@ class JournalEntry(BaseModel):
     updated_at: datetime
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    currency: str | None = None
+    estimate: Decimal | None = None
+    actual_cost: Decimal | None = None
+    cost_basis: str | None = None
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The actual cost where the provider reported usage, else the estimate."""
+        return self.actual_cost if self.actual_cost is not None else self.estimate
 
     @property
     def unfinished(self) -> bool:

@@ -34,7 +34,7 @@ from videoprovider.errors import (
     TaskNotReady,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
 from .cancels import CancelLedger, default_path
@@ -43,6 +43,7 @@ from .video import BASE_URL, FakeVideoTransport, video_url
 
 URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
 RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
+CLIP_SECONDS = 3  # the length of the test pattern every fake task returns
 # What _encode issues; anything else could not be a fake task, and goes into no URL.
 TASK_ID = re.compile(r"fake-[A-Za-z0-9_-]+")
 
@@ -71,6 +72,9 @@ class _Record:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     canceled: bool = False
+    # What a completion reports as billed, like a real service's usage report: known for
+    # tasks this process submitted (a task id alone does not carry its request).
+    usage: dict[str, Any] | None = None
 
 
 class FakeProvider:
@@ -153,7 +157,12 @@ class FakeProvider:
             )
         now = self.context.clock.now()
         task_id = _encode(scenario, now, self._rng.getrandbits(48))
-        record = _Record(scenario=scenario, submitted_at=now, request_id=self._request_id())
+        record = _Record(
+            scenario=scenario,
+            submitted_at=now,
+            request_id=self._request_id(),
+            usage={"seconds": request.duration or CLIP_SECONDS, "resolution": request.resolution},
+        )
         self._cancels.forget(task_id)
         self._tasks[task_id] = record
         return Task(
@@ -190,6 +199,7 @@ class FakeProvider:
             record.finished_at = now
         done = state is TaskState.COMPLETED and record.finished_at is not None
         failed = state is TaskState.FAILED
+        usage = record.usage if done else None
         return TaskStatus(
             provider=self.context.name,
             task_id=task_id,
@@ -206,6 +216,8 @@ class FakeProvider:
             started_at=record.started_at,
             finished_at=record.finished_at,
             checked_at=now,
+            usage=usage,
+            billed=Billed.model_validate(usage) if usage else None,
             raw={
                 "scenario": record.scenario.scenario,
                 "polls": record.polls,

@@ -6,9 +6,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from videoprovider import AsyncVideoClient, RequestRejected, VirtualClock
+from videoprovider import AsyncVideoClient, RequestRejected, VideoClient, VirtualClock
+from videoprovider.models import Billed
+from videoprovider_dashscope import wire
 from videoprovider_dashscope.catalog import family_of
+from videoprovider_dashscope.emulator import RunningEmulator
 from videoprovider_dashscope.prices import PRICES, markdown_table
+from videoprovider_dashscope.testing import TEST_KEY
 
 from .conftest import KEY, Recorder, ok_submit
 
@@ -64,3 +68,45 @@ async def test_a_submit_over_max_cost_sends_no_request() -> None:
         assert recorder.requests == []
         task = await c.submit("a cat", model="wan2.1-t2v-turbo", max_cost="0.18 USD")
     assert task.task_id == "t-1" and len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("usage", "billed"),
+    [
+        (
+            {"video_duration": 5, "video_count": 1, "SR": 720},
+            Billed(seconds=5, resolution="720P", videos=1),
+        ),
+        ({"duration": 15, "SR": "1080", "ratio": "16:9"}, Billed(seconds=15, resolution="1080P")),
+        ({"video_duration": "10", "SR": "480P"}, Billed(seconds=10, resolution="480P")),
+        ({"SR": True, "video_duration": -1, "video_count": "many"}, None),
+        ({"input_tokens": 3}, None),
+        ("5 s", None),
+        (None, None),
+    ],
+)
+def test_usage_is_read_as_billed_seconds_and_tier_whatever_its_shape(
+    usage: object, billed: Billed | None
+) -> None:
+    assert wire.billed(usage) == billed
+
+
+def test_a_succeeded_emulator_task_costs_what_its_usage_says(
+    dashscope_emulator: RunningEmulator, dashscope_clock: VirtualClock, tmp_path: Path
+) -> None:
+    config = tmp_path / "prices.toml"
+    config.write_text(
+        '[[prices.dashscope]]\nmodel = "wan2.6-t2v"\nper_second = 0.10\ncurrency = "USD"\n'
+    )
+    with VideoClient(
+        "dashscope",
+        config=config,
+        environ={},
+        clock=dashscope_clock,
+        api_key=TEST_KEY,
+        base_url=dashscope_emulator.base_url,
+    ) as client:
+        status = client.wait(client.submit("a cat", model="wan2.6-t2v", duration=10))
+    assert status.usage == {"video_duration": 10, "video_count": 1, "SR": 720}
+    assert status.cost is not None and status.cost.actual
+    assert str(status.cost).startswith("actual 1.0 USD (10 s x 720P at 0.1 USD/s")
