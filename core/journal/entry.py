@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..models import TaskState, VideoRequest
 
-__all__ = ["JournalEntry", "Phase"]
+__all__ = ["SPENDING_PHASES", "JournalEntry", "Phase"]
 
 
 class Phase(str, Enum):
@@ -23,6 +23,13 @@ class Phase(str, Enum):
     FINISHED = "finished"  # a terminal state was seen
     COLLECTED = "collected"  # the video is saved at `path`
     ABANDONED = "abandoned"  # an unknown outcome the user settled as "no task to follow"
+
+
+# Entries that may have cost money: all but those refused before a task existed and unknown
+# outcomes the user settled as having no task. Failed tasks count at their estimate.
+SPENDING_PHASES = frozenset(
+    {Phase.INTENT, Phase.OUTCOME_UNKNOWN, Phase.SUBMITTED, Phase.FINISHED, Phase.COLLECTED}
+)
 
 
 class JournalEntry(BaseModel):

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from ..config import InsecurePermissionsWarning
 from ..errors import ConfigurationError
 from ..models import Estimate, Task, TaskState, TaskStatus, VideoRequest
-from .entry import JournalEntry, Phase
+from .entry import SPENDING_PHASES, JournalEntry, Phase
 
 __all__ = ["Journal", "SQLAlchemyJournal", "SQLiteJournal", "open_journal", "worker_id"]
 
@@ -80,9 +80,7 @@ SCHEMA = [
     f"INSERT INTO {LOCKS} (name, taken_ms) VALUES ('{SPEND_LOCK}', 0) "
     "ON CONFLICT (name) DO NOTHING",
 ]
-# Entries that may have cost money: every one but those refused before a task existed and
-# unknown outcomes the user settled as having no task.
-_SPENDING_PHASES = ("'intent'", "'outcome_unknown'", "'submitted'", "'finished'", "'collected'")
+_SPENDING_PHASES = tuple(sorted(f"'{phase.value}'" for phase in SPENDING_PHASES))
 T = TypeVar("T")
 Statement = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
 SpendCheck = Callable[[Callable[[datetime, str], Decimal]], None]

@@ -1,16 +1,19 @@
 """DashScope's official price table: per region, dated, sourced, and the cap refusing unsent."""
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from videoprovider import AsyncVideoClient, RequestRejected, VideoClient, VirtualClock
+from videoprovider.cli import main
 from videoprovider.models import Billed
 from videoprovider_dashscope import wire
 from videoprovider_dashscope.catalog import family_of
-from videoprovider_dashscope.emulator import RunningEmulator
+from videoprovider_dashscope.emulator import RunningEmulator, run_subprocess
 from videoprovider_dashscope.prices import PRICES, markdown_table
 from videoprovider_dashscope.testing import TEST_KEY
 
@@ -110,3 +113,35 @@ def test_a_succeeded_emulator_task_costs_what_its_usage_says(
     assert status.usage == {"video_duration": 10, "video_count": 1, "SR": 720}
     assert status.cost is not None and status.cost.actual
     assert str(status.cost).startswith("actual 1.0 USD (10 s x 720P at 0.1 USD/s")
+
+
+def test_tasks_list_shows_the_actual_cost_of_a_completed_emulator_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "prices.toml"
+    config.write_text(
+        '[[prices.dashscope]]\nmodel = "wan2.6-t2v"\nresolution = "1080P"\nper_second = 0.15\n'
+        'currency = "USD"\n'
+    )
+    with run_subprocess(
+        "--api-key", TEST_KEY, "--task-seconds", "60", "--time-scale", "600", "--qps-limit", "0"
+    ) as emu:
+        for name, value in {
+            "VIDEOPROVIDER_PROVIDER": "dashscope",
+            "VIDEOPROVIDER_CONFIG": str(config),
+            "DASHSCOPE_BASE_URL": emu.base_url,
+            "DASHSCOPE_API_KEY": TEST_KEY,
+            "VIDEOPROVIDER_POLL_INTERVAL": "0.05",
+            "VIDEOPROVIDER_POLL_MAX_INTERVAL": "0.1",
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        args = ["generate", "a cat", "-o", "cat.mp4", "--model", "wan2.6-t2v", "-q"]
+        done = CliRunner().invoke(main, [*args, "--duration", "10", "--size", "1920*1080"])
+        assert done.exit_code == 0, done.output
+        listed = CliRunner().invoke(main, ["--json", "tasks", "list"])
+    [row] = json.loads(listed.stdout)
+    assert (row["estimate"], row["actual_cost"], row["currency"]) == ("1.50", "1.50", "USD")
+    assert row["cost_basis"] == "10 s x 1080P at 0.15 USD/s (wan2.6-t2v)"
+    assert TEST_KEY not in listed.output
