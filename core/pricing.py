@@ -17,7 +17,26 @@ from .journal import Journal
 from .models import Estimate, Task, TaskState, TaskStatus, VideoRequest
 from .prices import Price, actual_cost, estimate, user_prices
 
-__all__ = ["Pricing"]
+__all__ = ["Pricing", "credential_placeholders"]
+
+# What stands in for a missing key when a provider is loaded only to price a request.
+UNUSED_SECRET = "unused: an estimate sends nothing"
+
+
+def credential_placeholders(provider: str) -> dict[str, str]:
+    """Stand-ins for the required secret settings (API keys) of `provider`, so it can be
+    loaded to read its prices and region without them: `videoprovider estimate` sends
+    nothing, and must not ask for a key. Never use such a client for anything else."""
+    from pydantic import SecretStr
+
+    from .plugins import load_provider_class
+
+    fields = load_provider_class(provider).Settings.model_fields
+    return {
+        name: UNUSED_SECRET
+        for name, info in fields.items()
+        if info.is_required() and info.annotation is SecretStr
+    }
 
 
 class Pricing:

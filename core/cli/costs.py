@@ -17,6 +17,7 @@ from .options import build_request, request_options
 
 if TYPE_CHECKING:
     from ..journal import JournalEntry
+    from ..sync import VideoClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +61,7 @@ def estimate(state: State, /, prompt: str, extra: tuple[str, ...], **fields: Any
 
     def body() -> None:
         request = build_request(prompt, extra, fields)
-        with state.client() as client:
+        with _pricing_client(state) as client:
             found = client.estimate(request)
         if found.known:
             source = f"\nsource: {found.source}" if found.source else ""
@@ -71,6 +72,21 @@ def estimate(state: State, /, prompt: str, extra: tuple[str, ...], **fields: Any
         state.show(text, found)
 
     run(state, body)
+
+
+def _pricing_client(state: State) -> VideoClient:
+    """A client that can price requests, with no journal, and no API key needed."""
+    from ..config import load_config
+    from ..errors import ConfigurationError
+    from ..pricing import credential_placeholders
+    from ..sync import VideoClient
+
+    try:
+        return VideoClient(state.provider, journal=False)
+    except ConfigurationError:
+        # Perhaps only the key is missing; if anything else is wrong, this fails again.
+        name = state.provider or load_config().core.provider
+        return VideoClient(name, journal=False, **credential_placeholders(name))
 
 
 def spend_settings(max_spend: str | None, spend_period: str | None) -> dict[str, str]:

@@ -145,3 +145,19 @@ def test_tasks_list_shows_the_actual_cost_of_a_completed_emulator_task(
     assert (row["estimate"], row["actual_cost"], row["currency"]) == ("1.50", "1.50", "USD")
     assert row["cost_basis"] == "10 s x 1080P at 0.15 USD/s (wan2.6-t2v)"
     assert TEST_KEY not in listed.output
+
+
+def test_cli_estimate_needs_no_api_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("DASHSCOPE_API_KEY", "WANAI_API_KEY", "VIDEOPROVIDER_DASHSCOPE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VIDEOPROVIDER_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    args = ["--provider", "dashscope", "estimate", "a cat", "--model", "wan2.1-t2v-turbo"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("0.180 USD\nbasis: 5 s") and "unused" not in result.output
+    # Anything else wrong is still said, without the stand-in for the key.
+    monkeypatch.setenv("DASHSCOPE_REGION", "mars")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "dashscope.region" in result.stderr
+    assert "api_key" not in result.stderr
