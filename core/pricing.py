@@ -8,16 +8,20 @@ provider said it billed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from .backend import Backend
 from .config import Config
+from .errors import ConfigurationError
 from .journal import Journal
 from .models import Estimate, Task, TaskState, TaskStatus, VideoRequest
 from .prices import Price, actual_cost, estimate, user_prices
 
 __all__ = ["Pricing", "credential_placeholders"]
+
+log = logging.getLogger("videoprovider")
 
 # What stands in for a missing key when a provider is loaded only to price a request.
 UNUSED_SECRET = "unused: an estimate sends nothing"
@@ -68,7 +72,14 @@ class Pricing:
                 request = entry.request
         if request is None:
             return status
-        cost = actual_cost(request, status.billed, **self._table(self._backend(task.provider)))
+        try:
+            table = self._table(self._backend(task.provider))
+        except ConfigurationError as exc:
+            # A bad [prices] row of another provider must not cost the status its journal
+            # write: the task is recorded unpriced, and the reason logged.
+            log.warning("%s task %s left unpriced: %s", task.provider, task.task_id, exc)
+            return status
+        cost = actual_cost(request, status.billed, **table)
         return status.model_copy(update={"cost": cost})
 
     def _table(self, backend: Backend) -> dict[str, Any]:

@@ -101,3 +101,80 @@ def test_failures_carry_no_cost(config: Path) -> None:
             client.wait(task)
         assert client.status(task).state is TaskState.FAILED
         assert client.status(task).cost is None
+
+
+PUSHED = """
+import json
+
+from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+from videoprovider import WebhookDelivery
+from videoprovider.models import Billed
+
+
+class Pushed:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
+    Settings = ProviderSettings
+    pushes_updates = True
+
+    def __init__(self, settings, context):
+        self.name = context.name
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        return Task(provider=self.name, task_id="p1", request=request)
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        return TaskStatus(provider=self.name, task_id=task_id, state=TaskState.PROCESSING)
+
+    @hookimpl
+    async def videoprovider_webhook(self, headers, body):
+        status = TaskStatus(
+            provider=self.name, task_id="p1", state=TaskState.COMPLETED,
+            billed=Billed(seconds=json.loads(body)["seconds"]),
+        )
+        return WebhookDelivery(id="d1", status=status)
+"""
+
+
+def test_a_pushed_completion_is_priced_for_the_journal_and_the_event(
+    install_dist: Any, tmp_path: Path
+) -> None:
+    install_dist(
+        "pushed-video",
+        {"pushed_video": PUSHED},
+        {"videoprovider.providers": {"pushed": "pushed_video:Pushed"}},
+    )
+    config = tmp_path / "prices.toml"
+    config.write_text(PRICES.replace("fake", "pushed"))
+    seen = Finished()
+    with VideoClient(
+        "pushed", config=config, environ={}, clock=VirtualClock(), journal=tmp_path / "j.db"
+    ) as client:
+        client.register(seen)
+        client.submit("a cat", model="m", duration=4)  # estimated 0.08
+        client.receive_webhook({}, b'{"seconds": 6}')
+        assert client.journal is not None
+        entry = client.journal.get("p1")
+    [status] = seen.statuses
+    assert status.cost is not None and status.cost.actual and status.cost.amount == Decimal("0.12")
+    assert entry is not None and (entry.estimate, entry.actual_cost) == (
+        Decimal("0.08"),
+        Decimal("0.12"),
+    )
+
+
+def test_a_bad_prices_row_of_another_provider_leaves_the_task_unpriced_not_unrecorded(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with make(config, journal=config.parent / "j.sqlite3") as client:
+        task = client.submit("a cat", model="fake-1", duration=2)
+        # As for a provider a task reference loads later: its rows are read only then.
+        sections = client.async_client.config.sections
+        sections["prices"]["fake"].append({"model": "x", "currency": "USD"})
+        status = client.wait(task)
+        assert client.journal is not None
+        entry = client.journal.get(task.task_id)
+    assert status.state is TaskState.COMPLETED and status.cost is None
+    assert entry is not None and entry.state is TaskState.COMPLETED
+    assert "left unpriced" in caplog.text and "exactly one of" in caplog.text
