@@ -338,7 +338,7 @@ def _number(value: object) -> float | None:
         return None
     try:
         number = float(value.strip().upper().removesuffix("P") if isinstance(value, str) else value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) and number >= 0 else None
 

@@ -335,4 +335,8 @@ def billed(metrics: object) -> Billed | None:
     seconds = metrics.get("predict_time")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         return None
+    try:
+        seconds = float(seconds)
+    except OverflowError:
+        return None
     return Billed(compute_seconds=seconds) if 0 <= seconds < float("inf") else None

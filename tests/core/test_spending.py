@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from videoprovider import (
+    AsyncVideoClient,
     ConfigurationError,
     RequestRejected,
     Task,
@@ -135,3 +136,18 @@ def test_the_actual_cost_replaces_the_estimate_in_the_spending(config: Path) -> 
         assert c.journal.spent(since, "USD") == Decimal("0.75")
         with pytest.raises(RequestRejected, match=r"spent since .*: 0.75 USD"):
             c.submit("a cat", model="fake-1", duration=6)  # 1.50 more
+
+
+@pytest.mark.anyio
+async def test_the_async_client_holds_the_same_cap(config: Path) -> None:
+    async with AsyncVideoClient(
+        "fake",
+        config=config,
+        environ={},
+        clock=VirtualClock(NOON),
+        journal=config.parent / "journal.sqlite3",
+        max_spend="1.50",
+    ) as c:
+        await c.submit("a cat", model="fake-1", duration=4)
+        with pytest.raises(RequestRejected, match=r"over 1\.50 USD"):
+            await c.submit("a cat", model="fake-1", duration=4)

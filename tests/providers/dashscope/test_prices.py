@@ -7,6 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from videoprovider import AsyncVideoClient, RequestRejected, VideoClient, VirtualClock
 from videoprovider.cli import main
@@ -84,6 +86,7 @@ async def test_a_submit_over_max_cost_sends_no_request() -> None:
         ({"video_duration": "10", "SR": "480P"}, Billed(seconds=10, resolution="480P")),
         ({"SR": True, "video_duration": -1, "video_count": "many"}, None),
         ({"input_tokens": 3}, None),
+        ({"video_duration": 10**400, "SR": "1e999"}, None),
         ("5 s", None),
         (None, None),
     ],
@@ -92,6 +95,20 @@ def test_usage_is_read_as_billed_seconds_and_tier_whatever_its_shape(
     usage: object, billed: Billed | None
 ) -> None:
     assert wire.billed(usage) == billed
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+USAGE_KEYS = st.sampled_from(["video_duration", "duration", "SR", "video_count", "ratio"])
+
+
+@given(st.dictionaries(USAGE_KEYS, JSON) | JSON)
+def test_any_usage_report_is_read_or_ignored_never_an_error(usage: object) -> None:
+    found = wire.billed(usage)
+    assert found is None or isinstance(found, Billed)
 
 
 def test_a_succeeded_emulator_task_costs_what_its_usage_says(

@@ -153,7 +153,13 @@ def test_a_token_echoed_in_an_error_reply_is_redacted() -> None:
 
 @pytest.mark.parametrize(
     ("metrics", "seconds"),
-    [({"predict_time": 42.5}, 42.5), ({"predict_time": "42"}, None), ({}, None), ("x", None)],
+    [
+        ({"predict_time": 42.5}, 42.5),
+        ({"predict_time": "42"}, None),
+        ({"predict_time": 10**400}, None),
+        ({}, None),
+        ("x", None),
+    ],
 )
 def test_a_success_compute_time_is_billed_and_priced_per_compute_second(
     metrics: object, seconds: float | None
