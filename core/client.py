@@ -13,7 +13,6 @@ import inspect
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -35,7 +34,6 @@ from .hosts import HostPlugins
 from .journal import Journal, open_journal
 from .journal.entry import JournalEntry
 from .journal.recorder import Recorder
-from .journal.store import SpendCheck
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .outcomes import Outcome
 from .prices import Estimate, check_cap
@@ -45,7 +43,7 @@ from .reconcile import Orphan, Reconciler
 from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
-from .spending import SpendCap, period_start
+from .spending import SpendCap
 from .waiting import DEFAULT, OnProgress, Waiter
 from .webhooks import Inbox
 
@@ -206,24 +204,9 @@ class AsyncVideoClient:
         return await self._submit(request, fields, target=where, cap=(max_cost, allow_unknown_cost))
 
     def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
-        """What `request` is expected to cost on the configured provider (docs/costs.md):
+        """What `request` is expected to cost on the configured provider (docs/configuration.md):
         the amount, currency, basis and price date, or unknown with the reason."""
         return self._pricing.estimate(self._backends.main, _request(request, fields))
-
-    def _within_spend(self, found: Estimate, allow_unknown: bool) -> SpendCheck | None:
-        """The journal's check of the spending cap for a request estimated at `found`."""
-        cap = self._spend_cap
-        if cap is None:
-            return None
-        currency = cap.check(found, allow_unknown=allow_unknown)
-        if currency is None:
-            return None
-        since = period_start(self._clock.now(), cap.period)
-
-        def within(spent: Callable[[datetime, str], Decimal]) -> None:
-            cap.admit(found, spent(since, currency), since)
-
-        return within
 
     async def _submit(
         self,
@@ -243,7 +226,9 @@ class AsyncVideoClient:
             request,
             target,
             estimate=found,
-            within=self._within_spend(found, allow_unknown),
+            within=None
+            if self._spend_cap is None
+            else self._spend_cap.within(found, self._clock.now(), allow_unknown=allow_unknown),
         )
         try:
             task = await self._backends.call(Operation.SUBMIT, Task, None, request=request)

@@ -9,12 +9,14 @@ once the provider has reported its usage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Literal
 
 from .errors import RequestRejected
+from .journal.store import SpendCheck
 from .models import Estimate
 from .prices import parse_cap
 
@@ -74,6 +76,20 @@ class SpendCap:
                 field="max_spend",
             )
         return found.currency
+
+    def within(self, found: Estimate, now: datetime, *, allow_unknown: bool) -> SpendCheck | None:
+        """The check the journal runs inside its spend transaction for a request estimated
+        at `found`, submitted `now`; None when there is no spending to count. Raises at
+        once what no spending could allow (see `check`)."""
+        currency = self.check(found, allow_unknown=allow_unknown)
+        if currency is None:
+            return None
+        since = period_start(now, self.period)
+
+        def within(spent: Callable[[datetime, str], Decimal]) -> None:
+            self.admit(found, spent(since, currency), since)
+
+        return within
 
     def admit(self, found: Estimate, spent: Decimal, since: datetime) -> None:
         """Refuse `found` when it would bring `spent` (since `since`) over the cap."""
