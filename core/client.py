@@ -36,13 +36,14 @@ from .journal.entry import JournalEntry
 from .journal.recorder import Recorder
 from .models import GeneratedVideo, Task, TaskStatus, VideoRequest
 from .outcomes import Outcome
-from .prices import Estimate, Price, check_cap, user_prices
-from .prices import estimate as estimate_cost
+from .prices import Estimate, check_cap
+from .pricing import Pricing
 from .provider import Operation
 from .reconcile import Orphan, Reconciler
 from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
+from .spending import SpendCap
 from .waiting import DEFAULT, OnProgress, Waiter
 from .webhooks import Inbox
 
@@ -107,18 +108,31 @@ class AsyncVideoClient:
         self._journal = Recorder(None)
         name = self._config.core.provider
         main = self._load(name, settings, journal=None)
-        self._user_prices(name)  # a malformed [prices] row fails here, not at the first cap
+        core = self._config.core
+        self._spend_cap = (
+            None if core.max_spend is None else SpendCap.parse(core.max_spend, core.spend_period)
+        )
         if isinstance(journal, Journal):
             self._journal = Recorder(journal)
-        elif self._config.core.journal:
-            self._journal = Recorder(open_journal(self._config.core.journal_url))
+        elif core.journal:
+            self._journal = Recorder(open_journal(core.journal_url))
+        elif self._spend_cap is not None:
+            raise ConfigurationError(
+                "max_spend needs the journal: the spending of the period is read from it.",
+                hint="Create the client with journal=True (or set VIDEOPROVIDER_JOURNAL=true).",
+            )
         main.learn_from(self._journal.journal)
         main.share_budget(self._journal.journal)
         self._backends = Backends(
             main, partial(self._load, settings={}, journal=self._journal.journal)
         )
+        self._pricing = Pricing(self._config, self._backends.get, self._journal.journal)
+        self._pricing.user_prices(name)  # a malformed [prices] row fails here, not at a cap
+        self._journal.price = self._pricing.settle
         self._hosts = HostPlugins()
-        self._waiter = Waiter(self._config, self._hosts, self._backends.get, self.status)
+        self._waiter = Waiter(
+            self._config, self._hosts, self._backends.get, self.status, self._pricing.settle
+        )
         self._collector = Collector(
             self._config, self._journal, self._backends.get, self.url, self.status
         )
@@ -183,25 +197,16 @@ class AsyncVideoClient:
         `tasks resume`) downloads it there once it is ready. It is refused before anything
         is sent if a video could not be saved there now (a file exists, no write access).
         `max_cost` (a number in the price's currency, or "2.50 USD") refuses, unsent, a
-        request whose `estimate` exceeds it, or is unknown unless `allow_unknown_cost`.
+        request whose `estimate` exceeds it, or is unknown unless `allow_unknown_cost`; so
+        does the `max_spend` setting, for the spending of its period (docs/configuration.md).
         """
         where = None if target is None else check_target(target, overwrite=False)
         return await self._submit(request, fields, target=where, cap=(max_cost, allow_unknown_cost))
 
     def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
-        """What `request` is expected to cost on the configured provider (docs/costs.md):
+        """What `request` is expected to cost on the configured provider (docs/configuration.md):
         the amount, currency, basis and price date, or unknown with the reason."""
-        backend = self._backends.main
-        return estimate_cost(
-            _request(request, fields),
-            prices=(*self._user_prices(backend.name), *backend.declared.prices),
-            models=backend.declared.models,
-            default_model=getattr(backend.settings, "model", None),
-            region=backend.declared.price_region,
-        )
-
-    def _user_prices(self, provider: str) -> tuple[Price, ...]:
-        return user_prices(self._config.sections, provider, self._config.file)
+        return self._pricing.estimate(self._backends.main, _request(request, fields))
 
     async def _submit(
         self,
@@ -213,9 +218,18 @@ class AsyncVideoClient:
         request = _request(request, fields)
         self._backends.main.require(Operation.SUBMIT)
         max_cost, allow_unknown = cap
+        found = self.estimate(request)
         if max_cost is not None:
-            check_cap(self.estimate(request), max_cost, allow_unknown=allow_unknown)
-        entry = self._journal.intent(self.provider_name, request, target)
+            check_cap(found, max_cost, allow_unknown=allow_unknown)
+        entry = self._journal.intent(
+            self.provider_name,
+            request,
+            target,
+            estimate=found,
+            within=None
+            if self._spend_cap is None
+            else self._spend_cap.within(found, self._clock.now(), allow_unknown=allow_unknown),
+        )
         try:
             task = await self._backends.call(Operation.SUBMIT, Task, None, request=request)
         except BaseException as exc:
@@ -228,6 +242,7 @@ class AsyncVideoClient:
     async def status(self, task: TaskRef) -> TaskStatus:
         t = self._backends.task(task)
         status = await self._backends.call(Operation.STATUS, TaskStatus, t, task_id=t.task_id)
+        status = self._pricing.settle(t, status)
         self._journal.status(status)
         return status
 

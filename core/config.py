@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigurationError
 
@@ -131,6 +131,29 @@ class CoreSettings(BaseModel):
         description="Journal database: a file path, sqlite:///PATH or postgresql://...; "
         "default: journal.sqlite3 in the user data dir.",
     )
+    max_spend: str | None = Field(
+        default=None,
+        description="Refuse, unsent, a submit that would bring the spending of the period "
+        'over this amount ("20", "20 USD"), counted in the journal across every process '
+        "sharing it.",
+    )
+    spend_period: Literal["hour", "day", "week", "month"] = Field(
+        default="day", description="The calendar period (UTC) max_spend applies to."
+    )
+
+    @field_validator("max_spend", mode="before")
+    @classmethod
+    def _max_spend(cls, v: object) -> str | None:
+        from .errors import RequestRejected
+        from .prices import parse_cap
+
+        if v is None:
+            return None
+        try:
+            amount, currency = parse_cap(v, field="max_spend")  # type: ignore[arg-type]
+        except RequestRejected as exc:
+            raise ValueError(exc.message) from None
+        return f"{amount} {currency}" if currency else str(amount)
 
 
 @dataclass(frozen=True)

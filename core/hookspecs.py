@@ -177,4 +177,8 @@ def videoprovider_task_updated(
 def videoprovider_task_finished(
     task: Task, status: TaskStatus, path: str | None
 ) -> Awaitable[None] | None:
-    """`task` reached a terminal state; `path` is set when `generate` saved the video."""
+    """`task` reached a terminal state; `path` is set when `generate` saved the video.
+
+    A completion's `status.cost` is what it cost, actual (`cost.actual`) where the provider
+    reported usage, else the estimate: what a host bills its own user (docs/host-events.md).
+    """

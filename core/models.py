@@ -8,7 +8,8 @@ JSON onto these models.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "MAX_NEGATIVE_PROMPT_CHARS",
     "MAX_PROMPT_CHARS",
+    "Billed",
+    "Cost",
+    "Estimate",
     "GeneratedVideo",
     "Task",
     "TaskPage",
@@ -256,6 +260,54 @@ class Task(BaseModel):
         return f"{self.provider}:{self.task_id}"
 
 
+class Estimate(BaseModel):
+    """The expected cost of one request, or (amount None) why it cannot be told."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal | None = None
+    currency: str | None = None
+    basis: str = Field(
+        description='How it was reached ("5 s x 720P at 0.10 USD/s"), or why it is unknown.'
+    )
+    source: str = ""
+    as_of: date | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.amount is not None
+
+    def __str__(self) -> str:
+        if self.amount is None:
+            return f"unknown: {self.basis}"
+        dated = f", prices as of {self.as_of}" if self.as_of else ""
+        return f"{self.amount} {self.currency} ({self.basis}{dated})"
+
+
+class Cost(Estimate):
+    """What a finished task cost: `actual` when computed from the usage the provider
+    reported, else the estimate made before submitting, which then stands."""
+
+    actual: bool = Field(default=False, description="From reported usage, not the estimate.")
+
+    def __str__(self) -> str:
+        return f"{'actual' if self.actual else 'estimated'} {super().__str__()}"
+
+
+class Billed(BaseModel):
+    """What the provider says it billed for a task, in provider-neutral terms; each provider
+    maps its own usage report (`TaskStatus.usage`) onto these. Unreported fields are None."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float | None = Field(default=None, ge=0, description="Billed seconds of video.")
+    resolution: str | None = Field(default=None, description="Billed tier: 480P, 720P, ...")
+    videos: int | None = Field(default=None, ge=0, description="Videos billed.")
+    compute_seconds: float | None = Field(
+        default=None, ge=0, description="Seconds of compute billed (per-second hardware)."
+    )
+
+
 class TaskStatus(BaseModel):
     """One observation of a task at its provider."""
 
@@ -275,7 +327,17 @@ class TaskStatus(BaseModel):
     finished_at: datetime | None = None
     checked_at: datetime | None = Field(default=None, description="When this was observed.")
     actual_prompt: str | None = Field(default=None, description="The prompt as rewritten.")
-    usage: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = Field(
+        default=None, description="The provider's usage report as it sent it (free-form)."
+    )
+    billed: Billed | None = Field(
+        default=None, description="`usage` in provider-neutral terms, where it was reported."
+    )
+    cost: Cost | None = Field(
+        default=None,
+        description="A finished task's cost, set by the client from the price table: actual "
+        "from `billed`, else the estimate.",
+    )
     raw: dict[str, Any] = Field(default_factory=dict, description="The provider's payload.")
 
     @model_validator(mode="after")

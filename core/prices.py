@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog import ModelInfo
 from .errors import ConfigurationError, RequestRejected
-from .models import VideoRequest
+from .models import Billed, Cost, Estimate, VideoRequest
 
 __all__ = [
+    "Cost",
     "Estimate",
     "Price",
+    "actual_cost",
     "check_cap",
     "estimate",
     "parse_cap",
@@ -44,6 +46,9 @@ class Price(BaseModel):
     currency: str = Field(description="ISO 4217 code, e.g. USD or CNY.")
     per_second: Decimal | None = Field(default=None, ge=0, description="Per output second.")
     per_video: Decimal | None = Field(default=None, ge=0, description="Per video.")
+    per_compute_second: Decimal | None = Field(
+        default=None, ge=0, description="Per second of compute (hardware billed by time)."
+    )
     resolution: str | None = Field(default=None, description="Tier it applies to; None: any.")
     region: str | None = Field(default=None, description="Region it applies to; None: any.")
     source: str = Field(default="", description="Where the figure was read.")
@@ -63,8 +68,12 @@ class Price(BaseModel):
 
     @model_validator(mode="after")
     def _one_rate(self) -> Price:
-        if (self.per_second is None) == (self.per_video is None):
-            raise ValueError(f"price of {self.model!r} needs exactly one of per_second, per_video")
+        rates = (self.per_second, self.per_video, self.per_compute_second)
+        if sum(rate is not None for rate in rates) != 1:
+            raise ValueError(
+                f"price of {self.model!r} needs exactly one of per_second, per_video, "
+                "per_compute_second"
+            )
         return self
 
     @property
@@ -72,34 +81,12 @@ class Price(BaseModel):
         """The figure as people read it: "0.10 USD/s" or "0.50 USD/video"."""
         if self.per_second is not None:
             return f"{self.per_second} {self.currency}/s"
+        if self.per_compute_second is not None:
+            return f"{self.per_compute_second} {self.currency}/compute s"
         return f"{self.per_video} {self.currency}/video"
 
     def fits(self, model: str, region: str | None) -> bool:
         return fnmatch.fnmatchcase(model, self.model) and self.region in (None, region)
-
-
-class Estimate(BaseModel):
-    """The expected cost of one request, or (amount None) why it cannot be told."""
-
-    model_config = ConfigDict(frozen=True)
-
-    amount: Decimal | None = None
-    currency: str | None = None
-    basis: str = Field(
-        description='How it was reached ("5 s x 720P at 0.10 USD/s"), or why it is unknown.'
-    )
-    source: str = ""
-    as_of: date | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.amount is not None
-
-    def __str__(self) -> str:
-        if self.amount is None:
-            return f"unknown: {self.basis}"
-        dated = f", prices as of {self.as_of}" if self.as_of else ""
-        return f"{self.amount} {self.currency} ({self.basis}{dated})"
 
 
 def prices_of(model: str, prices: Iterable[Price]) -> list[Price]:
@@ -132,6 +119,36 @@ def estimate(
 ) -> Estimate:
     """The cost of `request` from `prices` (rows earlier in the sequence win: put the user's
     first). `models` gives a model's only duration when the request leaves it unset."""
+    return _priced(request, None, prices, models, default_model, region)
+
+
+def actual_cost(
+    request: VideoRequest,
+    billed: Billed | None,
+    *,
+    prices: Sequence[Price],
+    models: Iterable[ModelInfo] = (),
+    default_model: str | None = None,
+    region: str | None = None,
+) -> Cost:
+    """What a finished `request` cost: priced from what the provider `billed` by the same
+    rows as the estimate, else the estimate, which then stands (`actual=False`)."""
+    if billed is not None:
+        found = _priced(request, billed, prices, models, default_model, region)
+        if found.known:
+            return Cost(**found.model_dump(), actual=True)
+    before = _priced(request, None, prices, models, default_model, region)
+    return Cost(**before.model_dump())
+
+
+def _priced(
+    request: VideoRequest,
+    billed: Billed | None,
+    prices: Sequence[Price],
+    models: Iterable[ModelInfo],
+    default_model: str | None,
+    region: str | None,
+) -> Estimate:
     model = request.model or default_model
     if model is None:
         return Estimate(basis="no model is set and the provider picks one at submit; set model")
@@ -144,7 +161,8 @@ def estimate(
         )
     # The first matching table (the user's) decides alone: a negotiated rate replaces the list.
     rows = [p for p in rows if (p.source, p.as_of) == (rows[0].source, rows[0].as_of)]
-    tier = tier_of(request)
+    billed_tier = billed.resolution.strip().upper() if billed and billed.resolution else None
+    tier = billed_tier or tier_of(request)
     chosen = _by_tier(rows, tier)
     if chosen is None:
         listed = ", ".join(f"{p.resolution or 'any'}: {p.rate}" for p in rows)
@@ -155,16 +173,40 @@ def estimate(
         return Estimate(basis=why)
     tier_text = tier or chosen.resolution or "any resolution"
     if chosen.per_video is not None:
-        return _found(chosen, chosen.per_video, f"1 video x {tier_text} at {chosen.rate} ({model})")
-    seconds = request.duration or _only_duration(model, models)
-    if seconds is None:
-        return Estimate(basis=f"{model} is priced per second and no duration is set; set duration")
+        videos = billed.videos if billed else 1
+        if videos is None:
+            return Estimate(basis="the provider reported no video count")
+        basis = f"{videos} video x {tier_text} at {chosen.rate} ({model})"
+        return _found(chosen, chosen.per_video * videos, basis)
+    if chosen.per_compute_second is not None:
+        if billed is None or billed.compute_seconds is None:
+            return Estimate(
+                basis=f"{model} is priced per second of compute ({chosen.rate}), known only "
+                "once the task has run"
+            )
+        used = _decimal(billed.compute_seconds)
+        basis = f"{used} s of compute at {chosen.rate} ({model}{where})"
+        return _found(chosen, chosen.per_compute_second * used, basis)
     assert chosen.per_second is not None
-    return _found(
-        chosen,
-        chosen.per_second * seconds,
-        f"{seconds} s x {tier_text} at {chosen.rate} ({model}{where})",
-    )
+    if billed is not None:
+        if billed.seconds is None:
+            return Estimate(basis="the provider reported no billed duration")
+        seconds = _decimal(billed.seconds)
+    else:
+        duration = request.duration or _only_duration(model, models)
+        if duration is None:
+            return Estimate(
+                basis=f"{model} is priced per second and no duration is set; set duration"
+            )
+        seconds = Decimal(duration)
+    basis = f"{seconds} s x {tier_text} at {chosen.rate} ({model}{where})"
+    return _found(chosen, chosen.per_second * seconds, basis)
+
+
+def _decimal(value: float) -> Decimal:
+    # Usage reports may give 5.0 for five seconds; price and show it as the estimate does.
+    exact = Decimal(str(value))
+    return Decimal(int(exact)) if exact == exact.to_integral_value() else exact
 
 
 def _found(price: Price, amount: Decimal, basis: str) -> Estimate:
@@ -191,8 +233,10 @@ def _only_duration(model: str, models: Iterable[ModelInfo]) -> int | None:
     return None
 
 
-def parse_cap(value: Decimal | float | int | str) -> tuple[Decimal, str | None]:
-    """`max_cost` as (amount, currency or None): 2, "2", "2.50 USD"."""
+def parse_cap(
+    value: Decimal | float | int | str, *, field: str = "max_cost"
+) -> tuple[Decimal, str | None]:
+    """A cap (`max_cost`, `max_spend`) as (amount, currency or None): 2, "2", "2.50 USD"."""
     text = str(value).strip()
     amount, _, currency = text.partition(" ")
     try:
@@ -205,9 +249,9 @@ def parse_cap(value: Decimal | float | int | str) -> tuple[Decimal, str | None]:
         or (currency and not re.fullmatch(r"[A-Za-z]{3}", currency.strip()))
     ):
         raise RequestRejected(
-            f"max_cost {text!r} is not an amount: give a number, optionally with a currency "
+            f"{field} {text!r} is not an amount: give a number, optionally with a currency "
             'such as "2.50 USD".',
-            field="max_cost",
+            field=field,
         )
     return number, currency.strip().upper() or None
 

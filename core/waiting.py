@@ -35,13 +35,15 @@ DEFAULT: Any = _Default()
 class Waiter:
     """Waits for tasks on the poll scheduler of each one's provider.
 
-    `status` is the client's own operation, so every poll is journaled like any other.
+    `status` is the client's own operation, so every poll is journaled like any other;
+    `price` sets a completion's cost, so a pushed one carries it as a polled one does.
     """
 
     config: Config
     hosts: HostPlugins
     backend: Callable[[str], Backend]
     status: Fetch
+    price: Callable[[Task, TaskStatus], TaskStatus]
 
     async def wait(
         self,
@@ -75,6 +77,7 @@ class Waiter:
             on_change,
             self.config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
+        final = self.price(task, final)
         if final.state is not TaskState.COMPLETED or announce_success:
             await self.finished(task, final, None)
         raise_for_ending(task, final)
@@ -101,4 +104,5 @@ class Waiter:
                 yield await receive.receive()
 
     async def finished(self, task: Task, status: TaskStatus, path: str | None) -> None:
+        status = self.price(task, status)
         await self.hosts.emit("videoprovider_task_finished", task=task, status=status, path=path)

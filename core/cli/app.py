@@ -68,10 +68,10 @@ class State:
         else:
             click.echo(text)
 
-    def client(self, provider: str | None = None) -> VideoClient:
+    def client(self, provider: str | None = None, **settings: Any) -> VideoClient:
         from ..sync import VideoClient
 
-        return VideoClient(self.provider or provider, journal=self.journaling())
+        return VideoClient(self.provider or provider, journal=self.journaling(), **settings)
 
     def journaling(self) -> bool:
         """The CLI journals unless --no-journal, or the journal setting says otherwise."""

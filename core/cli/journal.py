@@ -17,7 +17,18 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _journal() -> Journal:
+def age_seconds(value: str, param_hint: str) -> float:
+    """An age such as 3600, 90m, 12h, 7d or 2w, in seconds."""
+    match = _DURATION.match(value)
+    if not match:
+        raise click.BadParameter(
+            "use a number with s, m, h, d or w, e.g. 7d", param_hint=param_hint
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def configured_journal() -> Journal:
+    """The configured journal, which these commands read directly."""
     from ..config import load_config
     from ..journal import open_journal
 
@@ -41,7 +52,7 @@ def _table(entries: list[JournalEntry]) -> str:
     takes); TASK is the task's whole reference, `provider:task_id` (what `wait`, `url` and
     `download` take with any configured provider), since ids of one provider often share a
     long prefix."""
-    header = ("ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH")
+    header = ("ID", "PROVIDER", "PHASE", "STATE", "TASK", "COST", "PATH")
     rows = [header, *(_cells(e) for e in entries)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
@@ -52,7 +63,14 @@ def _table(entries: list[JournalEntry]) -> str:
     )
 
 
-def _cells(entry: JournalEntry) -> tuple[str, str, str, str, str, str]:
+def cost_text(entry: JournalEntry) -> str:
+    """ "0.08 USD" when actual, "0.10 USD est." for an estimate, "?" when unknown."""
+    if entry.cost is None:
+        return "?"
+    return f"{entry.cost} {entry.currency}" + ("" if entry.actual_cost is not None else " est.")
+
+
+def _cells(entry: JournalEntry) -> tuple[str, ...]:
     note = {"soon": "  ! video URL expires soon: collect it", "lost": "  ! video URL expired"}.get(
         entry.video_expiry() or "", ""
     )
@@ -65,6 +83,7 @@ def _cells(entry: JournalEntry) -> tuple[str, str, str, str, str, str]:
         entry.phase.value,
         entry.state.value if entry.state else "-",
         _ref(entry) or "-",
+        cost_text(entry),
         f"{where}{note}".strip(),
     )
 
@@ -96,7 +115,7 @@ def list_(state_: State, /, state: str | None, phase: str | None) -> None:
         from ..journal import Phase
         from ..models import TaskState
 
-        journal = _journal()
+        journal = configured_journal()
         try:
             entries = journal.entries(
                 phase=Phase(phase) if phase else None,
@@ -119,7 +138,7 @@ def show(state: State, /, key: str) -> None:
     def body() -> None:
         from ..errors import TaskNotFound
 
-        journal = _journal()
+        journal = configured_journal()
         try:
             entry = journal.find(key)
         finally:
@@ -130,7 +149,8 @@ def show(state: State, /, key: str) -> None:
                 hint="`videoprovider tasks list` shows what it has.",
             )
         doc = entry.model_dump(mode="json")
-        state.show("\n".join(f"{k}: {v}" for k, v in doc.items()), doc)
+        text = "\n".join(f"{k}: {v}" for k, v in doc.items())
+        state.show(f"{text}\ncost: {cost_text(entry)}", doc)
 
     run(state, body)
 
@@ -151,7 +171,7 @@ def resume(state: State, /, timeout: float | None, limit: int | None) -> None:
         from ..client import DEFAULT
         from ..sync import VideoClient
 
-        journal = _journal()
+        journal = configured_journal()
         try:
             providers = sorted({e.provider for e in journal.unfinished()})
         finally:
@@ -197,15 +217,10 @@ def resume(state: State, /, timeout: float | None, limit: int | None) -> None:
 @click.pass_obj
 def prune(state: State, /, older_than: str) -> None:
     """Delete finished, collected and rejected entries older than AGE (never open ones)."""
-    match = _DURATION.match(older_than)
-    if not match:
-        raise click.BadParameter(
-            "use a number with s, m, h, d or w, e.g. 7d", param_hint="--older-than"
-        )
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = age_seconds(older_than, "--older-than")
 
     def body() -> None:
-        journal = _journal()
+        journal = configured_journal()
         try:
             removed = journal.prune(seconds)
         finally:
@@ -238,7 +253,7 @@ def reconcile(state: State, /, adopt: tuple[str, str] | None, abandon: str | Non
     def body() -> None:
         from ..sync import VideoClient
 
-        journal = _journal()
+        journal = configured_journal()
         try:
             key = adopt[0] if adopt else abandon
             entry = journal.find(key) if key else None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import State, interruptible, run
-from .costs import cost_options
+from .costs import cost_options, spend_settings
 from .options import build_request, request_options
 from .progress import Progress
 
@@ -63,6 +63,8 @@ def generate(
     overwrite: bool,
     max_cost: str | None,
     allow_unknown_cost: bool,
+    max_spend: str | None,
+    spend_period: str | None,
     extra: tuple[str, ...],
     **fields: Any,
 ) -> None:
@@ -80,7 +82,7 @@ def generate(
                 submitted.append(task)
                 state.say(f"submitted task {task.task_id} to {task.provider}")
 
-        with state.client() as client:
+        with state.client(**spend_settings(max_spend, spend_period)) as client:
             client.register(Remember())
             tid = lambda: submitted[0].task_id if submitted else None  # noqa: E731
             with interruptible(state, tid, client.provider_name), Progress(state.quiet) as bar:
@@ -118,6 +120,8 @@ def submit(
     out: str | None,
     max_cost: str | None,
     allow_unknown_cost: bool,
+    max_spend: str | None,
+    spend_period: str | None,
     extra: tuple[str, ...],
     **fields: Any,
 ) -> None:
@@ -125,7 +129,7 @@ def submit(
 
     def body() -> None:
         request = build_request(prompt, extra, fields)
-        with state.client() as client:
+        with state.client(**spend_settings(max_spend, spend_period)) as client:
             task = client.submit(
                 request, target=out, max_cost=max_cost, allow_unknown_cost=allow_unknown_cost
             )

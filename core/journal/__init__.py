@@ -3,10 +3,11 @@
 See docs/journal.md for the guarantees and the multi-worker set-up.
 """
 
-from .entry import JournalEntry, Phase
+from .entry import SPENDING_PHASES, JournalEntry, Phase
 from .store import Journal, SQLAlchemyJournal, SQLiteJournal, open_journal, worker_id
 
 __all__ = [
+    "SPENDING_PHASES",
     "Journal",
     "JournalEntry",
     "Phase",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
 
 from ..models import TaskState, VideoRequest
 
-__all__ = ["JournalEntry", "Phase"]
+__all__ = ["SPENDING_PHASES", "JournalEntry", "Phase"]
 
 
 class Phase(str, Enum):
@@ -22,6 +23,13 @@ class Phase(str, Enum):
     FINISHED = "finished"  # a terminal state was seen
     COLLECTED = "collected"  # the video is saved at `path`
     ABANDONED = "abandoned"  # an unknown outcome the user settled as "no task to follow"
+
+
+# Entries that may have cost money: all but those refused before a task existed and unknown
+# outcomes the user settled as having no task. Failed tasks count at their estimate.
+SPENDING_PHASES = frozenset(
+    {Phase.INTENT, Phase.OUTCOME_UNKNOWN, Phase.SUBMITTED, Phase.FINISHED, Phase.COLLECTED}
+)
 
 
 class JournalEntry(BaseModel):
@@ -42,6 +50,15 @@ class JournalEntry(BaseModel):
     updated_at: datetime
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    currency: str | None = None
+    estimate: Decimal | None = None
+    actual_cost: Decimal | None = None
+    cost_basis: str | None = None
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The actual cost where the provider reported usage, else the estimate."""
+        return self.actual_cost if self.actual_cost is not None else self.estimate
 
     @property
     def unfinished(self) -> bool:

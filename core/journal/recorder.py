@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ..errors import SubmitOutcomeUnknown
-from ..models import Task, TaskStatus, VideoRequest
+from ..models import Estimate, Task, TaskStatus, VideoRequest
 from .entry import Phase
-from .store import Journal, worker_id
+from .store import Journal, SpendCheck, worker_id
 
 log = logging.getLogger("videoprovider.journal")
 
@@ -19,13 +20,25 @@ class Recorder:
         self.journal = journal
         self.owner = worker_id()
         self._seen: dict[tuple[str, str], tuple[str, int]] = {}
+        # Set by the client: prices a completion, so pushed ones are recorded with their cost.
+        self.price: Callable[[Task, TaskStatus], TaskStatus] | None = None
 
-    def intent(self, provider: str, request: VideoRequest, target: str | None) -> str | None:
+    def intent(
+        self,
+        provider: str,
+        request: VideoRequest,
+        target: str | None,
+        *,
+        estimate: Estimate | None = None,
+        within: SpendCheck | None = None,
+    ) -> str | None:
         # Written before the submit leaves, and allowed to fail loudly: a submit that could
         # not be journaled would be a task nobody can find again after a crash.
         if self.journal is None:
             return None
-        return self.journal.intent(provider, request, target, self.owner)
+        return self.journal.intent(
+            provider, request, target, self.owner, estimate=estimate, within=within
+        )
 
     def submitted(self, entry: str | None, task: Task) -> None:
         if self.journal is not None and entry is not None:
@@ -43,6 +56,8 @@ class Recorder:
         """Record a status when it differs from the last one this client recorded."""
         if self.journal is None:
             return
+        if self.price is not None:
+            status = self.price(Task(provider=status.provider, task_id=status.task_id), status)
         key, seen = (status.provider, status.task_id), (status.state.value, status.progress)
         if self._seen.get(key) != seen:
             self.journal.status(status)

@@ -3,7 +3,9 @@
 Every statement is written once with `:named` parameters, which both `sqlite3` and
 SQLAlchemy's `text()` accept, so the two back ends cannot drift apart. Each write is one
 statement, atomic on its own; a lease is taken by a conditional UPDATE, which serialises
-workers on any SQL database without explicit locks.
+workers on any SQL database without explicit locks. The one step that must read before it
+writes, an intent under a spending cap, runs in a transaction that first updates a row of
+the locks table: that row lock (PostgreSQL) or write lock (SQLite) serialises it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ import time
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import InsecurePermissionsWarning
 from ..errors import ConfigurationError
-from ..models import Task, TaskState, TaskStatus, VideoRequest
-from .entry import JournalEntry, Phase
+from ..models import Estimate, Task, TaskState, TaskStatus, VideoRequest
+from .entry import SPENDING_PHASES, JournalEntry, Phase
 
 __all__ = ["Journal", "SQLAlchemyJournal", "SQLiteJournal", "open_journal", "worker_id"]
 
@@ -47,7 +50,22 @@ COLUMNS = (
     "updated_ms",
     "lease_owner",
     "lease_expires_ms",
+    "cost_currency",
+    "cost_estimate",
+    "cost_actual",
+    "cost_basis",
 )
+# Columns added after the first release, with their types: a journal created before them
+# gains them when it is opened (ALTER TABLE works alike on SQLite and PostgreSQL). Amounts
+# are decimal strings, exact on every database.
+ADDED_COLUMNS = {
+    "cost_currency": "VARCHAR(3)",
+    "cost_estimate": "VARCHAR(40)",
+    "cost_actual": "VARCHAR(40)",
+    "cost_basis": "TEXT",
+}
+LOCKS = "videoprovider_locks"
+SPEND_LOCK = "spend"
 SCHEMA = [
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
         id VARCHAR(32) PRIMARY KEY, provider VARCHAR(100) NOT NULL, task_id VARCHAR(200),
@@ -57,7 +75,15 @@ SCHEMA = [
         lease_owner VARCHAR(200), lease_expires_ms BIGINT)""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_task ON {TABLE} (provider, task_id)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_phase ON {TABLE} (phase)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_created ON {TABLE} (created_ms)",
+    f"CREATE TABLE IF NOT EXISTS {LOCKS} (name VARCHAR(50) PRIMARY KEY, taken_ms BIGINT)",
+    f"INSERT INTO {LOCKS} (name, taken_ms) VALUES ('{SPEND_LOCK}', 0) "
+    "ON CONFLICT (name) DO NOTHING",
 ]
+_SPENDING_PHASES = tuple(sorted(f"'{phase.value}'" for phase in SPENDING_PHASES))
+T = TypeVar("T")
+Statement = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
+SpendCheck = Callable[[Callable[[datetime, str], Decimal]], None]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 _OPEN_PHASES = ("'submitted'", "'finished'")
 
@@ -108,35 +134,98 @@ class Journal(ABC):
     def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
         """Execute one SELECT; return its rows."""
 
+    @abstractmethod
+    def _atomically(self, steps: Callable[[Statement], T]) -> T:
+        """Run `steps` (given a function that executes one statement and returns its rows)
+        in one transaction, committed when it returns and rolled back when it raises."""
+
+    @abstractmethod
+    def _columns(self) -> set[str]:
+        """The names of the journal table's columns."""
+
     def close(self) -> None:  # noqa: B027 - optional for back ends without resources
         """Release the connection."""
 
     def _init_schema(self) -> None:
-        for statement in SCHEMA:
+        for statement in SCHEMA[:1]:
             self._run(statement)
+        self._migrate()
+        for statement in SCHEMA[1:]:
+            self._run(statement)
+
+    def _migrate(self) -> None:
+        missing = [name for name in ADDED_COLUMNS if name not in self._columns()]
+        for name in missing:
+            try:
+                self._run(f"ALTER TABLE {TABLE} ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+            except Exception:
+                # Another process opening the same old journal may have added it first.
+                if name not in self._columns():
+                    raise
 
     # -- writes, in the order a generation makes them -------------------------------------
 
     def intent(
-        self, provider: str, request: VideoRequest, target_path: str | None, owner: str
+        self,
+        provider: str,
+        request: VideoRequest,
+        target_path: str | None,
+        owner: str,
+        *,
+        estimate: Estimate | None = None,
+        within: SpendCheck | None = None,
     ) -> str:
-        """Record that a submit is about to leave; return the entry id."""
+        """Record that a submit is about to leave, with its `estimate`; return the entry id.
+
+        `within`, when given, is called first with `spent(since, currency)`, the spending
+        recorded since then in that currency; it raises to refuse the submit. The check and
+        the write are one transaction that holds the journal's spend lock, so processes
+        racing under one cap cannot both slip under it.
+        """
         entry_id = uuid.uuid4().hex
         now = _ms()
-        self._run(
+        params = {
+            "id": entry_id,
+            "provider": provider,
+            "request": request.model_dump_json(),
+            "target": target_path,
+            "now": now,
+            "owner": owner,
+            "currency": estimate.currency if estimate else None,
+            "estimate": str(estimate.amount) if estimate and estimate.known else None,
+            "basis": estimate.basis[:2000] if estimate else None,
+        }
+        insert = (
             f"INSERT INTO {TABLE} (id, provider, phase, request_json, target_path, created_ms, "
-            "updated_ms, lease_owner, lease_expires_ms) VALUES (:id, :provider, 'intent', "
-            ":request, :target, :now, :now, :owner, NULL)",
-            {
-                "id": entry_id,
-                "provider": provider,
-                "request": request.model_dump_json(),
-                "target": target_path,
-                "now": now,
-                "owner": owner,
-            },
+            "updated_ms, lease_owner, lease_expires_ms, cost_currency, cost_estimate, "
+            "cost_basis) VALUES (:id, :provider, 'intent', :request, :target, :now, :now, "
+            ":owner, NULL, :currency, :estimate, :basis)"
         )
+        if within is None:
+            self._run(insert, params)
+            return entry_id
+
+        def steps(run: Statement) -> None:
+            run(f"UPDATE {LOCKS} SET taken_ms = :now WHERE name = '{SPEND_LOCK}'", {"now": now})
+            assert within is not None
+            within(lambda since, currency: self._spent(run, since, currency))
+            run(insert, params)
+
+        self._atomically(steps)
         return entry_id
+
+    def spent(self, since: datetime, currency: str) -> Decimal:
+        """What the entries created since `since` cost in `currency`: each one's actual
+        cost where known, else its estimate."""
+        return self._spent(lambda sql, p: self._query(sql, p), since, currency)
+
+    def _spent(self, run: Statement, since: datetime, currency: str) -> Decimal:
+        rows = run(
+            f"SELECT cost_estimate, cost_actual FROM {TABLE} WHERE created_ms >= :since AND "
+            f"cost_currency = :currency AND phase IN ({', '.join(_SPENDING_PHASES)})",
+            {"since": _ms(since), "currency": currency},
+        )
+        return sum((Decimal(actual or est or 0) for est, actual in rows), Decimal(0))
 
     def submitted(self, entry_id: str, task: Task) -> None:
         self._run(
@@ -157,7 +246,10 @@ class Journal(ABC):
         error = ": ".join(x for x in (status.error_code, status.error_message) if x) or None
         self._run(
             f"UPDATE {TABLE} SET state = :state, progress = :progress, phase = :phase, "
-            "error = :error, video_url_expires_ms = :expires, updated_ms = :now "
+            "error = :error, video_url_expires_ms = :expires, updated_ms = :now, "
+            "cost_actual = COALESCE(:actual, cost_actual), "
+            "cost_currency = COALESCE(:actual_currency, cost_currency), "
+            "cost_basis = COALESCE(:actual_basis, cost_basis) "
             "WHERE provider = :provider AND task_id = :task_id AND phase IN "
             f"({', '.join(_OPEN_PHASES)}) "
             # States never go back: a poll that was under way when a push said the task
@@ -175,6 +267,7 @@ class Journal(ABC):
                 "expires": _ms(status.video_url_expires_at)
                 if status.video_url_expires_at
                 else None,
+                **_actual(status),
             },
         )
 
@@ -311,7 +404,21 @@ class Journal(ABC):
             updated_at=_at(r["updated_ms"]),
             lease_owner=r["lease_owner"],
             lease_expires_at=_dt(r["lease_expires_ms"]),
+            currency=r["cost_currency"],
+            estimate=Decimal(r["cost_estimate"]) if r["cost_estimate"] else None,
+            actual_cost=Decimal(r["cost_actual"]) if r["cost_actual"] else None,
+            cost_basis=r["cost_basis"],
         )
+
+
+def _actual(status: TaskStatus) -> dict[str, Any]:
+    cost = status.cost
+    known = cost is not None and cost.actual and cost.known
+    return {
+        "actual": str(cost.amount) if known and cost else None,
+        "actual_currency": cost.currency if known and cost else None,
+        "actual_basis": cost.basis[:2000] if known and cost else None,
+    }
 
 
 class SQLiteJournal(Journal):
@@ -338,6 +445,22 @@ class SQLiteJournal(Journal):
     def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
         with self._lock:
             return list(self._db.execute(sql, params or {}).fetchall())
+
+    def _atomically(self, steps: Callable[[Statement], T]) -> T:
+        with self._lock:
+            # IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so
+            # what the steps read cannot change before they write.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = steps(lambda sql, params: list(self._db.execute(sql, params).fetchall()))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return result
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._query(f"PRAGMA table_info({TABLE})")}
 
     def close(self) -> None:
         self._db.close()
@@ -396,6 +519,18 @@ class SQLAlchemyJournal(Journal):
     def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
         with self._engine.connect() as conn:
             return [tuple(row) for row in conn.execute(self._sa.text(sql), dict(params or {}))]
+
+    def _atomically(self, steps: Callable[[Statement], T]) -> T:
+        with self._engine.begin() as conn:
+
+            def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+                result = conn.execute(self._sa.text(sql), dict(params))
+                return [tuple(row) for row in result] if result.returns_rows else []
+
+            return steps(run)
+
+    def _columns(self) -> set[str]:
+        return {c["name"] for c in self._sa.inspect(self._engine).get_columns(TABLE)}
 
     def close(self) -> None:
         self._engine.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from videoprovider import errors
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.dashscope")
 
@@ -311,8 +312,38 @@ def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -
         checked_at=checked_at,
         actual_prompt=output.get("actual_prompt") or output.get("orig_prompt"),
         usage=usage if isinstance(usage, dict) else None,
+        billed=billed(usage) if state is TaskState.COMPLETED else None,
         raw=body,
     )
+
+
+def billed(usage: object) -> Billed | None:
+    """What a succeeded task's `usage` says was billed, in neutral terms; None when it says
+    nothing we can read. wan2.1-2.6 report `{"video_duration": 5, "video_count": 1, "SR": 720}`;
+    wan2.7 reports `duration` (input plus output video seconds, both billed), `SR` and `ratio`
+    [protocol notes §6: the shape is uncertain, so every field is optional]."""
+    if not isinstance(usage, dict):
+        return None
+    seconds = _number(usage.get("video_duration", usage.get("duration")))
+    tier = _number(usage.get("SR"))
+    count = _number(usage.get("video_count"))
+    if seconds is None and tier is None and count is None:
+        return None
+    return Billed(
+        seconds=seconds,
+        resolution=f"{int(tier)}P" if tier else None,
+        videos=int(count) if count is not None else None,
+    )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value.strip().upper().removesuffix("P") if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def list_window(when: datetime) -> str:

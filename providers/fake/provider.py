@@ -35,7 +35,7 @@ from videoprovider.errors import (
     TaskNotReady,
 )
 from videoprovider.hookspecs import hookimpl
-from videoprovider.models import Task, TaskPage, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Billed, Task, TaskPage, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
 from .cancels import CancelLedger, default_path
@@ -44,6 +44,7 @@ from .video import BASE_URL, FakeVideoTransport, video_url
 
 URL_LIFETIME = timedelta(hours=24)  # like DashScope's signed video URLs
 RESOLUTIONS = ("480P", "720P", "1080P")  # the tiers real text-to-video models offer
+CLIP_SECONDS = 3  # the length of the test pattern every fake task returns
 # What _encode issues; anything else could not be a fake task, and goes into no URL.
 TASK_ID = re.compile(r"fake-[A-Za-z0-9_-]+")
 # The listing's page size, and its page tokens: the offset of the page's first row.
@@ -78,6 +79,9 @@ class _Record:
     # Set for the tasks this instance submitted: the ones its listing shows.
     model: str | None = None
     submitted_here: bool = False
+    # What a completion reports as billed, like a real service's usage report: known for
+    # tasks this process submitted (a task id alone does not carry its request).
+    usage: dict[str, Any] | None = None
 
 
 class FakeProvider:
@@ -166,6 +170,7 @@ class FakeProvider:
             request_id=self._request_id(),
             model=request.model,
             submitted_here=True,
+            usage={"seconds": request.duration or CLIP_SECONDS, "resolution": request.resolution},
         )
         self._cancels.forget(task_id)
         self._tasks[task_id] = record
@@ -203,6 +208,7 @@ class FakeProvider:
             record.finished_at = now
         done = state is TaskState.COMPLETED and record.finished_at is not None
         failed = state is TaskState.FAILED
+        usage = record.usage if done else None
         return TaskStatus(
             provider=self.context.name,
             task_id=task_id,
@@ -219,6 +225,8 @@ class FakeProvider:
             started_at=record.started_at,
             finished_at=record.finished_at,
             checked_at=now,
+            usage=usage,
+            billed=Billed.model_validate(usage) if usage else None,
             raw={
                 "scenario": record.scenario.scenario,
                 "polls": record.polls,

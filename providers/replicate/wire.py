@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from videoprovider import errors
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.replicate")
 
@@ -326,5 +326,23 @@ def status_of(
         finished_at=finished,
         checked_at=checked_at,
         usage=metrics if isinstance(metrics, dict) else None,
+        billed=billed(metrics) if state is TaskState.COMPLETED else None,
         raw=body,
     )
+
+
+def billed(metrics: object) -> Billed | None:
+    """The compute time a succeeded prediction reports (`metrics.predict_time`, seconds): what
+    Replicate bills for models priced by hardware time. A model priced per output or per
+    run is billed otherwise, so only a `per_compute_second` price turns this into a cost;
+    for any other price the estimate stands."""
+    if not isinstance(metrics, dict):
+        return None
+    seconds = metrics.get("predict_time")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return None
+    try:
+        seconds = float(seconds)
+    except OverflowError:
+        return None
+    return Billed(compute_seconds=seconds) if 0 <= seconds < float("inf") else None

@@ -497,7 +497,8 @@ def test_tasks_list_has_a_header_and_rows_told_apart_by_task_id() -> None:
     assert ids[0][:36] == ids[1][:36]
     code, out, _ = run("tasks", "list")
     header, *rows = out.splitlines()
-    assert code == 0 and header.split() == ["ID", "PROVIDER", "PHASE", "STATE", "TASK", "PATH"]
+    assert code == 0
+    assert header.split() == ["ID", "PROVIDER", "PHASE", "STATE", "TASK", "COST", "PATH"]
     assert [row.split()[4] for row in rows] == [f"fake:{i}" for i in ids]
     journal_id = rows[0].split()[0]
     assert run_json("tasks", "show", journal_id)[1]["task_id"] == ids[0]

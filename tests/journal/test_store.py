@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from videoprovider.config import InsecurePermissionsWarning
 from videoprovider.journal import Journal, Phase, open_journal
 from videoprovider.journal.store import SQLAlchemyJournal, SQLiteJournal
-from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
+from videoprovider.models import Cost, Estimate, Task, TaskState, TaskStatus, VideoRequest
 
 REQUEST = VideoRequest(prompt="a cat", duration=5)
 
@@ -250,3 +251,55 @@ def test_the_journal_package_is_storage_and_never_imports_the_client() -> None:
                 imported.add((node.level, node.module or ""))
     assert not any(name.split(".")[0] in ("client", "sync", "resume") for _, name in imported)
     assert not (folder / "resume.py").exists()
+
+
+OLD_SCHEMA = """CREATE TABLE videoprovider_journal (
+    id VARCHAR(32) PRIMARY KEY, provider VARCHAR(100) NOT NULL, task_id VARCHAR(200),
+    phase VARCHAR(20) NOT NULL, state VARCHAR(20), progress INTEGER,
+    request_json TEXT NOT NULL, target_path TEXT, path TEXT, error TEXT,
+    video_url_expires_ms BIGINT, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+    lease_owner VARCHAR(200), lease_expires_ms BIGINT)"""
+OLD_ROW = (
+    "INSERT INTO videoprovider_journal (id, provider, task_id, phase, request_json, "
+    "created_ms, updated_ms) VALUES ('old1', 'fake', 't-old', 'submitted', "
+    """'{"prompt": "a cat"}', 1, 1)"""
+)
+
+
+def test_a_journal_from_before_costs_gains_their_columns_and_keeps_its_entries(
+    journal: Journal,
+) -> None:
+    journal._run("DROP TABLE videoprovider_journal")
+    journal._run(OLD_SCHEMA)
+    journal._run(OLD_ROW)
+    again = open_journal(journal.url)
+    try:
+        [old] = again.entries()
+        assert (old.task_id, old.estimate, old.actual_cost, old.cost) == ("t-old", None, None, None)
+        found = Estimate(amount=Decimal("0.50"), currency="USD", basis="5 s at 0.10 USD/s")
+        again.intent("fake", REQUEST, None, "w1", estimate=found)
+        new = next(e for e in again.entries() if e.id != "old1")
+        assert (new.estimate, new.currency, new.cost_basis) == (
+            Decimal("0.50"),
+            "USD",
+            "5 s at 0.10 USD/s",
+        )
+        open_journal(journal.url).close()  # opening a migrated journal changes nothing
+    finally:
+        again.close()
+
+
+def test_a_completion_records_its_actual_cost_next_to_the_estimate(journal: Journal) -> None:
+    found = Estimate(amount=Decimal("0.50"), currency="USD", basis="5 s at 0.10 USD/s")
+    entry = journal.intent("fake", REQUEST, None, "w1", estimate=found)
+    journal.submitted(entry, Task(provider="fake", task_id="t1", request=REQUEST))
+    actual = Cost(amount=Decimal("0.30"), currency="USD", basis="3 s at 0.10 USD/s", actual=True)
+    journal.status(status("t1", TaskState.COMPLETED, cost=actual))
+    got = journal.get("t1")
+    assert got is not None
+    assert (got.estimate, got.actual_cost, got.cost) == (
+        Decimal("0.50"),
+        Decimal("0.30"),
+        Decimal("0.30"),
+    )
+    assert got.cost_basis == "3 s at 0.10 USD/s"

@@ -24,6 +24,7 @@ from videoprovider.testing.media import sample_mp4
 
 from .events import DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN, TOKEN_HEADER, EventSender, event_body
 from .uploads import UploadStore
+from .usage import billed_usage
 from .validation import check_wire_body
 
 API = "/api/v1"
@@ -103,6 +104,7 @@ class EmuTask:
     duration: float
     fail: bool = False
     canceled: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def phase(self, now: float, cfg: EmulatorConfig) -> str:
         age = (now - self.submitted) * cfg.time_scale
@@ -396,6 +398,7 @@ class DashScopeService:
             submitted_at=self.clock.now(),
             duration=duration,
             fail=fail,
+            usage=billed_usage(body),
         )
         self.tasks[task.task_id] = task
         self._in_order.append(task)
@@ -511,7 +514,7 @@ class DashScopeService:
             )
         doc: dict[str, Any] = {"request_id": self._rid(), "output": self._task_view(task, now)}
         if doc["output"]["task_status"] == "SUCCEEDED":
-            doc["usage"] = {"video_duration": 5, "video_count": 1, "SR": 720}
+            doc["usage"] = task.usage
         return _json(200, doc)
 
     def _cancel(self, req: Request, now: float) -> Response:

@@ -1,6 +1,7 @@
 """Mapping Replicate's replies: states, outputs, progress, expiry, ids, models, errors."""
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -8,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from videoprovider import errors
-from videoprovider.models import TaskState
+from videoprovider.models import TaskState, VideoRequest
+from videoprovider.prices import Price, actual_cost
 from videoprovider_replicate import wire
 
 from .conftest import PID, prediction
@@ -149,3 +151,26 @@ def test_a_token_echoed_in_an_error_reply_is_redacted() -> None:
     leaked = "r8_" + "Z" * 37
     response = httpx.Response(401, json={"detail": f"Invalid token {leaked}."})
     assert leaked not in str(wire.error_for(response, "status", PID))
+
+
+@pytest.mark.parametrize(
+    ("metrics", "seconds"),
+    [
+        ({"predict_time": 42.5}, 42.5),
+        ({"predict_time": "42"}, None),
+        ({"predict_time": 10**400}, None),
+        ({}, None),
+        ("x", None),
+    ],
+)
+def test_a_success_compute_time_is_billed_and_priced_per_compute_second(
+    metrics: object, seconds: float | None
+) -> None:
+    status = status_of("succeeded", output=URL, metrics=metrics)
+    assert (status.billed.compute_seconds if status.billed else None) == seconds
+    assert status_of("processing", metrics={"predict_time": 3.0}).billed is None
+    request = VideoRequest(prompt="a cat", model="owner/model")
+    prices = [Price(model="*", per_compute_second=Decimal("0.002"), currency="USD")]
+    cost = actual_cost(request, status.billed, prices=prices)
+    assert cost.actual is (seconds is not None)
+    assert cost.amount == (Decimal("0.0850") if seconds else None)
