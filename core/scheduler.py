@@ -117,7 +117,7 @@ class PollScheduler:
         )
         if swept:
             assert self.sweeper is not None
-            self.sweeper.registered(now)
+            self.sweeper.registered(entry, now)
         key = (task.provider, task.task_id)
         if key in self._hinted:
             del self._hinted[key]

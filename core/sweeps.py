@@ -18,12 +18,15 @@ the sweeps; the scheduler runs them inside the same budget as every poll.
   is learned from the creation time the service reports for tasks this client submitted,
   and each window is widened by a margin that covers what is still unknown about it.
   Before anything is known, one task is polled at once to learn it.
-* **Pace.** A task finishing at age `d` should be seen about `lag_ratio * d` late, so the
-  next sweep comes after `lag_ratio` times the age of the youngest task that could be
-  finishing: often while tasks are young, rarely when all are old. Until the scheduler has
-  seen how long a model's tasks take, every task counts as possibly finishing: the budget
-  is spent early to learn durations. No sweep while the tasks already known finished take
-  all the budget until the next one would come.
+* **Pace.** A task finishing at age `d` should be seen about `lag_ratio * d` late, so each
+  task is next due for a look when its age is that fraction past the later of its age now
+  and the age by which the first tenth of such tasks end: often while it may be ending,
+  rarely before and when old. A sweep lists the tasks due (and those halfway there, so
+  tasks due at nearby times share it), so old tasks, around which most finished rows lie,
+  are listed less often. Until the scheduler has seen how long a model's tasks take, a
+  task's next look is a tenth of its age: the budget is spent early to learn durations.
+  Sweeps that run to many pages take at most a quarter of the budget, and none is made
+  while the tasks already known finished take all the budget until the next one.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Swept(Protocol):
     created: float | None  # client wall time of the submit, seconds since the epoch
     born: float  # client monotonic time of the submit
     swept: bool
+    look_at: float  # when a listing should next cover it (scheduler's monotonic clock)
 
     @property
     def model(self) -> str | None: ...
@@ -90,8 +94,8 @@ S = TypeVar("S", bound=Swept)
 @dataclass
 class Plan(Generic[S]):
     windows: list[Window]
-    one_by_one: list[S]  # in groups too small for a listing
-    swept: list[S]
+    poll: list[S]  # due, but in groups too small for a listing: a poll each is cheaper
+    swept: list[S]  # now covered by a listing (or about to be polled), swept from now on
 
 
 @dataclass
@@ -140,7 +144,6 @@ class Sweeper:
         self._listing = False  # a page in flight: pages are walked one at a time
         self._sweep_at = 0.0  # when the next sweep is planned (scheduler's monotonic clock)
         self._page_at = 0.0  # when the next page may go, after an error
-        self._swept_before = False  # whether the last plan had tasks to list
         self._calibrating = False  # a poll to learn the service clock's offset was asked
         self.skew = Skew()
         self.rows_per_page = FIRST_ROWS_PER_PAGE
@@ -176,24 +179,51 @@ class Sweeper:
 
     # -- planning -----------------------------------------------------------------------
 
-    def plan(self, tracked: Iterable[S]) -> Plan[S]:
-        """Group the unfinished tasks into windows to list; the rest are polled one by one."""
+    def plan(self, tracked: Iterable[S], now: float) -> Plan[S]:
+        """Group the tasks due for a look into windows to list; the rest wait their turn.
+
+        A task is due once half the time to its next look has passed: looking a little
+        early costs nothing when its window is listed anyway, and lets tasks due at nearby
+        times share a listing. Tasks polled on the ordinary schedule join a window when one
+        forms around them.
+        """
         self.last_sweep_pages, self.sweep_pages = self.sweep_pages or self.last_sweep_pages, 0
-        tasks = sorted((t for t in tracked if t.created is not None), key=_created)
+        due = sorted(
+            (t for t in tracked if t.created is not None and self._due(t, now)), key=_created
+        )
         groups: list[list[S]] = []
-        for task in tasks:
+        for task in due:
             if groups and not self._split(groups[-1], task):
                 groups[-1].append(task)
             else:
                 groups.append([task])
-        plan: Plan[S] = Plan(windows=[], one_by_one=[], swept=[])
+        plan: Plan[S] = Plan(windows=[], poll=[], swept=[])
         for group in groups:
-            if len(group) <= self.least_per_window:
-                plan.one_by_one += group
-            else:
+            swept = [t for t in group if t.swept]
+            if len(group) > self.least_per_window:
                 plan.swept += group
                 plan.windows.append(self._window(group))
+            elif swept:
+                plan.poll += swept  # ordinary ones keep their own schedule
+                plan.swept += swept
+        for task in plan.swept:
+            task.look_at = now + self.next_look(task, now)
         return plan
+
+    def _due(self, task: Swept, now: float) -> bool:
+        return not task.swept or task.look_at - now <= self.next_look(task, now) / 2
+
+    def next_look(self, task: Swept, now: float) -> float:
+        """Seconds until a listing should cover `task` again: when its age is a fraction
+        (`lag_ratio`) past the later of its age now and the age by which the first tenth of
+        such tasks end; while its model's durations are unknown, a fraction of its age, so
+        the budget is spent early to learn them."""
+        policy, age = self.policy, now - task.born
+        if policy.learned(task.model):
+            wait = (1 + policy.lag_ratio) * max(age, policy.early(task.model)) - age
+        else:
+            wait = policy.lag_ratio * age
+        return min(policy.max_interval * 4, max(policy.min_interval / 2, wait))
 
     def _split(self, group: Sequence[Swept], task: Swept) -> bool:
         first, last, this = _created(group[0]), _created(group[-1]), _created(task)
@@ -214,35 +244,25 @@ class Sweeper:
             unfinished=len(group),
         )
 
-    def interval(self, swept: Iterable[Swept], now: float, budget: float | None) -> float:
-        """Seconds until the next sweep: a fraction of the youngest possibly-finishing age.
-
-        Before a model's durations are known, any of its tasks may be finishing: then a
-        fraction of the oldest one's age, which spends the budget early, while it has room.
-        """
-        policy = self.policy
-        wait, unknown = policy.max_interval, 0.0
-        for task in swept:
-            age = now - task.born
-            if not policy.learned(task.model):
-                unknown = max(unknown, age)
-                continue
-            # Next look when its age is a fraction past the later of now and the age by which
-            # the first tenth of such tasks end (the rarer quicker ones may be a bit later).
-            wait = min(wait, (1 + policy.lag_ratio) * max(age, policy.early(task.model)) - age)
-        if unknown:
-            wait = min(wait, policy.lag_ratio * unknown)
-        # Listings of many finished tasks take many pages: sweeps take a part of the budget.
-        wait = max(wait, self.last_sweep_pages / (SWEEP_SHARE * budget)) if budget else wait
-        return max(policy.min_interval / 2, wait)
+    def next_sweep(self, tracked: Iterable[Swept], now: float, budget: int | None) -> float:
+        """When to plan the next sweep: when a swept task is next due, but no sooner than
+        the shortest look any of them needs (tasks due in between share that sweep), and
+        sweeps that run to many pages take at most a share of the budget."""
+        spacing = self.last_sweep_pages / (SWEEP_SHARE * budget) if budget else 0.0
+        shortest, due = self.policy.max_interval, now + self.policy.max_interval
+        for task in tracked:
+            if task.swept:
+                look = self.next_look(task, now)
+                shortest = min(shortest, look)
+                due = min(due, task.look_at - look / 2)
+        return max(now + max(spacing, shortest, self.policy.min_interval / 2), due)
 
     # -- running, inside the scheduler's budget -----------------------------------------
 
-    def registered(self, now: float) -> None:
-        """A task to sweep was registered."""
-        if not self._swept_before:
-            # The last plan had nothing to list, so the next may be far off: bring it in.
-            self._sweep_at = min(self._sweep_at, now + self.policy.min_interval / 2)
+    def registered(self, task: Swept, now: float) -> None:
+        """A task to sweep was registered: its first look comes when it may first end."""
+        task.look_at = now + self.next_look(task, now)
+        self._sweep_at = min(self._sweep_at, task.look_at)
 
     def next_at(self) -> float | None:
         """When the driver should look again for the sweep's sake (None: no need)."""
@@ -268,18 +288,18 @@ class Sweeper:
 
     def _plan_sweep(self, now: float) -> None:
         scheduler = self.scheduler
-        plan = self.plan(scheduler.unfinished())
-        for entry in plan.one_by_one:
-            if entry.swept:  # too few unfinished around it for a listing: poll it again
-                scheduler.reschedule(entry)
+        tracked = scheduler.unfinished()
+        plan = self.plan(tracked, now)
         for entry in plan.swept:
             entry.swept = True  # its next poll, if any, is a safety net's
-        self._swept_before = bool(plan.swept)
-        interval = self.interval(plan.swept, now, scheduler.limit)
-        self._sweep_at = now + interval
-        if scheduler.limit is not None and scheduler.backlog >= scheduler.limit * interval:
+        for entry in plan.poll:
+            scheduler.fetch_first(entry)
+        self._sweep_at = self.next_sweep(tracked, now, scheduler.limit)
+        if scheduler.limit is not None and scheduler.backlog >= scheduler.limit * (
+            self._sweep_at - now
+        ):
             return  # the tasks known finished fill the budget until the next sweep anyway
-        if plan.swept and not self.skew.known and not self._calibrating:
+        if plan.windows and not self.skew.known and not self._calibrating:
             # Windows are in the service's clock: one poll says how far it is from ours
             # (if the service's statuses say when tasks were created; else wide margins).
             self._calibrating = True

@@ -41,6 +41,7 @@ class Tracked:
     queued: bool = False  # in the scheduler's fetch-first queue
     created: float | None = None  # task.submitted_at as a timestamp, for listing windows
     swept: bool = False  # its end should show in a listing: polled only as a safety net
+    look_at: float = 0.0  # when a listing should next cover it (core/sweeps.py)
     done: anyio.Event = field(default_factory=anyio.Event)
     wake: anyio.Event = field(default_factory=anyio.Event)
 

@@ -294,7 +294,7 @@ def test_windows_never_span_more_than_a_day() -> None:
     sweeper = planner()
     base = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
     tasks = [Fake(created=base + h * 3600.0) for h in range(0, 48, 2)]
-    windows = sweeper.plan(tasks).windows
+    windows = sweeper.plan(tasks, 0.0).windows
     assert len(windows) >= 2
     assert all(w.until - w.since <= MAX_WINDOW + timedelta(minutes=10) for w in windows)
     assert sum(w.unfinished for w in windows) == len(tasks)
@@ -307,19 +307,31 @@ def test_a_window_is_split_where_many_finished_tasks_lie_between() -> None:
         sweeper.ended(1000.0 + i)  # fifty tasks created between 1000 and 1050 have ended
     early = [Fake(created=990.0 + i) for i in range(5)]
     late = [Fake(created=1060.0 + i) for i in range(5)]
-    windows = sweeper.plan(early + late).windows
+    windows = sweeper.plan(early + late, 0.0).windows
     assert [w.unfinished for w in windows] == [5, 5]
     sweeper.rows_per_page = 100  # fifty finished rows fit a page: one window is cheaper
-    assert [w.unfinished for w in sweeper.plan(early + late).windows] == [10]
+    assert [w.unfinished for w in sweeper.plan(early + late, 0.0).windows] == [10]
 
 
 def test_groups_too_small_for_a_listing_are_polled_one_by_one() -> None:
     sweeper = planner()
-    lone = Fake(created=0.0)
-    pair = [Fake(created=100_000.0), Fake(created=100_001.0)]
+    lone = Fake(created=0.0, swept=True)
+    pair = [Fake(created=100_000.0, swept=True), Fake(created=100_001.0)]
     many = [Fake(created=200_000.0 + i) for i in range(5)]
-    plan = sweeper.plan([lone, *pair, *many])
-    assert plan.one_by_one == [lone, *pair] and plan.swept == many
+    plan = sweeper.plan([lone, *pair, *many], 100.0)
+    # A poll each is cheaper than a listing; a task on the ordinary schedule keeps it.
+    assert plan.poll == [lone, pair[0]] and plan.swept == [lone, pair[0], *many]
+    assert [w.unfinished for w in plan.windows] == [5]
+
+
+def test_only_tasks_due_for_a_look_are_listed() -> None:
+    sweeper = planner()
+    sweeper.policy.observe("m", 90.0)  # not learned yet: looks at a tenth of each age
+    old = [Fake(created=float(i), swept=True, look_at=1040.0) for i in range(5)]
+    young = [Fake(created=1000.0 + i, swept=True, born=990.0) for i in range(5)]
+    plan = sweeper.plan(old + young, 1000.0)
+    assert plan.swept == young  # the old ones are looked at every 60 s; 40 s remain
+    assert all(t.look_at == pytest.approx(1001.0) for t in young)  # 10% of 10 s, at least 1 s
 
 
 @dataclass(eq=False)
@@ -327,4 +339,5 @@ class Fake:
     created: float | None
     born: float = 0.0
     swept: bool = False
+    look_at: float = 0.0
     model: str | None = "m"
