@@ -15,6 +15,7 @@ import pytest
 
 from videoprovider import AsyncVideoClient, TaskState
 from videoprovider.clock import VirtualClock
+from videoprovider.testing.clocks import HeldClock
 from videoprovider.webhooks import asgi_app
 from videoprovider_dashscope.emulator import EmulatorConfig, run_in_thread
 
@@ -24,28 +25,6 @@ pytestmark = pytest.mark.anyio
 TOKEN = "sk-test-events-0123456789"
 TASKS = 3
 HEADERS = {"x-eventbridge-signature-token": TOKEN}
-
-
-class HeldClock(VirtualClock):
-    """A virtual clock that moves only when the test says so: sleepers wait for `advance`,
-    so the safety-net polls cannot race the events by running time ahead."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._moved: anyio.Event | None = None
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        deadline = self.monotonic() + max(0.0, seconds)
-        while self.monotonic() < deadline:
-            self._moved = self._moved or anyio.Event()
-            await self._moved.wait()
-
-    def advance(self, seconds: float) -> None:
-        super().advance(seconds)
-        if self._moved is not None:
-            self._moved.set()
-            self._moved = None
 
 
 async def test_events_end_the_waits_after_one_status_request_per_task(tmp_path: Path) -> None:

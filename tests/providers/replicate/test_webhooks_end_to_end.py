@@ -14,34 +14,12 @@ import httpx
 import pytest
 
 from videoprovider import AsyncVideoClient, TaskState
-from videoprovider.clock import VirtualClock
+from videoprovider.testing.clocks import HeldClock
 from videoprovider.webhooks import asgi_app
 from videoprovider_replicate.emulator import EmulatorConfig, run_in_thread
 from videoprovider_replicate.testing import TEST_TOKEN
 
 pytestmark = pytest.mark.anyio
-
-
-class HeldClock(VirtualClock):
-    """A virtual clock that moves only when the test says so: sleepers wait for `advance`,
-    so the client's safety-net polls cannot race the delivery by running time ahead."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._moved: anyio.Event | None = None
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        deadline = self.monotonic() + max(0.0, seconds)
-        while self.monotonic() < deadline:
-            self._moved = self._moved or anyio.Event()
-            await self._moved.wait()
-
-    def advance(self, seconds: float) -> None:
-        super().advance(seconds)
-        if self._moved is not None:
-            self._moved.set()
-            self._moved = None
 
 
 async def test_a_pushed_completion_ends_the_wait_without_a_poll(tmp_path: Path) -> None:
