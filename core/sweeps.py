@@ -62,6 +62,7 @@ UNKNOWN_SKEW_MARGIN = 120.0  # seconds each side while the offset is not known a
 MARGIN = 10.0  # seconds each side once known: the submit's own round trip, rounding
 SKEW_SAMPLES = 64
 FIRST_ROWS_PER_PAGE = 100  # a guess at the page size until a full page is seen
+FORGET_AFTER = 2 * 86400.0  # seconds of ended tasks' creation times kept for splitting
 SWEEP_SHARE = 0.25  # of the budget, at most, that sweeps of many pages may take
 MAX_SWEEP_ERRORS = 5  # consecutive failed pages before a sweep is given up until the next
 
@@ -166,6 +167,10 @@ class Sweeper:
     def ended(self, created: float | None) -> None:
         if created is not None:
             insort(self.finished, created)
+            # No window reaches back further than a day: forget what lies before it, so a
+            # client that runs for months keeps a day's worth.
+            if self.finished[0] < created - FORGET_AFTER:
+                del self.finished[: bisect_left(self.finished, created - FORGET_AFTER)]
 
     def page_seen(self, rows: int, full: bool) -> None:
         self.pages += 1

@@ -341,3 +341,10 @@ class Fake:
     swept: bool = False
     look_at: float = 0.0
     model: str | None = "m"
+
+
+def test_what_ended_more_than_two_days_before_is_forgotten() -> None:
+    sweeper = planner()
+    for day in range(5):
+        sweeper.ended(day * 86400.0)
+    assert sweeper.finished == [2 * 86400.0, 3 * 86400.0, 4 * 86400.0]
