@@ -92,6 +92,10 @@ class Inbox:
         if delivery.notice:
             if backend.scheduler.confirm(status.provider, status.task_id):
                 return status  # the waits' own poll fetches it, ahead of the others
+            if self._journal.knows(status.provider, status.task_id) is False:
+                # Not one of ours: a service may push every task of the account (EventBridge
+                # does), and fetching other programs' tasks would spend the account's budget.
+                return status
             # Nobody in this process waits on it: fetch it here, through the client's status
             # call, so the journal and host plugins see the real final status.
             task = Task(provider=status.provider, task_id=status.task_id)

@@ -63,6 +63,13 @@ class Recorder:
             self.journal.status(status)
             self._seen[key] = seen
 
+    def knows(self, provider: str, task_id: str) -> bool | None:
+        """Whether the journal has an entry for the task (None: no journal to ask)."""
+        if self.journal is None:
+            return None
+        entry = self.journal.get(task_id)
+        return entry is not None and entry.provider == provider
+
     def collected(self, provider: str, task_id: str, path: str) -> None:
         if self.journal is not None:
             self.journal.collected(provider, task_id, path)

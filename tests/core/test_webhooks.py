@@ -276,3 +276,17 @@ async def test_a_notice_whose_status_cannot_be_fetched_is_answered_503_and_taken
             retried = await http.post("/hooks", content=delivery(notice=True), headers=GOOD)
     assert down.status_code == 503 and "pushy is down" in down.json()["error"]
     assert retried.status_code == 200 and retried.json() == {"task": "p1", "state": "COMPLETED"}
+
+
+def test_a_notice_of_a_task_the_journal_does_not_know_costs_no_request(
+    pushy: ModuleType, tmp_path: Path
+) -> None:
+    # EventBridge forwards the events of every task of the account, other programs' too.
+    with VideoClient(
+        "pushy", config=False, environ={}, clock=VirtualClock(), journal=tmp_path / "j.db"
+    ) as client:
+        provider = pushy.LIVE["provider"]
+        pushy.LIVE.update(notices=True, state="COMPLETED")
+        status = client.receive_webhook(GOOD, delivery("COMPLETED", notice=True))
+        assert client.journal is not None and client.journal.get("p1") is None
+    assert status is not None and provider.polls == 0
