@@ -112,23 +112,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def test_snippet(
-    block: Block, home: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    block: Block, home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if block.skip is not None:
         assert block.skip, f"{block.name}: a not-run marker must say why"
         pytest.skip(f"not-run: {block.skip}")
     if block.lang == "python":
-        run_python(block, pytester)
+        run_python(block, request)
     else:
         run_shell(block, home, monkeypatch)
 
 
-def run_python(block: Block, pytester: pytest.Pytester) -> None:
+def run_python(block: Block, request: pytest.FixtureRequest) -> None:
     if re.search(r"^def test_", block.code, flags=re.M):
+        # Only here: pytester puts sys.modules back as it found them, so a module first
+        # imported by a snippet (httpcore, whose exception classes httpx caches on first
+        # use) would be imported anew by later tests, and httpx would stop mapping its
+        # errors. Plain snippets run in this process as they are.
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
         pytester.makepyfile(**{"test_doc_snippet": block.code})
         result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
         assert result.ret == 0, f"{block.name}\n" + "\n".join(result.outlines[-30:])
         return
+    # A fresh working directory each, as a reader trying the snippet would have.
+    request.getfixturevalue("monkeypatch").chdir(request.getfixturevalue("tmp_path"))
     exec(compile(block.code, block.name, "exec"), {"__name__": "__main__"})
 
 
