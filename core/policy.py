@@ -94,20 +94,23 @@ class AdaptivePolicy:
         """Whether durations of `model` seen here have replaced the prior."""
         return model in self._fitted
 
+    def _age_at(self, model: str | None, z: float) -> float:
+        """The age by which the share of tasks of `model` that `z` (in standard deviations
+        of the log-normal fit) stands for have finished."""
+        median, sigma = self._median_sigma(model)
+        return median * math.exp(z * sigma)
+
     def latest(self, model: str | None) -> float:
         """The age by which a task of `model` has almost surely (99%) finished."""
-        median, sigma = self._median_sigma(model)
-        return median * math.exp(Z_EARLY * sigma)
+        return self._age_at(model, Z_EARLY)
 
     def early(self, model: str | None) -> float:
         """The age by which a tenth of the tasks of `model` have finished."""
-        median, sigma = self._median_sigma(model)
-        return median * math.exp(-Z_TENTH * sigma)
+        return self._age_at(model, -Z_TENTH)
 
     def earliest(self, model: str | None) -> float:
         """The age before which a task of `model` is unlikely (1%) to be finished."""
-        median, sigma = self._median_sigma(model)
-        return median * math.exp(-Z_EARLY * sigma)
+        return self._age_at(model, -Z_EARLY)
 
     def first_delay(self, model: str | None, age: float) -> float:
         wait = max(0.0, self.earliest(model) - age)

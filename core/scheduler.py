@@ -149,7 +149,7 @@ class PollScheduler:
         as if a poll had returned it: a terminal one ends those waits with no further poll.
         Return whether any wait was tracking the task."""
         key = (status.provider, status.task_id)
-        waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
+        waits = self.waits_on(*key)
         for entry in waits:
             await self._apply(entry, status, polled=False)
         if waits:
@@ -163,7 +163,7 @@ class PollScheduler:
         its final status: fetch that status now, ahead of every other poll, in the budget.
         A wait that starts later polls at once. Return whether any wait was tracking it."""
         key = (provider, task_id)
-        waits = [e for e in self._waiting.get(key, ()) if not e.done.is_set()]
+        waits = self.waits_on(*key)
         for entry in waits:
             if entry.in_flight:
                 entry.recheck = True  # that poll may have left before the task finished
@@ -280,8 +280,9 @@ class PollScheduler:
     def unfinished(self) -> list[Tracked]:
         return [e for e in self._tracked if not e.done.is_set()]
 
-    def waits_on(self, provider: str, task_id: str) -> set[Tracked]:
-        return self._waiting.get((provider, task_id), set())
+    def waits_on(self, provider: str, task_id: str) -> list[Tracked]:
+        """The waits on the task that have not ended."""
+        return [e for e in self._waiting.get((provider, task_id), ()) if not e.done.is_set()]
 
     def fetch_first(self, entry: Tracked) -> None:
         """Poll `entry` at the next free slot, ahead of the scheduled polls (once, however
@@ -423,6 +424,18 @@ class PollScheduler:
         entry.due = now + (self.policy.safety_delay if slow else self.policy.next_delay)(model, age)
         self._push(entry)
 
+    def retry_delay(self, exc: VideoProviderError, consecutive_errors: int) -> float:
+        """How long before a failed request (a poll or a listing page) is tried again. A
+        retry-after holds every request of the account, not just this one: throttling is
+        per account."""
+        delay = self.policy.error_delay(consecutive_errors)
+        retry_after: Any = getattr(exc, "retry_after", None)
+        if retry_after:
+            pause = cap_retry_after(float(retry_after))
+            self.window.pause(self.clock.monotonic(), pause)
+            delay = max(delay, pause)
+        return delay
+
     def _after_error(self, entry: Tracked, exc: VideoProviderError) -> None:
         # A garbled reply to a poll is usually a gateway's passing fault, and a poll is safe
         # to repeat; but a protocol that changed under us would garble every reply, so only
@@ -434,13 +447,7 @@ class PollScheduler:
             return
         now = self.clock.monotonic()
         entry.errors += 1
-        retry_after: Any = getattr(exc, "retry_after", None)
-        delay = self.policy.error_delay(entry.errors)
-        if retry_after:
-            pause = cap_retry_after(float(retry_after))
-            # Throttling is per account: hold every poll, not just this one.
-            self.window.pause(now, pause)
-            delay = max(delay, pause)
+        delay = self.retry_delay(exc, entry.errors)
         log.warning(
             "polling task %s: %s; retrying in %.1f s", entry.task.task_id, exc.message, delay
         )

@@ -39,11 +39,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
-from .backoff import cap_retry_after
 from .errors import ProtocolError, VideoProviderError
 from .models import TaskPage
 from .provider import single_attempt
@@ -331,7 +330,7 @@ class Sweeper:
             waits = self.scheduler.waits_on(status.provider, status.task_id)
             if not waits:
                 continue  # another program's task, or one nobody here waits on any more
-            self.saw_created(status.submitted_at, next(iter(waits)).task.submitted_at)
+            self.saw_created(status.submitted_at, waits[0].task.submitted_at)
             if status.is_terminal:
                 self.scheduler.confirm(status.provider, status.task_id)
         walk.requests += 1
@@ -346,12 +345,7 @@ class Sweeper:
             self.stop()
             return
         self.errors += 1
-        delay = self.policy.error_delay(self.errors)
-        retry_after: Any = getattr(exc, "retry_after", None)
-        if retry_after:
-            pause = cap_retry_after(float(retry_after))
-            self.scheduler.window.pause(self.scheduler.clock.monotonic(), pause)
-            delay = max(delay, pause)
+        delay = self.scheduler.retry_delay(exc, self.errors)
         if self.errors >= MAX_SWEEP_ERRORS:
             log.warning("listing tasks failed: %s; skipping this sweep", exc.message)
             self.errors = 0
