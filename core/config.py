@@ -19,6 +19,7 @@ show` can say so; secrets stay `SecretStr` and never print.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -231,7 +232,8 @@ def load_config(
     explicit core settings, which win over everything.
     """
     environ = dict(os.environ if environ is None else environ)
-    layers = read_layers(config, environ, _section_model)
+    # Cached for this call only: a plugin installed later must still be found.
+    layers = read_layers(config, environ, functools.cache(_section_model))
     merged = merge(layers)
     core, sources = resolve(
         CoreSettings,
