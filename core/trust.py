@@ -212,7 +212,8 @@ def refuse_untrusted(
         raise ConfigurationError(
             f"{path} sets {label}, which a config file found in the working directory (it "
             f"may have come with a cloned repository) may not set: {why}.",
-            hint=f"If you wrote this file, name it (--config {path} or {CONFIG_ENV}={path}), "
+            hint=f"If you wrote this file, name it (--config {path}, {CONFIG_ENV}={path}, or "
+            f"config='{path}' in Python), "
             f'or trust its folder with {TRUST_KEY} = ["{folder}"] in {user_file}. '
             "Otherwise remove the setting or run from another folder.",
         )
