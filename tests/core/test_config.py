@@ -17,6 +17,12 @@ from videoprovider.errors import ConfigurationError
 from videoprovider.provider import ProviderSettings
 
 
+@pytest.fixture(autouse=True)
+def own_user_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user config file is always read: keep this machine's own out of every test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
 class KeySettings(ProviderSettings):
     env_vars: ClassVar[dict[str, tuple[str, ...]]] = {"api_key": ("ACME_KEY", "OLD_ACME_KEY")}
     api_key: SecretStr
