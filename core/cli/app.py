@@ -241,7 +241,7 @@ def _warnings_as_lines(ctx: click.Context) -> None:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        if category.__module__.split(".")[0].startswith("videoprovider"):
+        if category.__module__.startswith("videoprovider"):
             click.echo(f"warning: {message}", err=True)
         else:
             original(message, category, filename, lineno, file, line)
