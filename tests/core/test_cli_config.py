@@ -120,3 +120,32 @@ def test_the_docs_describe_the_config_option() -> None:
     cli = (DOCS / "cli.md").read_text()
     assert "[--config FILE]" in cli.splitlines()[3] and "`--config FILE`" in cli
     assert "`--config FILE`" in (DOCS / "configuration.md").read_text()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mode bits")
+def test_the_warning_is_one_line_once_in_a_real_process_too(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write(
+        tmp_path / "xdg" / "videoprovider" / "config.toml",
+        '[replicate]\napi_token = "sk-test-0123456789abc"\n',
+        mode=0o644,
+    )
+    named = write(tmp_path / "p.toml", "wait_timeout = 5\n")
+    command = ["generate", "a cat", "--out", "cat.mp4", "--config", str(named)]
+    result = subprocess.run(
+        [sys.executable, "-m", "videoprovider.cli", *command],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if str(path) in line]
+    assert lines == [
+        f"warning: Config file {path} holds a secret (replicate.api_token) and can be read by "
+        f"other users (mode 644); run: chmod 600 {path}"
+    ]
+    assert "Warning" not in result.stderr and "sk-test" not in result.stderr
