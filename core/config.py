@@ -1,4 +1,4 @@
-"""Settings and their precedence: explicit arguments > environment > config file > defaults.
+"""Settings and their precedence: arguments > environment > config files > defaults.
 
 The config file is TOML. Core settings sit at the top level; each provider's settings sit in
 a table named after it:
@@ -9,77 +9,70 @@ a table named after it:
     [dashscope]
     region = "singapore"
 
-It is found at `$VIDEOPROVIDER_CONFIG`, else `./videoprovider.toml`, else `config.toml` in
-the user config dir (`videoprovider config path` prints it). Every resolved value remembers
-where it came from, so `config show` can say so; secrets stay `SecretStr` and never print.
-
-A `./videoprovider.toml` found by the search, not named by the user, may come with a cloned
-repository: it may not say where requests or data go (`base_url`, `journal_url`, ...) unless
-the user config lists its folder in `trusted_folders`, or else it could send the user's key
-from the environment to a host of its author's choosing (docs/configuration.md, SECURITY.md).
+Files are layers, not alternatives: the user config file (`config.toml` in the user config
+dir) is always read, and a file named by `--config`, `config=` or `$VIDEOPROVIDER_CONFIG`,
+else a `./videoprovider.toml` in the working directory, overrides it field by field. What a
+working-directory file nobody vouched for may set is the trust policy's business
+(`videoprovider.trust`). Every resolved value remembers the file it came from, so `config
+show` can say so; secrets stay `SecretStr` and never print.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import re
-import stat
-import sys
-import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .config_files import ConfigArg, Layer, default_config_paths, merge, read_layers
 from .errors import ConfigurationError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .prices import Price, user_prices
+from .trust import URL_PASSWORD, InsecurePermissionsWarning, is_secret
 
 __all__ = [
     "Config",
+    "ConfigArg",
     "CoreSettings",
     "InsecurePermissionsWarning",
+    "Layer",
     "Resolved",
     "default_config_paths",
     "load_config",
 ]
 
 ENV_PREFIX = "VIDEOPROVIDER_"
-CONFIG_ENV = "VIDEOPROVIDER_CONFIG"
-FILE_NAME = "videoprovider.toml"
-TRUST_KEY = "trusted_folders"
-# Settings that decide where requests, keys or data go; a working-directory file nobody
-# vouched for may not set them (nor any key ending like a URL, nor any value that is a URL).
-DESTINATION_KEYS = frozenset(
-    {"base_url", "region", "workspace_id", "journal_url", "download_allow_private", TRUST_KEY}
-)
-_DESTINATION_SUFFIXES = ("_url", "_host", "_endpoint")
-
-_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
-ConfigArg = str | os.PathLike[str] | Literal[False] | None
 M = TypeVar("M", bound=BaseModel)
 
 
-class InsecurePermissionsWarning(UserWarning):
-    """A file holding secrets or private data can be read by other users of this machine."""
-
-
 class CoreSettings(BaseModel):
-    """Settings of videoprovider itself (not of any one provider)."""
+    """Settings of videoprovider itself (not of any one provider).
+
+    A field a working-directory config file may set carries
+    `json_schema_extra={"untrusted_file": "allow"}` (videoprovider.trust): tuning only.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    provider: str = Field(default="fake", description="Name of the provider plugin to use.")
+    provider: str = Field(
+        default="fake",
+        description="Name of the provider plugin to use.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
     poll_interval: float = Field(
-        default=2.0, gt=0, description="Shortest delay between two polls of a task, seconds."
+        default=2.0,
+        gt=0,
+        description="Shortest delay between two polls of a task, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     poll_max_interval: float = Field(
-        default=15.0, gt=0, description="Longest delay between two polls of a task, seconds."
+        default=15.0,
+        gt=0,
+        description="Longest delay between two polls of a task, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     poll_lag_ratio: float = Field(
         default=0.1,
@@ -87,12 +80,14 @@ class CoreSettings(BaseModel):
         le=10,
         description="Detection lag allowed, as a fraction of a task's age: polls at ages "
         "a, a*(1+ratio), ...",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     poll_typical_seconds: float | None = Field(
         default=None,
         gt=0,
         description="How long tasks usually take, the scheduler's prior until it has "
         "learned (default: the provider's estimate).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     poll_budget: float | None = Field(
         default=None,
@@ -104,18 +99,29 @@ class CoreSettings(BaseModel):
         default=True,
         description="Learn which tasks finished from the provider's task listing, when it "
         "has one, instead of polling each task often (see docs/performance.md).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     poll_jitter: float = Field(
-        default=0.2, ge=0, lt=1, description="Random fraction taken off first and retry delays."
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Random fraction taken off first and retry delays.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     wait_timeout: float = Field(
-        default=1800.0, gt=0, description="Default time wait() gives a task, seconds."
+        default=1800.0,
+        gt=0,
+        description="Default time wait() gives a task, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     download_max_bytes: int = Field(
         default=2 * 1024**3, gt=0, description="Largest video download accepted, bytes."
     )
     download_timeout: float = Field(
-        default=60.0, gt=0, description="Network read timeout of a download, seconds."
+        default=60.0,
+        gt=0,
+        description="Network read timeout of a download, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     download_allow_private: bool = Field(
         default=False,
@@ -166,18 +172,30 @@ class Resolved:
 
 @dataclass(frozen=True)
 class Config:
-    """The loaded configuration: core settings, the raw provider sections, the file used."""
+    """The loaded configuration: core settings, the merged provider sections, the files read.
+
+    `file` is the most specific file read (named or working-directory, else the user's);
+    `layers` every file read in the order they are merged, the user's first.
+    """
 
     core: CoreSettings
     core_sources: dict[str, str]
     file: Path | None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    layers: tuple[Layer, ...] = ()
+    # section -> key -> the file that set it, for `config show`'s sources.
+    origins: dict[str, dict[str, Path]] = field(default_factory=dict, repr=False)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every config file read, the first winning (as `default_config_paths` lists them)."""
+        return tuple(layer.path for layer in reversed(self.layers))
 
     def resolve_provider(
         self, name: str, model: type[M], args: Mapping[str, Any]
     ) -> tuple[M, dict[str, str]]:
-        """Validate provider `name`'s settings from `args`, env and its file section."""
+        """Validate provider `name`'s settings from `args`, env and its file sections."""
         aliases: dict[str, tuple[str, ...]] = dict(getattr(model, "env_vars", {}))
         return resolve(
             model,
@@ -187,16 +205,16 @@ class Config:
             env_prefix=f"{ENV_PREFIX}{_env_name(name)}_",
             aliases=aliases,
             file_values=self.sections.get(name, {}),
-            file=self.file,
+            file_sources=self.origins.get(name, {}),
         )
 
-
-def default_config_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Where a config file is looked for, in order."""
-    environ = os.environ if environ is None else environ
-    if environ.get(CONFIG_ENV):
-        return [Path(environ[CONFIG_ENV]).expanduser()]
-    return [Path.cwd() / FILE_NAME, _user_file()]
+    def prices(self, provider: str) -> tuple[Price, ...]:
+        """The `[[prices.<provider>]]` rows of every file, the most specific file's first (so
+        its rows decide for the models they match)."""
+        rows: list[Price] = []
+        for layer in reversed(self.layers):
+            rows += user_prices(layer.data, provider, layer.path)
+        return tuple(rows)
 
 
 def load_config(
@@ -205,22 +223,18 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     args: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Read the config file (if any) and resolve the core settings.
+    """Read the config files and resolve the core settings.
 
-    `config`: a file path (must exist), None to search the default places, or False for no
-    file at all. `environ`: the environment to read (default `os.environ`). `args`: explicit
-    core settings, which win over everything.
+    The user config file is always read; over it, field by field, the file `config` names
+    (it must exist), else the one `$VIDEOPROVIDER_CONFIG` names, else a `./videoprovider.toml`
+    in the working directory, which is untrusted (see `videoprovider.trust`). `config=False`
+    reads no file at all. `environ`: the environment to read (default `os.environ`). `args`:
+    explicit core settings, which win over everything.
     """
     environ = dict(os.environ if environ is None else environ)
-    path = _find_file(config, environ)
-    data = _read_toml(path) if path else {}
-    user_file = _user_file()
-    if path is not None:
-        _check_trust_key(path, data, user_file)
-        if config is None and not environ.get(CONFIG_ENV) and not _same(path, user_file):
-            _refuse_untrusted_destinations(path, data, user_file)
-    sections = {k: v for k, v in data.items() if isinstance(v, dict)}
-    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    # Cached for this call only: a plugin installed later must still be found.
+    layers = read_layers(config, environ, functools.cache(_section_model))
+    merged = merge(layers)
     core, sources = resolve(
         CoreSettings,
         scope=None,
@@ -228,10 +242,18 @@ def load_config(
         environ=environ,
         env_prefix=ENV_PREFIX,
         aliases={},
-        file_values=top,
-        file=path,
+        file_values=merged.top,
+        file_sources=merged.top_from,
     )
-    return Config(core=core, core_sources=sources, file=path, sections=sections, environ=environ)
+    return Config(
+        core=core,
+        core_sources=sources,
+        file=layers[-1].path if layers else None,
+        sections=merged.sections,
+        environ=environ,
+        layers=tuple(layers),
+        origins=merged.origins,
+    )
 
 
 def resolve(
@@ -243,13 +265,14 @@ def resolve(
     env_prefix: str,
     aliases: Mapping[str, tuple[str, ...]],
     file_values: Mapping[str, Any],
-    file: Path | None,
+    file_sources: Mapping[str, Path],
 ) -> tuple[M, dict[str, str]]:
-    """Pick each field of `model` from the first layer that sets it, then validate."""
+    """Pick each field of `model` from the first layer that sets it, then validate.
+    `file_sources` names the file each of `file_values` came from."""
     where = f"[{scope}]" if scope else "the top level"
     fields = model.model_fields
-    _reject_unknown(args, fields, f"argument for {scope or 'videoprovider'}")
-    _reject_unknown(file_values, fields, f"key in {where} of {file}")
+    _reject_unknown(args, fields, lambda _: f"argument for {scope or 'videoprovider'}")
+    _reject_unknown(file_values, fields, lambda k: f"key in {where} of {file_sources.get(k)}")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name in fields:
@@ -262,7 +285,8 @@ def resolve(
                 break
         else:
             if name in file_values:
-                values[name], sources[name] = file_values[name], f"file ({file})"
+                values[name] = file_values[name]
+                sources[name] = f"file ({file_sources.get(name)})"
             else:
                 sources[name] = "default"
     try:
@@ -272,11 +296,14 @@ def resolve(
     return settings, sources
 
 
-def _reject_unknown(values: Mapping[str, Any], fields: Mapping[str, Any], what: str) -> None:
+def _reject_unknown(
+    values: Mapping[str, Any], fields: Mapping[str, Any], what: Callable[[str], str]
+) -> None:
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigurationError(
-            f"Unknown setting {unknown[0]!r} ({what}). Valid settings: {', '.join(fields)}."
+            f"Unknown setting {unknown[0]!r} ({what(unknown[0])}). "
+            f"Valid settings: {', '.join(fields)}."
         )
 
 
@@ -303,130 +330,21 @@ def _config_error(
     return ConfigurationError("Invalid configuration: " + "; ".join(lines) + ".")
 
 
-def _find_file(config: ConfigArg, environ: Mapping[str, str]) -> Path | None:
-    if config is False:
+def _section_model(section: str) -> type[BaseModel] | None:
+    """The settings model that reads `section` ("" for the top level): None when no
+    installed provider claims it, or its plugin cannot be loaded."""
+    if not section:
+        return CoreSettings
+    from .plugins import load_provider_class
+    from .refs import installed_provider_names
+
+    if section not in installed_provider_names():
         return None
-    if config is not None:
-        path = Path(config).expanduser()
-        if not path.is_file():
-            raise ConfigurationError(f"Config file {path} does not exist.")
-        return path
-    candidates = default_config_paths(environ)
-    if environ.get(CONFIG_ENV):
-        if not candidates[0].is_file():
-            raise ConfigurationError(
-                f"Config file {candidates[0]} (from {CONFIG_ENV}) does not exist.",
-                hint=f"Create it or unset {CONFIG_ENV}.",
-            )
-        return candidates[0]
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def _user_file() -> Path:
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("videoprovider")) / "config.toml"
-
-
-def _same(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
-
-
-def _check_trust_key(path: Path, data: dict[str, Any], user_file: Path) -> None:
-    """Take `trusted_folders` out of `data`: only the user's own config file may set it."""
-    if TRUST_KEY not in data:
-        return
-    if not _same(path, user_file):
-        raise ConfigurationError(
-            f"{TRUST_KEY} is honoured only in the user config file {user_file}, not in {path}: "
-            "a file could otherwise vouch for itself.",
-            hint=f"Move {TRUST_KEY} to {user_file}.",
-        )
-    _trusted_folders(data.pop(TRUST_KEY), path)
-
-
-def _trusted_folders(value: Any, path: Path) -> list[Path]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(
-            f"{TRUST_KEY} in {path} must be a list of folder paths, e.g. "
-            f'{TRUST_KEY} = ["~/src/my-app"].'
-        )
-    return [Path(v).expanduser().resolve() for v in value]
-
-
-def _refuse_untrusted_destinations(path: Path, data: dict[str, Any], user_file: Path) -> None:
-    """A file the search found in the working directory may not choose where things go."""
-    found = _destinations(data)
-    if not found:
-        return
-    folder = path.parent.resolve()
-    if user_file.is_file():
-        user = _read_toml(user_file)
-        if folder in _trusted_folders(user.get(TRUST_KEY, []), user_file):
-            return
-    raise ConfigurationError(
-        f"{path} sets {found[0]}, which decides where requests, your API key or your data "
-        "go; a config file found in the working directory may not do that unless you trust "
-        "its folder.",
-        hint=f"If you wrote this file, name it explicitly (--config {path} or "
-        f'{CONFIG_ENV}={path}), or add {TRUST_KEY} = ["{folder}"] to {user_file}. '
-        "Otherwise remove the setting or run from another folder.",
-    )
-
-
-def _destinations(data: Mapping[str, Any], scope: str = "") -> list[str]:
-    found = []
-    for key, value in data.items():
-        label = f"{scope}.{key}" if scope else key
-        if isinstance(value, dict):
-            found.extend(_destinations(value, label))
-        elif (
-            key in DESTINATION_KEYS
-            or key.endswith(_DESTINATION_SUFFIXES)
-            or (isinstance(value, str) and "://" in value)
-        ):
-            found.append(label)
-    return found
-
-
-def _holds_secret(data: Mapping[str, Any]) -> bool:
-    return any(
-        _holds_secret(v) if isinstance(v, dict) else k == "api_key" or k.endswith("_key")
-        for k, v in data.items()
-    )
-
-
-def _check_mode(path: Path, data: Mapping[str, Any]) -> None:
-    if os.name != "posix":
-        return  # Windows protects the profile folder with ACLs, not mode bits
-    mode = path.stat().st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigurationError(
-            f"Config file {path} can be written by other users (mode {mode & 0o777:o}); "
-            "they could change where requests and your API key go.",
-            hint=f"Run: chmod go-w {path}",
-        )
-    if mode & (stat.S_IRGRP | stat.S_IROTH) and _holds_secret(data):
-        warnings.warn(
-            f"Config file {path} holds an API key and can be read by other users (mode "
-            f"{mode & 0o777:o}); run: chmod 600 {path}",
-            InsecurePermissionsWarning,
-            stacklevel=4,
-        )
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
-        _check_mode(path, data)
-        return data
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(
-            f"Config file {path} is not valid TOML: {exc}.", hint="Fix the file's syntax."
-        ) from None
-    except OSError as exc:
-        raise ConfigurationError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+        settings: type[BaseModel] = load_provider_class(section).Settings
+    except ConfigurationError:
+        return None
+    return settings
 
 
 def _env_name(provider: str) -> str:
@@ -443,14 +361,15 @@ def redacted(settings: BaseModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = "**********" if value.get_secret_value() else ""
+        if is_secret(type(settings).model_fields[name]) and value is not None:
+            shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+            value = "**********" if shown else ""
         elif isinstance(value, BaseModel):
             value = value.model_dump(mode="json")
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, str):
-            value = _URL_PASSWORD.sub(r"\1****@", value)
+            value = URL_PASSWORD.sub(r"\1****@", value)
         out[name] = value
     return out
 

@@ -17,7 +17,7 @@ from .config import Config
 from .errors import ConfigurationError
 from .journal import Journal
 from .models import Estimate, Task, TaskState, TaskStatus, VideoRequest
-from .prices import Price, actual_cost, estimate, user_prices
+from .prices import Price, actual_cost, estimate
 
 __all__ = ["Pricing", "credential_placeholders"]
 
@@ -54,7 +54,7 @@ class Pricing:
         self._journal = journal
 
     def user_prices(self, provider: str) -> tuple[Price, ...]:
-        return user_prices(self._config.sections, provider, self._config.file)
+        return self._config.prices(provider)
 
     def estimate(self, backend: Backend, request: VideoRequest) -> Estimate:
         return estimate(request, **self._table(backend))

@@ -63,8 +63,16 @@ class ProviderSettings(BaseModel):
 
     Each field can also be set by the environment variable `VIDEOPROVIDER_<PROVIDER>_<FIELD>`
     and by the extra names listed in `env_vars` (for example the provider's own conventional
-    variable such as `DASHSCOPE_API_KEY`), tried in order. Declare secrets as
-    `pydantic.SecretStr` so they never print.
+    variable such as `DASHSCOPE_API_KEY`), tried in order.
+
+    Declare secrets as `pydantic.SecretStr` (or mark a field
+    `json_schema_extra={"secret": True}`): they never print, a config file holding one warns
+    when others can read it, and a working-directory file may never set one. A field that a
+    working-directory config file nobody vouched for may set says so with
+    `Field(..., json_schema_extra={"untrusted_file": "allow"})`; give it only to harmless
+    settings (model names, timeouts, poll tuning), never to credentials, URLs, paths, or
+    settings that spend money. Every other field is refused from such a file
+    (`videoprovider.trust`, docs/configuration.md).
     """
 
     # A refused value may be a key: pydantic's own message never repeats what was given.

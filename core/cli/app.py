@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ class State:
     quiet: bool = False
     json: bool = False
     journal: bool | None = None
+    config: str | None = None
 
     def say(self, message: str) -> None:
         """A message for the human: stderr, silenced by --quiet."""
@@ -197,10 +200,58 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     ):
         return
     setattr(state, param.name, value)
+    if param.name == "config":
+        _name_config_file(ctx, value)
     if param.name == "debug" and value:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+
+
+def _name_config_file(ctx: click.Context, path: str) -> None:
+    """`--config FILE` is `VIDEOPROVIDER_CONFIG=FILE` for this one command, so every part of
+    it (the client, `config show`, the journal commands) reads the same files."""
+    from ..trust import CONFIG_ENV
+
+    root = ctx.find_root()
+    if "videoprovider.config_env" not in root.meta:
+        before = os.environ.get(CONFIG_ENV)
+        root.meta["videoprovider.config_env"] = before
+        root.call_on_close(lambda: _restore_env(CONFIG_ENV, before))
+    os.environ[CONFIG_ENV] = path
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _warnings_as_lines(ctx: click.Context) -> None:
+    """Show videoprovider's own warnings (a config file others can read, a corrected URL) as
+    one `warning: ...` line on stderr, not Python's two-line form with a source line."""
+    original = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if category.__module__.startswith("videoprovider"):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+    def restore() -> None:
+        warnings.showwarning = original
+
+    ctx.call_on_close(restore)
 
 
 C = TypeVar("C", bound=Callable[..., Any] | click.Command)
@@ -241,6 +292,15 @@ def global_options(fn: C) -> C:
             "journal",
             default=None,
             help="Record tasks in the journal (default: on; see the `tasks` commands).",
+            **shared,
+        ),
+        click.option(
+            "--config",
+            "config",
+            metavar="FILE",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Config file to layer over your user config file, trusted because you named "
+            "it (same as VIDEOPROVIDER_CONFIG=FILE).",
             **shared,
         ),
     ]
@@ -318,6 +378,7 @@ def _param_name(exc: click.BadParameter) -> str | None:
 def main(ctx: click.Context, /) -> None:
     """Generate AI videos with any installed provider (the offline `fake` by default)."""
     ctx.ensure_object(State)
+    _warnings_as_lines(ctx)
 
 
 def _register() -> None:

@@ -98,6 +98,7 @@ def show(state: State, /) -> None:
         cfg = load_config(args={"provider": state.provider} if state.provider else None)
         report: dict[str, Any] = {
             "file": str(cfg.file) if cfg.file else None,
+            "files": [str(f) for f in cfg.files],
             "videoprovider": describe(cfg.core, cfg.core_sources),
         }
         name = cfg.core.provider
@@ -107,9 +108,9 @@ def show(state: State, /) -> None:
             report[name] = describe(settings, sources)
         except ConfigurationError as exc:
             report[name] = {"error": exc.message}
-        lines = [f"config file: {report['file'] or '(none)'}"]
+        lines = [f"config files: {', '.join(report['files']) or '(none)'}"]
         for section, values in report.items():
-            if section == "file":
+            if section in ("file", "files"):
                 continue
             lines.append(f"[{section}]")
             if "error" in values:
@@ -125,15 +126,21 @@ def show(state: State, /) -> None:
 @config.command()
 @click.pass_obj
 def path(state: State, /) -> None:
-    """Where the config file is looked for, in order, and which one is in use."""
+    """The config files that are read, the first winning, with `*` on those that exist."""
 
     def body() -> None:
         from ..config import default_config_paths, load_config
 
         paths = [str(p) for p in default_config_paths()]
-        active = load_config().file
-        lines = [f"{'*' if active and str(active) == p else ' '} {p}" for p in paths]
-        state.show("\n".join(lines), {"paths": paths, "active": str(active) if active else None})
+        config = load_config()
+        read = [str(f) for f in config.files]
+        lines = [f"{'*' if p in read else ' '} {p}" for p in paths]
+        document = {
+            "paths": paths,
+            "read": read,
+            "active": str(config.file) if config.file else None,
+        }
+        state.show("\n".join(lines), document)
 
     run(state, body)
 
@@ -147,7 +154,7 @@ def models(state: State, /) -> None:
         from ..config import load_config
         from ..errors import ConfigurationError
         from ..plugins import list_providers, load_provider_class
-        from ..prices import prices_of, user_prices
+        from ..prices import prices_of
         from ..provider import Declaration
 
         config = load_config()
@@ -161,7 +168,7 @@ def models(state: State, /) -> None:
                     raise
                 state.say(f"warning: {name}: {exc.message}")
                 continue
-            prices = (*user_prices(config.sections, name, config.file), *declared.prices)
+            prices = (*config.prices(name), *declared.prices)
             rows += [
                 {
                     "provider": name,

@@ -125,22 +125,39 @@ class DashScopeSettings(ProviderSettings):
         default=None,
         description="Default model (else wan2.6-t2v; wan2.6-i2v with an image, "
         "wan2.6-r2v-flash with reference_urls).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
-    connect_timeout: float = Field(default=10.0, gt=0, description="Connect timeout, seconds.")
-    read_timeout: float = Field(default=60.0, gt=0, description="Read timeout, seconds.")
+    connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Connect timeout, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
+    read_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Read timeout, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
     max_retries: int = Field(
-        default=3, ge=0, le=10, description="Retries of a status poll (429, 5xx, network)."
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a status poll (429, 5xx, network).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     submit_retries: int = Field(
         default=2,
         ge=0,
         le=10,
         description="Retries of a submit that provably never reached the server (or got 429).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     truncate_prompt: bool = Field(
         default=False,
         description="Cut an over-long prompt to the model's limit (with a warning) instead of "
         "refusing it.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     events_token: SecretStr | None = Field(
         default=None,

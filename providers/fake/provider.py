@@ -59,6 +59,7 @@ class FakeSettings(ProviderSettings, Scenario):
     seed: int = Field(
         default=0,
         description="Seeds the nonce in task ids: the same seed and submits give the same ids.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     cancel_file: Path | None = Field(
         default=None,

@@ -26,36 +26,53 @@ class Scenario(BaseModel):
     scenario: ScenarioName = Field(
         default="succeed",
         description="succeed, fail, stuck, throttle, unavailable or reject_content.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     seconds: float = Field(
         default=3.0,
         gt=0,
         description="Seconds of the client's clock until the task ends.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     polls: int | None = Field(
         default=None,
         ge=1,
         le=10_000,
         description="If set, the task ends on this status call instead (counted per process).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
-    fail_code: str = Field(default="FakeFailure", description="error_code of a failed task.")
+    fail_code: str = Field(
+        default="FakeFailure",
+        description="error_code of a failed task.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
     fail_message: str = Field(
         default="The fake provider was told to fail this task.",
         description="error_message of a failed task.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     throttle_first: int = Field(
-        default=1, ge=0, description="throttle: status calls per task answered with RateLimited."
+        default=1,
+        ge=0,
+        description="throttle: status calls per task answered with RateLimited.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     unavailable_first: int = Field(
         default=1,
         ge=0,
         description="unavailable: status calls per task answered with ProviderUnavailable.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     retry_after: float = Field(
-        default=1.0, ge=0, description="retry_after (seconds) of a throttled call."
+        default=1.0,
+        ge=0,
+        description="retry_after (seconds) of a throttled call.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     download_fault: Literal["none", "drop"] = Field(
-        default="none", description="drop: the video download breaks off after its first chunk."
+        default="none",
+        description="drop: the video download breaks off after its first chunk.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
 
 

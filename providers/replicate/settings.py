@@ -52,16 +52,31 @@ class ReplicateSettings(ProviderSettings):
         default=DEFAULT_MODEL,
         description='Default model: "owner/name" (official) or "owner/name:version".',
     )
-    connect_timeout: float = Field(default=10.0, gt=0, description="Connect timeout, seconds.")
-    read_timeout: float = Field(default=60.0, gt=0, description="Read timeout, seconds.")
+    connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Connect timeout, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
+    read_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Read timeout, seconds.",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
     max_retries: int = Field(
-        default=3, ge=0, le=10, description="Retries of a poll, cancel or schema read."
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a poll, cancel or schema read.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     submit_retries: int = Field(
         default=2,
         ge=0,
         le=10,
         description="Retries of a submit that provably never reached the server (or got 429).",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     schema_cache_dir: str | None = Field(
         default=None,
@@ -72,6 +87,7 @@ class ReplicateSettings(ProviderSettings):
         default=86400.0,
         ge=0,
         description="Seconds a cached schema of an unpinned official model stays fresh.",
+        json_schema_extra={"untrusted_file": "allow"},
     )
     webhook_url: str | None = Field(
         default=None,

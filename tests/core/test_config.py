@@ -17,6 +17,12 @@ from videoprovider.errors import ConfigurationError
 from videoprovider.provider import ProviderSettings
 
 
+@pytest.fixture(autouse=True)
+def own_user_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user config file is always read: keep this machine's own out of every test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
 class KeySettings(ProviderSettings):
     env_vars: ClassVar[dict[str, tuple[str, ...]]] = {"api_key": ("ACME_KEY", "OLD_ACME_KEY")}
     api_key: SecretStr
@@ -227,10 +233,110 @@ def test_trusted_folders_must_be_a_list_of_paths(
 def test_working_directory_file_may_set_ordinary_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path, 'wait_timeout = 5\n[fake]\nseed = 3\n[acme]\nmodel = "m2"\n')
+    write(tmp_path, 'wait_timeout = 5\n[fake]\nseed = 3\n[dashscope]\nmodel = "m2"\n')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    assert load_config(environ={}).core.wait_timeout == 5.0
-    write(tmp_path, '[acme]\nwebhook = "https://evil.example/hook"\n')
-    with pytest.raises(ConfigurationError, match=r"acme\.webhook"):
+    config = load_config(environ={})
+    assert config.core.wait_timeout == 5.0 and config.sections["dashscope"]["model"] == "m2"
+    write(tmp_path, '[acme]\nmodel = "m2"\n')
+    with pytest.raises(ConfigurationError, match=r"sets \[acme\]"):
         load_config(environ={})
+
+
+# -- layers: the user file is always read; a named or working-directory file adds to it ----
+
+
+def user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    path = default_config_paths({})[-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+USER = 'max_spend = "5 USD"\njournal_url = "sqlite:///mine.sqlite3"\nwait_timeout = 60\n'
+
+
+def test_a_working_directory_file_adds_to_the_user_file_field_by_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = user_file(tmp_path, monkeypatch, USER + '[dashscope]\nregion = "virginia"\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    cwd = write(repo, 'wait_timeout = 5\n[dashscope]\nmodel = "wan2.6-t2v"\n')
+    monkeypatch.chdir(repo)
+    config = load_config(environ={})
+    assert config.core.max_spend == "5 USD" and config.core_sources["max_spend"] == f"file ({user})"
+    assert config.core.journal_url == "sqlite:///mine.sqlite3"
+    assert (
+        config.core.wait_timeout == 5.0 and config.core_sources["wait_timeout"] == f"file ({cwd})"
+    )
+    assert config.sections["dashscope"] == {"region": "virginia", "model": "wan2.6-t2v"}
+    assert config.files == (cwd, user) and config.file == cwd
+
+
+class _ModelAndRegion(ProviderSettings):
+    model: str = "m1"
+    region: str = "r1"
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_a_named_file_is_layered_over_the_user_file_and_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    user = user_file(tmp_path, monkeypatch, USER + '[acme]\nmodel = "m-user"\nregion = "r-user"\n')
+    named = write(tmp_path, 'journal_url = "sqlite:///project.sqlite3"\n[acme]\nregion = "r2"\n')
+    if how == "argument":
+        config = load_config(config=named, environ={})
+    else:
+        config = load_config(environ={"VIDEOPROVIDER_CONFIG": str(named)})
+    assert config.core.max_spend == "5 USD" and config.core.wait_timeout == 60.0
+    assert config.core.journal_url == "sqlite:///project.sqlite3"  # trusted: it was named
+    settings, sources = config.resolve_provider("acme", _ModelAndRegion, {})
+    assert (settings.model, settings.region) == ("m-user", "r2")
+    assert sources == {"model": f"file ({user})", "region": f"file ({named})"}
+
+
+def test_precedence_is_arguments_environment_named_file_user_file_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = user_file(
+        tmp_path, monkeypatch, "poll_interval = 1\npoll_jitter = 0.5\nwait_timeout = 9\n"
+    )
+    named = write(tmp_path, "poll_interval = 3\nwait_timeout = 10\n")
+    config = load_config(
+        config=named,
+        environ={"VIDEOPROVIDER_WAIT_TIMEOUT": "20", "VIDEOPROVIDER_PROVIDER": "from-env"},
+        args={"provider": "from-arg"},
+    )
+    assert config.core_sources == {
+        **dict.fromkeys(CoreSettings.model_fields, "default"),
+        "provider": "argument",
+        "wait_timeout": "environment (VIDEOPROVIDER_WAIT_TIMEOUT)",
+        "poll_interval": f"file ({named})",
+        "poll_jitter": f"file ({user})",
+    }
+    assert (config.core.poll_interval, config.core.poll_jitter) == (3.0, 0.5)
+
+
+def test_config_false_reads_no_file_not_even_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_file(tmp_path, monkeypatch, USER)
+    assert load_config(config=False, environ={}).core.max_spend is None
+    assert load_config(environ={}).core.max_spend == "5 USD"
+
+
+def test_price_rows_of_every_layer_count_the_named_files_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = '[[prices.fake]]\nmodel = "{}"\nper_second = {}\ncurrency = "USD"\n'
+    user = user_file(tmp_path, monkeypatch, row.format("*", "0.02") + row.format("b", "0.03"))
+    named = write(tmp_path, row.format("a", "0.05"))
+    prices = load_config(config=named, environ={}).prices("fake")
+    assert [(p.model, str(p.per_second), p.source) for p in prices] == [
+        ("a", "0.05", f"config file ({named})"),
+        ("*", "0.02", f"config file ({user})"),
+        ("b", "0.03", f"config file ({user})"),
+    ]

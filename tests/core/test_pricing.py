@@ -170,8 +170,8 @@ def test_a_bad_prices_row_of_another_provider_leaves_the_task_unpriced_not_unrec
     with make(config, journal=config.parent / "j.sqlite3") as client:
         task = client.submit("a cat", model="fake-1", duration=2)
         # As for a provider a task reference loads later: its rows are read only then.
-        sections = client.async_client.config.sections
-        sections["prices"]["fake"].append({"model": "x", "currency": "USD"})
+        layers = client.async_client.config.layers
+        layers[-1].data["prices"]["fake"].append({"model": "x", "currency": "USD"})
         status = client.wait(task)
         assert client.journal is not None
         entry = client.journal.get(task.task_id)

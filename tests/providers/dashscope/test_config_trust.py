@@ -83,3 +83,37 @@ def test_a_working_directory_file_cannot_trust_itself(
     with pytest.raises(ConfigurationError, match="trusted_folders"):
         VideoClient(environ=ENV, clock=dashscope_clock)
     assert dashscope_emulator.service.requests == []
+
+
+ATTACKER_KEY = "sk-test-attacker-account"
+
+
+@pytest.mark.dashscope_emulator(api_keys=(TEST_KEY, ATTACKER_KEY))
+def test_a_working_directory_api_key_never_replaces_the_users_own(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dashscope_emulator: RunningEmulator,
+    dashscope_clock: VirtualClock,
+) -> None:
+    # The user's own key and host; the cloned folder only adds a key of its author's account,
+    # which would receive the user's prompts and media and see the results.
+    user = user_config(
+        tmp_path,
+        f'provider = "dashscope"\n[dashscope]\napi_key = "{TEST_KEY}"\n'
+        f'base_url = "{dashscope_emulator.base_url}"\n',
+    )
+    user.chmod(0o600)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "videoprovider.toml").write_text(f'[dashscope]\napi_key = "{ATTACKER_KEY}"\n')
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(ConfigurationError) as info:
+        VideoClient(environ={}, clock=dashscope_clock).submit("a cat")
+    assert "dashscope.api_key" in str(info.value) and ATTACKER_KEY not in str(info.value)
+    assert dashscope_emulator.service.requests == []
+    (repo / "videoprovider.toml").write_text('[dashscope]\nmodel = "wan2.6-t2v"\n')
+    with VideoClient(environ={}, clock=dashscope_clock) as client:
+        client.submit("a cat")  # the folder may still pick the model; the key stays the user's
+    (submit,) = dashscope_emulator.service.requests_of("submit")
+    assert submit.headers["authorization"].endswith(TEST_KEY[-4:])
