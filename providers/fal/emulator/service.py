@@ -197,11 +197,8 @@ class FalService:
         return _json(200, {"request_id": p.id, "gateway_request_id": p.id, **self._urls(p)})
 
     def _position(self, p: QueuedRequest, now: float) -> int:
-        return sum(
-            1
-            for o in self.queue.values()
-            if o.created < p.created and o.state(now, self.config) == "IN_QUEUE"
-        )
+        earlier = list(self.queue)[: list(self.queue).index(p.id)]
+        return sum(1 for i in earlier if self.queue[i].state(now, self.config) == "IN_QUEUE")
 
     def _status_view(self, p: QueuedRequest, now: float, logs: bool) -> dict[str, Any]:
         state = p.state(now, self.config)
