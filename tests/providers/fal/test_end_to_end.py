@@ -221,3 +221,27 @@ def test_cli_generate_against_an_emulator_process(tmp_path: Path) -> None:
     finally:
         emulator.terminate()
         emulator.wait(10)
+
+
+def test_the_cli_shows_a_queued_tasks_position(
+    fal_client: VideoClient, fal_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from videoprovider.cli import main
+
+    fal_client.submit("a cat")
+    task = fal_client.submit("a dog")
+    env = {
+        "VIDEOPROVIDER_PROVIDER": "fal",
+        "VIDEOPROVIDER_CONFIG": "",
+        "FAL_BASE_URL": fal_emulator.base_url,
+        "FAL_KEY": TEST_KEY,
+        "VIDEOPROVIDER_FAL_SCHEMA_URL": fal_emulator.schema_url,
+        "XDG_DATA_HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path),
+    }
+    result = CliRunner().invoke(main, ["status", task.task_id], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{task.task_id}  PENDING" in result.output
+    assert "queue position 1" in result.output
