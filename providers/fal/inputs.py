@@ -1,8 +1,8 @@
 """VideoRequest → an endpoint's input object, checked against the endpoint's own schema.
 
 Each request field maps onto the first of its candidate input names the endpoint has (fal's
-video endpoints name the same idea differently: `enable_prompt_expansion`,
-`prompt_optimizer`, `enhance_prompt`). A field the endpoint has no input for, an unknown
+video endpoints name the same idea differently: Wan's `enable_prompt_expansion` is
+Hailuo's `prompt_optimizer`). A field the endpoint has no input for, an unknown
 `extra` input, a value outside an enum or range, or a missing required input raises
 RequestRejected naming the field and what is allowed, before anything is sent.
 """
@@ -26,7 +26,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "resolution": ("resolution",),
     "aspect_ratio": ("aspect_ratio",),
     "seed": ("seed",),
-    "prompt_extend": ("enable_prompt_expansion", "prompt_optimizer", "enhance_prompt"),
+    "prompt_extend": ("enable_prompt_expansion", "prompt_optimizer"),
     "audio": ("generate_audio",),
     "image_url": ("image_url", "start_image_url"),
     "last_frame_url": ("tail_image_url", "end_image_url", "last_frame_url"),

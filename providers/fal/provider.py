@@ -43,6 +43,7 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 from . import wire
 from .catalog import MODELS
 from .inputs import build_input
+from .prices import PRICES
 from .schemas import InputSchema, SchemaCache
 from .settings import FalSettings
 
@@ -76,6 +77,7 @@ class FalProvider:
     # throttles (our choice, docs/providers/fal.md).
     status_rate_limit: ClassVar[float] = 10.0
     models: ClassVar[tuple[Any, ...]] = MODELS
+    prices: ClassVar[tuple[Any, ...]] = PRICES
 
     def __init__(self, settings: FalSettings, context: ProviderContext) -> None:
         self.settings = settings

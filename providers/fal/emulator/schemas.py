@@ -19,7 +19,7 @@ def _enum(*values: str) -> dict[str, Any]:
 INPUTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "fal-ai/wan-25-preview/text-to-video": (
         {
-            "prompt": PROMPT,
+            "prompt": {"type": "string", "maxLength": 800},
             "negative_prompt": S,
             "duration": _enum("5", "10"),
             "resolution": _enum("480p", "720p", "1080p"),
@@ -44,12 +44,12 @@ INPUTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         {
             "prompt": PROMPT,
             "negative_prompt": S,
-            "duration": _enum("8s"),
+            "duration": _enum("4s", "6s", "8s"),
             "resolution": _enum("720p", "1080p"),
-            "aspect_ratio": _enum("16:9", "9:16", "1:1"),
+            "aspect_ratio": _enum("16:9", "9:16"),
             "seed": SEED,
-            "enhance_prompt": BOOL,
             "generate_audio": BOOL,
+            "auto_fix": BOOL,
         },
         ("prompt",),
     ),
@@ -66,19 +66,17 @@ INPUTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         },
         ("prompt",),
     ),
-    "fal-ai/minimax/hailuo-02/standard/text-to-video": (
+    "fal-ai/minimax/hailuo-2.3/standard/text-to-video": (
         {"prompt": PROMPT, "duration": _enum("6", "10"), "prompt_optimizer": BOOL},
         ("prompt",),
     ),
-    "fal-ai/ltxv-13b-098-distilled": (
+    "fal-ai/ltx-2.3/text-to-video": (
         {
             "prompt": PROMPT,
-            "negative_prompt": S,
-            "resolution": _enum("480p", "720p"),
-            "aspect_ratio": _enum("9:16", "1:1", "16:9", "auto"),
-            "num_frames": {"type": "integer", "minimum": 9, "maximum": 1441},
-            "seed": SEED,
-            "expand_prompt": BOOL,
+            "duration": {"type": "integer", "enum": [6, 8, 10]},
+            "resolution": _enum("1080p", "1440p", "2160p"),
+            "aspect_ratio": _enum("16:9", "9:16"),
+            "fps": {"type": "integer", "enum": [24, 25, 48, 50]},
         },
         ("prompt",),
     ),

@@ -1,6 +1,8 @@
 """fal's ids, URLs and error shapes, and the settings that guard where the key goes."""
 
 from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +83,26 @@ def test_the_key_comes_from_fal_key_and_never_travels_in_clear(
     with pytest.raises(ValidationError, match="normal"):
         FalSettings(api_key="sk-test-fal", priority="high")
     assert FalSettings.env_vars["api_key"] == ("FAL_KEY",)
+
+
+@pytest.mark.parametrize(
+    ("fields", "amount"),
+    [
+        ({"model": "fal-ai/kling-video/v2.1/master/text-to-video", "duration": 5}, "1.40"),
+        ({"model": "fal-ai/veo3", "duration": 8}, "3.20"),
+        ({"model": "fal-ai/ltx-2.3/text-to-video", "duration": 6, "resolution": "1440P"}, "0.96"),
+        ({"duration": 5}, None),  # the default Wan 2.5 endpoint: no price read
+    ],
+)
+def test_prices_are_the_endpoint_pages_or_unknown(
+    fields: dict[str, Any], amount: str | None
+) -> None:
+    from videoprovider.sync import VideoClient
+
+    with VideoClient("fal", config=False, environ={}, api_key="sk-test-fal-prices") as client:
+        estimate = client.estimate("a cat", **fields)
+    if amount is None:
+        assert estimate.amount is None and "no known price" in estimate.basis
+    else:
+        assert estimate.amount == Decimal(amount) and estimate.currency == "USD"
+        assert estimate.source.startswith("https://fal.ai/models/") and estimate.as_of
