@@ -56,6 +56,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # After a delivery no cached key verifies, the keys may have rotated: fetch them again, but
 # at most this often, so forged deliveries cannot make us hammer the JWKS URL.
 JWKS_MIN_REFETCH = 60.0
+# Request ids of this process's webhook submits, for deliveries (which name no endpoint).
+MAX_REMEMBERED = 100_000
 T = TypeVar("T")
 
 
@@ -273,7 +275,10 @@ class FalProvider:
             if isinstance(given, str) and httpx.URL(given).netloc != origin.netloc:
                 # Never followed: the key stays on the configured origin.
                 log.info("fal's %s is on another host; using %s instead", name, origin.host)
-        self._apps[ref.request_id] = ref.app
+        if self.settings.webhook_url:
+            self._apps[ref.request_id] = ref.app
+        if len(self._apps) > MAX_REMEMBERED:  # forget the oldest: dicts keep insertion order
+            del self._apps[next(iter(self._apps))]
         log.info("submitted request %s (endpoint %s)", ref, endpoint.id)
         return Task(
             provider=wire.PROVIDER,
@@ -305,6 +310,9 @@ class FalProvider:
         result = await self._send("GET", ref.path(), "status", str(ref))
         if result.status_code == 429 or result.status_code >= 500:
             raise wire.error_for(result, "status", str(ref))
+        if result.status_code == 404:
+            why = "fal no longer has this request's result (wrong account, or it expired)."
+            return wire.unknown(ref, self.context.clock.now(), why)
         return wire.result_status(result, ref, self.context.clock.now())
 
     @hookimpl
