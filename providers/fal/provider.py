@@ -168,19 +168,22 @@ class FalProvider:
         if cached is not None:
             return cached
 
+        def unknown(why: str) -> RequestRejected:
+            return RequestRejected(
+                f"{why} {endpoint.id}.",
+                field="model",
+                hint="Check the endpoint id on fal.ai/models.",
+                provider=wire.PROVIDER,
+                operation="submit",
+            )
+
         async def fetch() -> InputSchema:
             doc = await self._public_json(
                 self.settings.schema_url, "schema", endpoint_id=endpoint.id
             )
             schema = InputSchema.from_openapi(endpoint.id, doc)
             if schema is None:
-                raise RequestRejected(
-                    f"fal publishes no input schema for {endpoint.id}.",
-                    field="model",
-                    hint="Check the endpoint id on fal.ai/models.",
-                    provider=wire.PROVIDER,
-                    operation="submit",
-                )
+                raise unknown("fal publishes no input schema for")
             return schema
 
         try:
@@ -188,13 +191,7 @@ class FalProvider:
                 f"schema of {endpoint.id}", self.settings.max_retries, fetch
             )
         except TaskNotFound as exc:  # a 404 from the schema service: no such endpoint
-            raise RequestRejected(
-                f"fal knows no endpoint {endpoint.id}.",
-                field="model",
-                hint="Check the endpoint id on fal.ai/models.",
-                provider=wire.PROVIDER,
-                operation="submit",
-            ) from exc
+            raise unknown("fal knows no endpoint") from exc
         self.schemas.put(endpoint.id, schema, now)
         return schema
 
