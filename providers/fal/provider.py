@@ -391,7 +391,7 @@ class FalProvider:
     ) -> WebhookDelivery:
         import json
 
-        from .webhooks import WebhookVerificationError, verify_webhook
+        from .webhooks import NoKeySigned, WebhookVerificationError, verify_webhook
 
         where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
         now = self.context.clock.now()
@@ -399,9 +399,7 @@ class FalProvider:
             keys = await self._fresh_keys(force=False)
             try:
                 request_id = verify_webhook(body, headers, keys, now=now.timestamp())
-            except WebhookVerificationError as exc:
-                if exc.http_status != 401 or "no key" not in str(exc):
-                    raise
+            except NoKeySigned:
                 # Perhaps rotated keys: one refetch (rate-limited), then a second try.
                 keys = await self._fresh_keys(force=True)
                 request_id = verify_webhook(body, headers, keys, now=now.timestamp())

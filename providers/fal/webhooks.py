@@ -35,6 +35,10 @@ class WebhookVerificationError(ValueError):
         self.http_status = http_status
 
 
+class NoKeySigned(WebhookVerificationError):
+    """No key at hand verifies the signature: forged, or signed by a key fetched since."""
+
+
 def keys_from_jwks(doc: Any) -> list[Ed25519PublicKey]:
     """The ED25519 keys (`kty` OKP, `crv` Ed25519, base64url `x`) of a JWKS document."""
     found: list[Ed25519PublicKey] = []
@@ -92,4 +96,4 @@ def verify_webhook(
             return request_id
         except InvalidSignature:
             continue
-    raise WebhookVerificationError("no key of fal's JWKS document signed this delivery")
+    raise NoKeySigned("no key of fal's JWKS document signed this delivery")
