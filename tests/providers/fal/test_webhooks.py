@@ -94,6 +94,10 @@ async def test_keys_are_cached_refetched_after_rotation_and_never_per_delivery()
                 with pytest.raises(WebhookRejected) as info:
                     await provider.videoprovider_webhook(headers=forged, body=body)
                 assert info.value.http_status == 401
+            stale = signed_headers(deliverer.signing_key, RID, body, stamp - 301)
+            with pytest.raises(WebhookRejected, match="outside") as old:
+                await provider.videoprovider_webhook(headers=stale, body=body)
+            assert old.value.http_status == 401
             # One fetch for all: a forged delivery within a minute of it fetches nothing.
             assert len(emulator.service.requests_of("jwks")) == 1
             deliverer.rotate()
