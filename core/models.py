@@ -327,6 +327,9 @@ class TaskStatus(BaseModel):
     finished_at: datetime | None = None
     checked_at: datetime | None = Field(default=None, description="When this was observed.")
     actual_prompt: str | None = Field(default=None, description="The prompt as rewritten.")
+    queue_position: int | None = Field(
+        default=None, ge=0, description="Place in the provider's queue (0: next), if reported."
+    )
     usage: dict[str, Any] | None = Field(
         default=None, description="The provider's usage report as it sent it (free-form)."
     )

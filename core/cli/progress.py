@@ -58,6 +58,8 @@ class Progress:
         if self.quiet:
             return
         label = status.state.value.lower()
+        if status.queue_position is not None:
+            label += f" (queue {status.queue_position})"
         if self._bar is None:
             elapsed = time.monotonic() - self._started
             click.echo(f"  {label:<10} {status.progress:>3}%  {elapsed:6.1f}s", err=True)

@@ -29,6 +29,8 @@ TASK = click.argument("task", metavar="TASK")
 
 def _status_line(status: TaskStatus) -> str:
     line = f"{status.task_id}  {status.state.value}  {status.progress}%"
+    if status.queue_position is not None:
+        line += f"  queue position {status.queue_position}"
     if status.error_code or status.error_message:
         line += f"  {status.error_code or ''}: {status.error_message or ''}"
     return line

@@ -1,0 +1,1 @@
+"""videoprovider_fal: fal.ai queue endpoints (Kling, Veo, Wan, Hailuo, LTX) as a plugin."""
