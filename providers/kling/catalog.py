@@ -47,6 +47,7 @@ class KlingModel:
     durations: tuple[int, ...] = (5, 10)
     cfg_scale: bool = False
     sound: bool = False
+    sound_modes: tuple[str, ...] = ("std", "pro")  # the modes in which `sound` may be on
     tail_frame: bool = False  # image2video's image_tail
     description: str = ""
 
@@ -61,16 +62,17 @@ MODELS: dict[str, KlingModel] = {
                    description="Kling 1.5: image-to-video only."),
         KlingModel("kling-v1-6", frozenset({_T, _I, _M}), cfg_scale=True, tail_frame=True,
                    description="Kling 1.6; the only model of multi-image2video."),
-        KlingModel("kling-v2-master", frozenset({_T, _I}), modes=("pro",),
+        KlingModel("kling-v2-master", frozenset({_T, _I}),
                    description="Kling 2.0 Master."),
         KlingModel("kling-v2-1", frozenset({_I}), tail_frame=True,
                    description="Kling 2.1: image-to-video only."),
-        KlingModel("kling-v2-1-master", frozenset({_T, _I}), modes=("pro",),
+        KlingModel("kling-v2-1-master", frozenset({_T, _I}),
                    description="Kling 2.1 Master."),
         KlingModel("kling-v2-5-turbo", frozenset({_T, _I}), tail_frame=True,
                    description="Kling 2.5 Turbo."),
-        KlingModel("kling-v2-6", frozenset({_T, _I}), sound=True, tail_frame=True,
-                   description="Kling 2.6 (the default): native audio with sound=on."),
+        KlingModel("kling-v2-6", frozenset({_T, _I}), sound=True, sound_modes=("pro",),
+                   tail_frame=True,
+                   description="Kling 2.6 (the default): native audio in pro mode."),
         KlingModel("kling-v3", frozenset({_T, _I}), durations=tuple(range(3, 16)), sound=True,
                    tail_frame=True, description="Kling 3.0: 3-15 s, native audio."),
     )

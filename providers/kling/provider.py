@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -45,6 +46,10 @@ from .settings import KlingSettings
 log = logging.getLogger("videoprovider.kling")
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Callbacks are unsigned, so a stranger can post them: at most one is confirmed (one status
+# request) per task in this many seconds; the rest are handed on as replays of that one.
+NOTICE_INTERVAL = 30.0
+NOTICES_KEPT = 10_000
 T = TypeVar("T")
 
 
@@ -85,6 +90,7 @@ class KlingProvider:
             context, base_url=settings.base_url, headers=headers, timeout=timeout
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
+        self._notices: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"KlingProvider(base_url={self.settings.base_url!r})"
@@ -366,9 +372,22 @@ class KlingProvider:
             state=state,
             checked_at=self.context.clock.now(),
         )
-        delivery_id = f"{status.task_id}:{said}:{task.get('updated_at')}"
+        delivery_id = self._throttled(status.task_id, f"{said}:{task.get('updated_at')}")
         log.info("callback: task %s says %s (a notice; to be confirmed)", status.task_id, said)
         return WebhookDelivery(id=delivery_id, status=status, notice=True)
+
+    def _throttled(self, task_id: str, what: str) -> str:
+        """The delivery id of a callback: its own, or within NOTICE_INTERVAL of the last one
+        for the task, that one's (so the client takes it for a replay and asks nothing)."""
+        delivery_id, now = f"{task_id}:{what}", self.context.clock.monotonic()
+        last = self._notices.get(task_id)
+        if last is not None and now - last[0] < NOTICE_INTERVAL:
+            return last[1]
+        self._notices[task_id] = (now, delivery_id)
+        self._notices.move_to_end(task_id)
+        while len(self._notices) > NOTICES_KEPT:
+            self._notices.popitem(last=False)
+        return delivery_id
 
     @hookimpl
     async def videoprovider_aclose(self) -> None:

@@ -118,6 +118,16 @@ def _common(request: VideoRequest, model: KlingModel, kind: Kind) -> dict[str, A
     if request.audio is not None:
         if not model.sound:
             raise _reject(f"{model.name} makes no sound; leave audio unset.", "audio")
+        if request.audio and body.get("mode", "std") not in model.sound_modes:
+            raise _reject(
+                f"{model.name} makes sound only in {' or '.join(model.sound_modes)} mode.",
+                "audio",
+                "Set resolution to 1080P (pro) as well, or leave audio unset.",
+            )
+        if request.audio and request.last_frame_url and model.sound_modes == ("pro",):
+            raise _reject(
+                f"{model.name} cannot make sound and follow a last frame at once.", "audio"
+            )
         body["sound"] = "on" if request.audio else "off"
     return body
 

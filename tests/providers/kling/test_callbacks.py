@@ -71,6 +71,23 @@ def test_a_forged_success_changes_nothing_by_itself(
         assert len(kling_emulator.service.requests) == before + 1
 
 
+def test_a_flood_of_forged_callbacks_costs_one_request_per_task_per_interval(
+    journaled: VideoClient, kling_emulator: RunningEmulator, kling_clock: VirtualClock
+) -> None:
+    with journaled as client:
+        task = client.submit("a cat")
+        service_id = task.task_id.removeprefix("t2v-")
+        external = kling_emulator.service.tasks[service_id].external_id or ""
+        before = len(kling_emulator.service.requests)
+        for n in range(50):
+            client.receive_webhook({}, forged(service_id, external, at=n))
+        assert len(kling_emulator.service.requests) == before + 1
+        kling_clock.advance(31)
+        for n in range(50, 100):
+            client.receive_webhook({}, forged(service_id, external, at=n))
+        assert len(kling_emulator.service.requests) == before + 2
+
+
 def test_the_create_names_the_callback_url(
     journaled: VideoClient, kling_emulator: RunningEmulator
 ) -> None:

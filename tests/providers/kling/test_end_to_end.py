@@ -155,7 +155,9 @@ def test_invalid_requests_are_refused_before_the_network(
 ) -> None:
     cases = [
         (VideoRequest(prompt="a", duration=7), "duration"),
-        (VideoRequest(prompt="a", model="kling-v2-master", resolution="720P"), "mode"),
+        (VideoRequest(prompt="a", extra={"mode": "turbo"}), "mode"),
+        (VideoRequest(prompt="a", audio=True), "audio"),
+        (VideoRequest(prompt="a", model="kling-v1", audio=False), "audio"),
         (VideoRequest(prompt="a", extra={"cfg_scale": 0.5}), "cfg_scale"),
         (VideoRequest(prompt="a", model="kling-v1-5"), "model"),
         (VideoRequest(prompt="a", aspect_ratio="4:3"), "aspect_ratio"),
