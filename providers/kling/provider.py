@@ -10,9 +10,7 @@ journal entry is recovered later by `tasks resume` / `tasks reconcile`.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -31,7 +29,6 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
-    WebhookRejected,
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest, WebhookDelivery
@@ -39,6 +36,7 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 
 from . import wire
 from .auth import TokenSigner
+from .callbacks import CallbackReader
 from .catalog import Kind, model_infos
 from .request import EXTERNAL_ID, build_create, kind_of
 from .settings import KlingSettings
@@ -46,10 +44,6 @@ from .settings import KlingSettings
 log = logging.getLogger("videoprovider.kling")
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Callbacks are unsigned, so a stranger can post them: at most one is confirmed (one status
-# request) per task in this many seconds; the rest are handed on as replays of that one.
-NOTICE_INTERVAL = 30.0
-NOTICES_KEPT = 10_000
 T = TypeVar("T")
 
 
@@ -90,7 +84,7 @@ class KlingProvider:
             context, base_url=settings.base_url, headers=headers, timeout=timeout
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
-        self._notices: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._callbacks = CallbackReader(context.clock)
 
     def __repr__(self) -> str:
         return f"KlingProvider(base_url={self.settings.base_url!r})"
@@ -334,60 +328,7 @@ class KlingProvider:
     async def videoprovider_webhook(
         self, headers: Mapping[str, str], body: bytes
     ) -> WebhookDelivery:
-        # Kling signs no callback [callback-protocol]: anyone who knows the URL can post one.
-        # So a delivery is only a notice: the client asks Kling for the task (one status
-        # request, in the budget, and none for a task its journal does not know), and only
-        # that answer changes anything.
-        where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise WebhookRejected(
-                "A Kling callback must be JSON.", http_status=400, **where
-            ) from None
-        task = doc.get("data", doc) if isinstance(doc, dict) else None
-        info = task.get("task_info") if isinstance(task, dict) else None
-        external = info.get("external_task_id") if isinstance(info, dict) else None
-        kind = wire.split_ref(external) if isinstance(external, str) else None
-        if kind is None or not isinstance(task, dict):
-            raise WebhookRejected(
-                "A Kling callback without an external_task_id of this client names no task "
-                "submitted here.",
-                http_status=400,
-                **where,
-            )
-        said = task.get("task_status")
-        state = wire.STATES.get(said) if isinstance(said, str) else None
-        service_id = task.get("task_id")
-        if state is None or not isinstance(service_id, str) or not wire.is_external_id(service_id):
-            raise WebhookRejected(
-                "A Kling callback needs a task_id and a task_status its docs list.",
-                http_status=400,
-                **where,
-            )
-        # The announced state only; its video URL is taken from the query that confirms it.
-        status = TaskStatus(
-            provider=wire.PROVIDER,
-            task_id=wire.task_ref(kind[0], service_id),
-            state=state,
-            checked_at=self.context.clock.now(),
-        )
-        delivery_id = self._throttled(status.task_id, f"{said}:{task.get('updated_at')}")
-        log.info("callback: task %s says %s (a notice; to be confirmed)", status.task_id, said)
-        return WebhookDelivery(id=delivery_id, status=status, notice=True)
-
-    def _throttled(self, task_id: str, what: str) -> str:
-        """The delivery id of a callback: its own, or within NOTICE_INTERVAL of the last one
-        for the task, that one's (so the client takes it for a replay and asks nothing)."""
-        delivery_id, now = f"{task_id}:{what}", self.context.clock.monotonic()
-        last = self._notices.get(task_id)
-        if last is not None and now - last[0] < NOTICE_INTERVAL:
-            return last[1]
-        self._notices[task_id] = (now, delivery_id)
-        self._notices.move_to_end(task_id)
-        while len(self._notices) > NOTICES_KEPT:
-            self._notices.popitem(last=False)
-        return delivery_id
+        return self._callbacks.read(body)
 
     @hookimpl
     async def videoprovider_aclose(self) -> None:
