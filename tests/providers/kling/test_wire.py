@@ -1,6 +1,7 @@
 """Kling's replies as core values: task references, the error-code table, task objects."""
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -128,3 +129,26 @@ def test_what_validation_lets_through_fits_the_capability_map(
     assert "duration" not in body or int(body["duration"]) in spec.durations
     assert body.get("mode", "std") in spec.modes
     assert "sound" not in body or spec.sound
+
+
+def test_images_go_as_urls_or_bare_base64(tmp_path: Path) -> None:
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG-not-really")
+    local = VideoRequest(
+        prompt="a cat", image_url=str(picture), last_frame_url="data:image/png;base64,QUJD"
+    )
+    kind, body = build_create(local, "kling-v2-6", None)
+    assert kind is Kind.IMAGE
+    assert body["image"] == "iVBORy1ub3QtcmVhbGx5"
+    assert body["image_tail"] == "QUJD"
+    refs = VideoRequest(
+        prompt="a cat", model="kling-v1-6", reference_urls=("https://x.test/a.png",)
+    )
+    kind, body = build_create(refs, "kling-v2-6", "https://host.test/cb")
+    assert kind is Kind.MULTI_IMAGE and body["image_list"] == [{"image": "https://x.test/a.png"}]
+    assert body["callback_url"] == "https://host.test/cb"
+    with pytest.raises(errors.RequestRejected) as caught:
+        build_create(
+            VideoRequest(prompt="a", image_url=str(tmp_path / "missing.png")), "kling-v2-6", None
+        )
+    assert caught.value.field == "image_url"
