@@ -32,6 +32,7 @@ from videoprovider.errors import (
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest, WebhookDelivery
+from videoprovider.prices import Price
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import wire
@@ -65,6 +66,9 @@ class KlingProvider:
     # Kling limits concurrent tasks per resource pack, not queries per second [rate-limits].
     typical_task_seconds: ClassVar[float] = 180.0
     models: ClassVar[tuple[ModelInfo, ...]] = model_infos()
+    # Kling sells packs of units; no dated official price per video or second was found
+    # (docs/providers/kling.md#prices), so estimates are unknown unless the config has one.
+    prices: ClassVar[tuple[Price, ...]] = ()
     recoverable_submits: ClassVar[str] = EXTERNAL_ID
 
     def __init__(self, settings: KlingSettings, context: ProviderContext) -> None:

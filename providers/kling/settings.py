@@ -14,10 +14,6 @@ from videoprovider.provider import ProviderSettings
 # The international endpoint, for servers outside mainland China [common-info]; the
 # mainland one is https://api-beijing.klingai.com (docs/providers/kling.md).
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
-REGIONS = {
-    "https://api-singapore.klingai.com": "international",
-    "https://api-beijing.klingai.com": "mainland",
-}
 DEFAULT_MODEL = "kling-v2-6"
 # Harmless for a config file found in the working directory to set (docs/configuration.md).
 _UNTRUSTED_OK: JsonDict = {"untrusted_file": "allow"}
@@ -114,8 +110,3 @@ class KlingSettings(ProviderSettings):
             return None
         why = "Kling would send task data to it in clear text"
         return _https_or_loopback("callback_url", v, why)
-
-    @property
-    def region(self) -> str | None:
-        """ "international" or "mainland" for the official endpoints, else None."""
-        return REGIONS.get(self.base_url)
