@@ -29,6 +29,7 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
+    VideoProviderError,
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest, WebhookDelivery
@@ -200,7 +201,8 @@ class KlingProvider:
             )
         try:
             found = await self._find(kind, external, request)
-        except (ProviderUnavailable, RateLimited, ProtocolError) as exc:
+        except VideoProviderError as exc:
+            # Whatever stopped the query (even a refused token), the create may have landed.
             raise SubmitOutcomeUnknown(
                 f"The submit reached Kling but {lost}, and asking for it by its "
                 f"external_task_id failed too ({exc.message}); it was not resent. "

@@ -6,6 +6,7 @@ Everything refused here is refused before any request, naming the field and what
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ __all__ = ["EXTERNAL_ID", "build_create", "kind_of"]
 
 PROVIDER = "kling"
 EXTERNAL_ID = "external_task_id"
+_OWN_ID = re.compile(r"[A-Za-z0-9_-]{1,60}")
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # image and image_tail [image2video]
 # `extra` keys passed through to the body (checked here), and what each is.
 EXTRAS = {
@@ -146,8 +148,12 @@ def _extras(request: VideoRequest, model: KlingModel, body: dict[str, Any]) -> N
                 raise _reject(f"cfg_scale must be {EXTRAS[key]}, got {value!r}.", key)
             if not 0 <= value <= 1:
                 raise _reject(f"cfg_scale must be {EXTRAS[key]}, got {value!r}.", key)
-        if key == EXTERNAL_ID and (not isinstance(value, str) or not 0 < len(value) <= 64):
-            raise _reject(f"{key} must be a string of 1 to 64 characters.", key)
+        if key == EXTERNAL_ID and (not isinstance(value, str) or not _OWN_ID.fullmatch(value)):
+            raise _reject(
+                f"{key} must be 1 to 60 letters, digits, '-' or '_' (it goes into the query "
+                "path, after the task kind).",
+                key,
+            )
         body[key] = value
 
 

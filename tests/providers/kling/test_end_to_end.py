@@ -116,6 +116,15 @@ def test_reconcile_resends_only_when_kling_provably_has_no_task(
     assert creates[0].body == creates[1].body
 
 
+def test_a_lost_reply_whose_query_is_refused_stays_an_unknown_outcome(
+    kling_client: VideoClient, kling_emulator: RunningEmulator
+) -> None:
+    kling_emulator.service.inject(Fault("drop_after", match="create"), Fault(1002, match="query"))
+    with pytest.raises(SubmitOutcomeUnknown):
+        kling_client.submit("a cat")
+    assert len(kling_emulator.service.tasks) == 1
+
+
 @pytest.mark.parametrize(
     ("code", "error"),
     [(1102, AccountError), (1201, RequestRejected), (1301, ContentRejected)],
@@ -162,6 +171,8 @@ def test_invalid_requests_are_refused_before_the_network(
         (VideoRequest(prompt="a", model="kling-v1-5"), "model"),
         (VideoRequest(prompt="a", aspect_ratio="4:3"), "aspect_ratio"),
         (VideoRequest(prompt="a", seed=1), "seed"),
+        (VideoRequest(prompt="a", extra={"external_task_id": "order 42"}), "external_task_id"),
+        (VideoRequest(prompt="a", extra={"motion_brush": 1}), "motion_brush"),
         (VideoRequest(prompt="a", model="kling-v9"), "model"),
         (VideoRequest(prompt="a", image_url="https://x.test/a.png", aspect_ratio="1:1"),
          "aspect_ratio"),
