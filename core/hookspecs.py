@@ -62,7 +62,10 @@ def videoprovider_submit(request: VideoRequest) -> Awaitable[Task] | None:
     Validate the request against the provider's own limits *before* sending anything and raise
     `RequestRejected` (naming the field and the allowed values) when it cannot succeed. Raise
     `SubmitOutcomeUnknown` when the request may have been accepted but no reply arrived, and
-    never resend a submit that may have landed: that pays for a duplicate video.
+    never resend a submit that may have landed: that pays for a duplicate video. A provider
+    that declares `recoverable_submits` may instead ask for the task by the submit's
+    client-chosen id (see `videoprovider_recover_submit`) and return it, resending only
+    when the service answers that it has no such task.
     """
 
 
