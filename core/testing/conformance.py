@@ -49,6 +49,8 @@ from .listing_checks import ListingChecks
 __all__ = ["Fault", "FaultTransport", "ProviderConformance"]
 
 _ORDER = {TaskState.PENDING: 0, TaskState.PROCESSING: 1}
+# Faults after which a submit may have created a task without the client hearing of it.
+LOST_REPLIES = ["drop_after_send", "500", "read_timeout"]
 LONG_WAIT = 7 * 24 * 3600.0  # virtual seconds: "until it ends", on a clock that never sleeps
 
 
@@ -354,7 +356,10 @@ class ProviderConformance(ListingChecks):
 
     # -- 4. faults -----------------------------------------------------------------------
 
-    @pytest.mark.parametrize("kind", ["drop_after_send", "500", "read_timeout"])
+    def _submit_key(self) -> str | None:
+        return Declaration.of(load_provider_class(self.provider)).recoverable_submits
+
+    @pytest.mark.parametrize("kind", LOST_REPLIES)
     def test_a_submit_that_may_have_landed_is_never_resent(
         self,
         kind: Any,
@@ -362,7 +367,7 @@ class ProviderConformance(ListingChecks):
         kit_faults: FaultTransport,
         conformance_request: VideoRequest,
     ) -> None:
-        if Declaration.of(load_provider_class(self.provider)).recoverable_submits:
+        if self._submit_key():
             pytest.skip(f"{self.provider} declares recoverable_submits: the next check applies")
         kit_faults.fail(Fault(kind, _not_get))
         outcome: SubmitOutcomeUnknown | None = None
@@ -385,7 +390,7 @@ class ProviderConformance(ListingChecks):
         assert outcome.request is not None, "SubmitOutcomeUnknown must carry the request"
         assert outcome.request.prompt == conformance_request.prompt
 
-    @pytest.mark.parametrize("kind", ["drop_after_send", "500", "read_timeout"])
+    @pytest.mark.parametrize("kind", LOST_REPLIES)
     def test_a_recoverable_submit_whose_reply_was_lost_creates_one_task(
         self,
         kind: Any,
@@ -393,7 +398,7 @@ class ProviderConformance(ListingChecks):
         kit_faults: FaultTransport,
         conformance_request: VideoRequest,
     ) -> None:
-        key = Declaration.of(load_provider_class(self.provider)).recoverable_submits
+        key = self._submit_key()
         if not key:
             pytest.skip(f"{self.provider} does not declare recoverable_submits")
         kit_faults.fail(Fault(kind, _not_get))

@@ -224,14 +224,7 @@ class KlingProvider:
                 provider=wire.PROVIDER,
                 operation="submit",
             )
-        status = wire.status_of(data, kind, self.context.clock.now(), doc.get("request_id"))
-        return Task(
-            provider=wire.PROVIDER,
-            task_id=status.task_id,
-            request=request,
-            submitted_at=status.submitted_at or self.context.clock.now(),
-            request_id=status.request_id,
-        )
+        return self._task_of(data, kind, doc, request)
 
     async def _find(self, kind: Kind, external: str, request: VideoRequest) -> Task | None:
         """The task Kling holds under `external`; None when it says it has none."""
@@ -253,12 +246,16 @@ class KlingProvider:
                 provider=wire.PROVIDER,
                 operation="recover",
             )
-        status = wire.status_of(data, kind, self.context.clock.now(), doc.get("request_id"))
+        return self._task_of(data, kind, doc, request)
+
+    def _task_of(self, data: Any, kind: Kind, doc: Any, request: VideoRequest) -> Task:
+        now = self.context.clock.now()
+        status = wire.status_of(data, kind, now, doc.get("request_id"))
         return Task(
             provider=wire.PROVIDER,
             task_id=status.task_id,
             request=request,
-            submitted_at=status.submitted_at,
+            submitted_at=status.submitted_at or now,
             request_id=status.request_id,
         )
 

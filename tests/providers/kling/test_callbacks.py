@@ -8,7 +8,9 @@ import pytest
 from videoprovider import TaskState, VideoClient
 from videoprovider.clock import VirtualClock
 from videoprovider.errors import WebhookRejected
-from videoprovider_kling.emulator import TEST_ACCESS_KEY, TEST_SECRET_KEY, RunningEmulator
+from videoprovider_kling.emulator import RunningEmulator
+
+from .conftest import MakeClient
 
 
 def forged(task_id: str, external: str, state: str = "succeed", at: int = 1) -> bytes:
@@ -25,20 +27,8 @@ def forged(task_id: str, external: str, state: str = "succeed", at: int = 1) -> 
 
 
 @pytest.fixture
-def journaled(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock, tmp_path: Path
-) -> VideoClient:
-    return VideoClient(
-        "kling",
-        config=False,
-        environ={},
-        clock=kling_clock,
-        access_key=TEST_ACCESS_KEY,
-        secret_key=TEST_SECRET_KEY,
-        base_url=kling_emulator.base_url,
-        callback_url="https://host.test/kling",
-        journal=str(tmp_path / "j.db"),
-    )
+def journaled(make_client: MakeClient, tmp_path: Path) -> VideoClient:
+    return make_client(callback_url="https://host.test/kling", journal=str(tmp_path / "j.db"))
 
 
 def test_a_forged_callback_for_an_unknown_task_costs_nothing(
@@ -122,7 +112,7 @@ def test_a_callback_naming_no_task_of_ours_is_refused(journaled: VideoClient, bo
 
 
 def test_the_emulator_posts_unsigned_callbacks_on_each_change(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock
+    kling_emulator: RunningEmulator, kling_clock: VirtualClock, make_client: MakeClient
 ) -> None:
     from functools import partial
 
@@ -136,16 +126,7 @@ def test_the_emulator_posts_unsigned_callbacks_on_each_change(
 
     with in_thread(partial(serve, receiver, "127.0.0.1", 0), name="receiver") as server:
         url = base_url(server, "127.0.0.1", None)
-        with VideoClient(
-            "kling",
-            config=False,
-            environ={},
-            clock=kling_clock,
-            access_key=TEST_ACCESS_KEY,
-            secret_key=TEST_SECRET_KEY,
-            base_url=kling_emulator.base_url,
-            callback_url=url,
-        ) as client:
+        with make_client(callback_url=url) as client:
             client.submit("a cat")
             callbacks = kling_emulator.service.callbacks
             callbacks.settled(1)

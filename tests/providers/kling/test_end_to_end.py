@@ -21,18 +21,7 @@ from videoprovider.errors import (
 from videoprovider.journal.entry import Phase
 from videoprovider_kling.emulator import TEST_ACCESS_KEY, TEST_SECRET_KEY, Fault, RunningEmulator
 
-
-def client_for(emulator: RunningEmulator, clock: VirtualClock, **settings: object) -> VideoClient:
-    return VideoClient(
-        "kling",
-        config=False,
-        environ={},
-        clock=clock,
-        access_key=TEST_ACCESS_KEY,
-        secret_key=TEST_SECRET_KEY,
-        base_url=emulator.base_url,
-        **settings,
-    )
+from .conftest import MakeClient
 
 
 def test_generate_text_to_video_saves_the_video(kling_client: VideoClient, tmp_path: Path) -> None:
@@ -57,10 +46,10 @@ def test_each_kind_routes_to_its_own_query_path(
 
 
 def test_a_submit_whose_reply_was_dropped_creates_one_task_and_saves_it(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock, tmp_path: Path
+    kling_emulator: RunningEmulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     kling_emulator.service.inject(Fault("drop_after", match="create"))
-    with client_for(kling_emulator, kling_clock, journal=str(tmp_path / "j.db")) as client:
+    with make_client(journal=str(tmp_path / "j.db")) as client:
         video = client.generate("a lighthouse at dusk", tmp_path / "out.mp4")
         entry = client.journal.get(video.task.task_id) if client.journal else None
     assert len(kling_emulator.service.requests_of("create")) == 1
@@ -70,10 +59,10 @@ def test_a_submit_whose_reply_was_dropped_creates_one_task_and_saves_it(
 
 
 def test_a_lost_create_that_never_landed_is_resent_with_the_same_id(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock
+    kling_emulator: RunningEmulator, make_client: MakeClient
 ) -> None:
     kling_emulator.service.inject(Fault("drop", match="create"))
-    with client_for(kling_emulator, kling_clock) as client:
+    with make_client() as client:
         task = client.submit("a lighthouse at dusk")
     creates = kling_emulator.service.requests_of("create")
     assert len(creates) == 2 and len(kling_emulator.service.tasks) == 1
@@ -82,18 +71,18 @@ def test_a_lost_create_that_never_landed_is_resent_with_the_same_id(
 
 
 def test_an_unknown_outcome_is_recovered_by_resume(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock, tmp_path: Path
+    kling_emulator: RunningEmulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     # The create lands but its reply is lost, and the query by external id fails too.
     kling_emulator.service.inject(Fault("drop_after", match="create"), Fault(5000, match="query"))
     journal = str(tmp_path / "j.db")
-    with client_for(kling_emulator, kling_clock, journal=journal, max_retries=0) as client:
+    with make_client(journal=journal, max_retries=0) as client:
         with pytest.raises(SubmitOutcomeUnknown):
             client.submit("a lighthouse at dusk", target=str(tmp_path / "later.mp4"))
         assert client.journal is not None
         [entry] = client.journal.entries(phase=Phase.OUTCOME_UNKNOWN)
         assert entry.request.extra["external_task_id"].startswith("vp-")
-    with client_for(kling_emulator, kling_clock, journal=journal) as client:
+    with make_client(journal=journal) as client:
         [resumed] = client.resume()
     assert resumed.status is not None and resumed.status.state is TaskState.COMPLETED
     assert resumed.path and Path(resumed.path).read_bytes()[4:8] == b"ftyp"
@@ -101,12 +90,12 @@ def test_an_unknown_outcome_is_recovered_by_resume(
 
 
 def test_reconcile_resends_only_when_kling_provably_has_no_task(
-    kling_emulator: RunningEmulator, kling_clock: VirtualClock, tmp_path: Path
+    kling_emulator: RunningEmulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     # The create never reached the service, and neither did the query after it.
     kling_emulator.service.inject(Fault("drop", match="create"), Fault("drop", match="query"))
     journal = str(tmp_path / "j.db")
-    with client_for(kling_emulator, kling_clock, journal=journal, max_retries=0) as client:
+    with make_client(journal=journal, max_retries=0) as client:
         with pytest.raises(SubmitOutcomeUnknown):
             client.submit("a lighthouse at dusk")
         [orphan] = client.orphans()
