@@ -8,6 +8,8 @@ module here implements the signature scheme.
 
 from __future__ import annotations
 
+import warnings
+
 import jwt
 from pydantic import SecretStr
 
@@ -46,12 +48,16 @@ class TokenSigner:
                 "exp": self._expires,
                 "nbf": now - NOT_BEFORE_SKEW,
             }
-            self._token = jwt.encode(
-                claims,
-                self._secret_key.get_secret_value(),
-                algorithm="HS256",
-                headers={"typ": "JWT"},
-            )
+            with warnings.catch_warnings():
+                # Kling issues the secret key: its length is not the user's to choose, so
+                # PyJWT's advice about short HMAC keys would only be noise on every run.
+                warnings.filterwarnings("ignore", message=".*HMAC key.*")
+                self._token = jwt.encode(
+                    claims,
+                    self._secret_key.get_secret_value(),
+                    algorithm="HS256",
+                    headers={"typ": "JWT"},
+                )
         return self._token
 
     def authorization(self) -> str:

@@ -42,6 +42,15 @@ def test_the_token_is_reused_then_renewed_before_it_expires() -> None:
     assert check_token(f"Bearer {second}", {AK: SK}, clock.now().timestamp()) is None
 
 
+def test_a_short_secret_key_signs_without_a_warning() -> None:
+    import warnings
+
+    short = TokenSigner(SecretStr(AK), SecretStr("sk-test-short"), VirtualClock())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert short.token()
+
+
 def test_the_secret_never_shows_in_the_signer_or_the_settings() -> None:
     from videoprovider_kling.settings import KlingSettings
 
