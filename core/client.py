@@ -39,7 +39,7 @@ from .outcomes import Outcome
 from .prices import Estimate, check_cap
 from .pricing import Pricing
 from .provider import Operation
-from .reconcile import Orphan, Reconciler
+from .reconcile import Orphan, Reconciler, with_submit_id
 from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
@@ -217,6 +217,8 @@ class AsyncVideoClient:
     ) -> Task:
         request = _request(request, fields)
         self._backends.main.require(Operation.SUBMIT)
+        # Chosen here, so the journal holds the id before the submit leaves.
+        request = with_submit_id(request, self._backends.main.declared.recoverable_submits)
         max_cost, allow_unknown = cap
         found = self.estimate(request)
         if max_cost is not None:
@@ -400,7 +402,9 @@ class AsyncVideoClient:
 
         Tasks submitted with a `target` (and by `generate`) are downloaded there. Each task
         is leased, so workers sharing a journal never poll the same task at once; `limit`
-        caps how many one worker takes, to spread them over several. Returns what happened
+        caps how many one worker takes, to spread them over several. Submits whose outcome is
+        unknown are first found again by their client-chosen id where the provider declares
+        `recoverable_submits`, and then resumed like the rest. Returns what happened
         to each entry; failures are reported there, not raised.
         """
         if self._journal.journal is None:
@@ -420,6 +424,8 @@ class AsyncVideoClient:
             )
             return str(saved)
 
+        # Unknown outcomes of a provider with recoverable submits become tasks to resume.
+        await self._reconciler().recover(self.provider_name)
         resumer = Resumer(
             recorder=self._journal,
             provider=self.provider_name,

@@ -43,6 +43,7 @@ PROVIDER_SUPPORT_HOOKS = (
     "videoprovider_aclose",
     "videoprovider_webhook",
     "videoprovider_list_tasks",
+    "videoprovider_recover_submit",
 )
 EVENT_HOOKS = (
     "videoprovider_task_submitted",
@@ -61,7 +62,10 @@ def videoprovider_submit(request: VideoRequest) -> Awaitable[Task] | None:
     Validate the request against the provider's own limits *before* sending anything and raise
     `RequestRejected` (naming the field and the allowed values) when it cannot succeed. Raise
     `SubmitOutcomeUnknown` when the request may have been accepted but no reply arrived, and
-    never resend a submit that may have landed: that pays for a duplicate video.
+    never resend a submit that may have landed: that pays for a duplicate video. A provider
+    that declares `recoverable_submits` may instead ask for the task by the submit's
+    client-chosen id (see `videoprovider_recover_submit`) and return it, resending only
+    when the service answers that it has no such task.
     """
 
 
@@ -140,6 +144,19 @@ def videoprovider_list_tasks(
     is still found by the client's slow per-task polls. Raise like `videoprovider_status`
     does under `single_attempt`: `RateLimited` when throttled, `ProviderUnavailable` for a
     transient fault, `UnsupportedOperation` when the account cannot list.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_recover_submit(request: VideoRequest) -> Awaitable[Task | None] | None:
+    """Find the task a submit of `request` created, by the client-chosen id it carries.
+
+    Implemented by providers that declare `recoverable_submits` (the `request.extra` key
+    holding the id). Return the `Task` when the service has one with that id; return None
+    only when the service *provably* has none (it answered that no such task exists), so
+    that sending the create again, with the same id, cannot pay for a second video. Raise
+    (`ProviderUnavailable`, `RateLimited`, `ProtocolError`) when it cannot tell: the submit
+    then stays an unknown outcome, to be recovered later. One request, never a create.
     """
 
 

@@ -148,7 +148,8 @@ def check_provider_class(name: str, cls: Any) -> None:
             f"Provider plugin {name!r} must be a class, got {type(cls).__name__}."
         )
     where = f"Provider plugin {name!r} ({cls.__module__})"
-    caps = Declaration.of(cls, name).capabilities
+    declared = Declaration.of(cls, name)
+    caps = declared.capabilities
     pm = make_plugin_manager()
     marked = {
         attr
@@ -160,6 +161,12 @@ def check_provider_class(name: str, cls: Any) -> None:
         raise ConfigurationError(
             f"{where} implements hooks that do not exist: {', '.join(sorted(unknown))}.",
             hint="Check the spelling against videoprovider.hookspecs.",
+        )
+    if (declared.recoverable_submits is not None) != ("videoprovider_recover_submit" in marked):
+        raise ConfigurationError(
+            f"{where} must declare `recoverable_submits` and implement "
+            "videoprovider_recover_submit together, or neither.",
+            hint="See videoprovider.hookspecs.videoprovider_recover_submit.",
         )
     implemented = {op for op in Operation if op.hook_name in marked}
     if Operation.SUBMIT not in caps or Operation.STATUS not in caps:

@@ -132,6 +132,12 @@ class Declaration:
     * `pushes_updates`: True when the service will push task updates to the host (webhooks
       configured, per instance): the client then polls only as a slow safety net.
       Default False.
+    * `recoverable_submits`: the `VideoRequest.extra` key under which the service takes a
+      task id the client chooses (Kling's `external_task_id`), or None. When set, the client
+      puts a fresh id there (unless the request has one) before it journals the submit, and
+      the provider implements `videoprovider_recover_submit`: a submit whose reply was lost
+      is then found again by that id (`tasks resume`, `tasks reconcile`), never guessed at.
+      Default None.
     """
 
     capabilities: frozenset[Operation]
@@ -144,6 +150,7 @@ class Declaration:
     price_region: str | None = None
     local_service: bool = False
     pushes_updates: bool = False
+    recoverable_submits: str | None = None
 
     @classmethod
     def of(cls, provider: object, name: str = "?") -> Declaration:
@@ -225,6 +232,9 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     region = values.get("price_region")
     if region is not None and not isinstance(region, str):
         return "price_region", "it must be a region name (str) or None"
+    key = values.get("recoverable_submits")
+    if key is not None and (not isinstance(key, str) or not key.isidentifier()):
+        return "recoverable_submits", "it must be None or the name of a VideoRequest.extra key"
     for flag in ("local_service", "pushes_updates"):
         if not isinstance(values.get(flag, False), bool):
             return flag, "it must be True or False"

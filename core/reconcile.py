@@ -7,6 +7,11 @@ minutes around the submit and for its model, shows the candidates no journal ent
 The user adopts one (the entry then resumes like any other) or abandons the entry; nothing
 is adopted automatically, since two programs on one account can submit the same model in
 the same minute.
+
+A provider that declares `recoverable_submits` took a task id chosen by the client (kept in
+the journaled request), so no guessing is needed: its entries are settled by asking the
+service for the task by that id (`videoprovider_recover_submit`), and, only when the service
+says it has none, by sending the create again with the same id.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import uuid4
 
 from .backend import Backend
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ProtocolError, VideoProviderError
 from .journal import Journal
 from .journal.entry import JournalEntry, Phase
-from .models import Task, TaskStatus
+from .models import Task, TaskStatus, VideoRequest
 
-__all__ = ["Orphan", "Reconciler", "list_all"]
+__all__ = ["Orphan", "Reconciler", "list_all", "with_submit_id"]
 
 # The task is created while the submit is in flight: after the intent was recorded, within
 # the request's timeout. A little before, for clocks that disagree by a minute.
@@ -35,10 +41,21 @@ class Orphan:
     """An entry whose submit's outcome is unknown, and the tasks that may be its task.
 
     `candidates` is None when the provider cannot list tasks (nothing can be checked).
+    `recovered` is the task found (or created anew) by the submit's client-chosen id: the
+    entry is settled and resumes as usual; `error` says why such a recovery could not tell.
     """
 
     entry: JournalEntry
     candidates: list[TaskStatus] | None
+    recovered: Task | None = None
+    error: VideoProviderError | None = None
+
+
+def with_submit_id(request: VideoRequest, key: str | None) -> VideoRequest:
+    """`request` with a fresh client-chosen task id under `extra[key]` (unless it has one)."""
+    if key is None or request.extra.get(key):
+        return request
+    return request.model_copy(update={"extra": {**request.extra, key: f"vp-{uuid4().hex}"}})
 
 
 async def list_all(
@@ -66,11 +83,49 @@ class Reconciler:
         self._journal = journal
         self._backend = backend
 
-    async def orphans(self) -> list[Orphan]:
-        """Every `outcome_unknown` entry, each with the unclaimed tasks that could be its own."""
-        entries = self._journal.entries(phase=Phase.OUTCOME_UNKNOWN)
-        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+    async def recover(self, provider: str | None = None) -> list[Orphan]:
+        """Settle the `outcome_unknown` entries of providers with recoverable submits."""
         found = []
+        for entry in self._journal.entries(phase=Phase.OUTCOME_UNKNOWN):
+            if provider is not None and entry.provider != provider:
+                continue
+            backend = self._backend(entry.provider)
+            key = backend.declared.recoverable_submits
+            if key is not None and entry.request.extra.get(key):
+                found.append(await self._recover_one(backend, entry))
+        return found
+
+    async def _recover_one(self, backend: Backend, entry: JournalEntry) -> Orphan:
+        try:
+            task = await backend.pm.hook.videoprovider_recover_submit(request=entry.request)
+            if task is not None and not isinstance(task, Task):
+                raise ProtocolError(
+                    f"The {backend.name} provider's recover_submit returned "
+                    f"{type(task).__name__}, not a Task or None.",
+                    provider=backend.name,
+                    operation="recover",
+                )
+            if task is None:
+                # The service has no task with this id: the create never landed, and a resend
+                # carries the same id, so it cannot make a second one.
+                task = await backend.invoke(
+                    "videoprovider_submit", "submit", Task, None, request=entry.request
+                )
+        except VideoProviderError as exc:
+            return Orphan(entry, None, error=exc)
+        self._journal.submitted(entry.id, task)
+        return Orphan(self._journal.get(entry.id) or entry, None, recovered=task)
+
+    async def orphans(self) -> list[Orphan]:
+        """Every `outcome_unknown` entry, each with the unclaimed tasks that could be its own;
+        entries of providers with recoverable submits are recovered first (`recover`)."""
+        recovered = await self.recover()
+        done = {o.entry.id for o in recovered}
+        entries = [
+            e for e in self._journal.entries(phase=Phase.OUTCOME_UNKNOWN) if e.id not in done
+        ]
+        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+        found = recovered
         for entry in entries:
             backend = self._backend(entry.provider)
             if not backend.pm.hook.videoprovider_list_tasks.get_hookimpls():

@@ -37,6 +37,7 @@ PACKAGES = {
     "videoprovider_dashscope": ROOT / "providers" / "dashscope",
     "videoprovider_replicate": ROOT / "providers" / "replicate",
     "videoprovider_fal": ROOT / "providers" / "fal",
+    "videoprovider_kling": ROOT / "providers" / "kling",
 }
 
 

@@ -247,7 +247,8 @@ def reconcile(state: State, /, adopt: tuple[str, str] | None, abandon: str | Non
     With no option, lists every `outcome_unknown` entry and the tasks of its provider's
     listing (created in the minutes around it, of its model) that no entry claims. Adopt one
     with --adopt ID TASK (the entry then resumes as usual) or settle the entry with
-    --abandon ID. Nothing is ever adopted without you.
+    --abandon ID. Nothing is ever adopted without you, except by a provider that took a
+    task id chosen here (Kling's external_task_id): its entries are found again by that id.
     """
 
     def body() -> None:
@@ -277,7 +278,14 @@ def reconcile(state: State, /, adopt: tuple[str, str] | None, abandon: str | Non
                         f"{e.id[:12]}  {e.provider}  {e.request.model or '(default model)'}  "
                         f"sent {e.created_at:%Y-%m-%d %H:%M:%S}Z  {e.request.prompt[:40]!r}"
                     )
-                    if orphan.candidates is None:
+                    if orphan.recovered is not None:
+                        lines.append(
+                            f"    recovered by its own task id: {orphan.recovered.ref} "
+                            "(`tasks resume` follows it)"
+                        )
+                    elif orphan.error is not None:
+                        lines.append(f"    could not ask {e.provider} yet: {orphan.error.message}")
+                    elif orphan.candidates is None:
                         lines.append(f"    {e.provider} cannot list tasks; check its console")
                     elif not orphan.candidates:
                         lines.append("    no unclaimed task in that window: --abandon it")
@@ -287,6 +295,7 @@ def reconcile(state: State, /, adopt: tuple[str, str] | None, abandon: str | Non
                     docs.append(
                         {
                             "entry": _row(e),
+                            "recovered": orphan.recovered.ref if orphan.recovered else None,
                             "candidates": None
                             if orphan.candidates is None
                             else [c.model_dump(mode="json") for c in orphan.candidates],

@@ -49,6 +49,8 @@ from .listing_checks import ListingChecks
 __all__ = ["Fault", "FaultTransport", "ProviderConformance"]
 
 _ORDER = {TaskState.PENDING: 0, TaskState.PROCESSING: 1}
+# Faults after which a submit may have created a task without the client hearing of it.
+LOST_REPLIES = ["drop_after_send", "500", "read_timeout"]
 LONG_WAIT = 7 * 24 * 3600.0  # virtual seconds: "until it ends", on a clock that never sleeps
 
 
@@ -354,7 +356,10 @@ class ProviderConformance(ListingChecks):
 
     # -- 4. faults -----------------------------------------------------------------------
 
-    @pytest.mark.parametrize("kind", ["drop_after_send", "500", "read_timeout"])
+    def _submit_key(self) -> str | None:
+        return Declaration.of(load_provider_class(self.provider)).recoverable_submits
+
+    @pytest.mark.parametrize("kind", LOST_REPLIES)
     def test_a_submit_that_may_have_landed_is_never_resent(
         self,
         kind: Any,
@@ -362,6 +367,8 @@ class ProviderConformance(ListingChecks):
         kit_faults: FaultTransport,
         conformance_request: VideoRequest,
     ) -> None:
+        if self._submit_key():
+            pytest.skip(f"{self.provider} declares recoverable_submits: the next check applies")
         kit_faults.fail(Fault(kind, _not_get))
         outcome: SubmitOutcomeUnknown | None = None
         try:
@@ -382,6 +389,36 @@ class ProviderConformance(ListingChecks):
         )
         assert outcome.request is not None, "SubmitOutcomeUnknown must carry the request"
         assert outcome.request.prompt == conformance_request.prompt
+
+    @pytest.mark.parametrize("kind", LOST_REPLIES)
+    def test_a_recoverable_submit_whose_reply_was_lost_creates_one_task(
+        self,
+        kind: Any,
+        kit_client: VideoClient,
+        kit_faults: FaultTransport,
+        conformance_request: VideoRequest,
+    ) -> None:
+        key = self._submit_key()
+        if not key:
+            pytest.skip(f"{self.provider} does not declare recoverable_submits")
+        kit_faults.fail(Fault(kind, _not_get))
+        try:
+            task = kit_client.submit(conformance_request)
+        except SubmitOutcomeUnknown as exc:
+            assert exc.request is not None and exc.request.extra.get(key), (
+                "SubmitOutcomeUnknown must carry the request with its client-chosen id"
+            )
+            return
+        creates = [s for s in kit_faults.seen if s.method != "GET"]
+        # The injected 500 never reached the server; the others did, and acted on it.
+        acted = [s for s in creates if s.fault in (None, "drop_after_send", "read_timeout")]
+        assert len(acted) == 1, (
+            f"after a {kind} the server received {len(acted)} creates; find the task by its "
+            "client-chosen id and resend only when the service has no such task"
+        )
+        assert len({s.body for s in creates}) == 1, "a resent create must be the same request"
+        assert task.request is not None and task.request.extra.get(key)
+        assert kit_client.wait(task, timeout=LONG_WAIT).state is TaskState.COMPLETED
 
     def test_status_faults_are_survived_and_retry_after_is_honoured(
         self,

@@ -146,3 +146,20 @@ def test_capabilities_must_be_operations() -> None:
     cls.capabilities = {"submit", "status"}  # type: ignore[attr-defined]
     with pytest.raises(ConfigurationError, match=r"frozenset of videoprovider\.Operation"):
         check_provider_class("x", cls)
+
+
+def test_recoverable_submits_need_the_recover_hook_and_the_hook_needs_them() -> None:
+    ops = {Operation.SUBMIT, Operation.STATUS}
+    both = make(ops, **BASIC, videoprovider_recover_submit=1)
+    both.recoverable_submits = "external_task_id"  # type: ignore[attr-defined]
+    check_provider_class("ok", both)
+    declared_only = make(ops, **BASIC)
+    declared_only.recoverable_submits = "external_task_id"  # type: ignore[attr-defined]
+    hook_only = make(ops, **BASIC, videoprovider_recover_submit=1)
+    for cls in (declared_only, hook_only):
+        with pytest.raises(ConfigurationError, match="recoverable_submits"):
+            check_provider_class("x", cls)
+    bad = make(ops, **BASIC, videoprovider_recover_submit=1)
+    bad.recoverable_submits = "not a key"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="recoverable_submits"):
+        check_provider_class("x", bad)

@@ -121,7 +121,7 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     for name, code in files.items():
         pytester.makepyfile(**{Path(name).stem: code})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
-    result.assert_outcomes(passed=21, skipped=15)
+    result.assert_outcomes(passed=21, skipped=18)
     # Skipped by declaration only: the fault checks (uses_http = False), the settings
     # check that needs a free string setting Acme does not have, and the checks of the
     # optional task listing, whose hook Acme does not implement.

@@ -1,0 +1,1 @@
+"""Kling (Kuaishou) text- and image-to-video, as a videoprovider plugin."""
