@@ -36,6 +36,7 @@ PACKAGES = {
     "videoprovider_fake": ROOT / "providers" / "fake",
     "videoprovider_dashscope": ROOT / "providers" / "dashscope",
     "videoprovider_replicate": ROOT / "providers" / "replicate",
+    "videoprovider_google": ROOT / "providers" / "google",
 }
 
 

@@ -1,0 +1,194 @@
+"""The Veo models the Gemini API serves, as data, and the checks a request meets before it is
+sent. Sources: docs/providers/google.md ([veo-guide] model versions and parameter tables,
+[sdk] google-genai's `_GenerateVideosConfig_to_mldev`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from videoprovider.catalog import ModelInfo, ModelKind
+from videoprovider.errors import RequestRejected
+from videoprovider.models import VideoRequest
+
+PROVIDER = "google"
+# VideoRequest.resolution ("720P", or "2160P" for 4K) → the `resolution` value on the wire.
+WIRE_RESOLUTIONS = {"720P": "720p", "1080P": "1080p", "2160P": "4k"}
+# The Veo 3 family's person_generation rules [veo-guide]: text-to-video (and extension) take
+# allow_all only; any image input (first/last frame, references) takes allow_adult only.
+VEO3_PEOPLE = (("allow_all",), ("allow_adult",))
+EXTRA_FIELDS = ("person_generation",)
+
+
+@dataclass(frozen=True)
+class VeoModel:
+    """One Veo model and what the Gemini API accepts for it."""
+
+    id: str
+    description: str
+    durations: tuple[int, ...]
+    resolutions: tuple[str, ...]  # VideoRequest spelling: 720P, 1080P, 2160P
+    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
+    audio: bool = True  # Veo 3 makes sound always; the Gemini API takes no generateAudio
+    image: bool = True
+    last_frame: bool = False
+    references: int = 0  # how many reference images
+    # Resolutions above 720p, and reference images, need 8 seconds [veo-guide].
+    eight_seconds_for: tuple[str, ...] = ("1080P", "2160P")
+    people: tuple[tuple[str, ...], tuple[str, ...]] = VEO3_PEOPLE
+    negative_prompt: bool = True
+
+    def info(self) -> ModelInfo:
+        kind = (
+            ModelKind.MULTIMODAL if self.last_frame or self.references else ModelKind.TEXT_TO_VIDEO
+        )
+        return ModelInfo(
+            id=self.id,
+            kind=kind,
+            durations=self.durations,
+            resolutions=self.resolutions,
+            audio=self.audio,
+            description=self.description,
+        )
+
+
+MODELS: tuple[VeoModel, ...] = (
+    VeoModel(
+        "veo-3.1-generate-preview",
+        "Veo 3.1: text, first frame, first+last frame, up to 3 reference images; sound.",
+        durations=(4, 6, 8),
+        resolutions=("720P", "1080P", "2160P"),
+        last_frame=True,
+        references=3,
+    ),
+    VeoModel(
+        "veo-3.1-fast-generate-preview",
+        "Veo 3.1 Fast: as Veo 3.1, faster and cheaper.",
+        durations=(4, 6, 8),
+        resolutions=("720P", "1080P", "2160P"),
+        last_frame=True,
+        references=3,
+    ),
+    VeoModel(
+        "veo-3.1-lite-generate-preview",
+        "Veo 3.1 Lite: text or first frame only; sound.",
+        durations=(4, 6, 8),
+        resolutions=("720P", "1080P"),
+    ),
+    VeoModel(
+        "veo-3.0-generate-001",
+        "Veo 3: text or first frame; sound.",
+        durations=(4, 6, 8),
+        resolutions=("720P", "1080P"),
+    ),
+    VeoModel(
+        "veo-3.0-fast-generate-001",
+        "Veo 3 Fast: text or first frame; sound.",
+        durations=(4, 6, 8),
+        resolutions=("720P", "1080P"),
+    ),
+    VeoModel(
+        "veo-2.0-generate-001",
+        "Veo 2: text or first frame; silent, 720p.",
+        durations=(5, 6, 8),
+        resolutions=("720P",),
+        audio=False,
+        eight_seconds_for=(),
+        people=(("allow_all", "allow_adult", "dont_allow"), ("allow_adult", "dont_allow")),
+    ),
+)
+BY_ID = {m.id: m for m in MODELS}
+
+
+def _reject(field: str, message: str, hint: str) -> RequestRejected:
+    return RequestRejected(message, field=field, hint=hint, provider=PROVIDER, operation="submit")
+
+
+def _one_of(field: str, value: object, allowed: tuple[object, ...], model: str) -> None:
+    if value not in allowed:
+        shown = ", ".join(str(a) for a in allowed)
+        raise _reject(
+            field,
+            f"{model} does not take {field}={value!r}; it takes {shown}.",
+            f"Pass one of {shown} for {field}, or leave it unset.",
+        )
+
+
+def model_of(request: VideoRequest, default: str) -> VeoModel:
+    """The catalogue entry of the request's model; RequestRejected for one not listed."""
+    name = request.model or default
+    model = BY_ID.get(name)
+    if model is None:
+        raise _reject(
+            "model",
+            f"{name!r} is not a Veo model the Gemini API serves.",
+            f"Use one of {', '.join(BY_ID)}.",
+        )
+    return model
+
+
+def check(request: VideoRequest, model: VeoModel) -> None:
+    """Refuse, naming the field and what is allowed, what `model` cannot generate."""
+    name = model.id
+    unsupported = {
+        "size": "it takes aspect_ratio and resolution instead",
+        "seed": "the Gemini API refuses seed (Vertex AI only)",
+        "audio": "the Gemini API takes no audio switch (Veo 3 always makes sound; Veo 2 none)",
+        "audio_url": "Veo takes no driving audio",
+        "watermark": "the Gemini API offers no watermark switch",
+        "prompt_extend": "the Gemini API offers no prompt rewriting switch for Veo",
+    }
+    for field, why in unsupported.items():
+        if getattr(request, field) is not None:
+            raise _reject(field, f"{name} does not take {field}: {why}.", f"Leave {field} unset.")
+    if request.negative_prompt and not model.negative_prompt:
+        raise _reject("negative_prompt", f"{name} takes no negative_prompt.", "Leave it unset.")
+    if request.aspect_ratio is not None:
+        _one_of("aspect_ratio", request.aspect_ratio, model.aspect_ratios, name)
+    if request.resolution is not None:
+        _one_of("resolution", request.resolution, model.resolutions, name)
+    if request.duration is not None:
+        _one_of("duration", request.duration, model.durations, name)
+    needs_eight = request.resolution in model.eight_seconds_for or bool(request.reference_urls)
+    if needs_eight and request.duration not in (None, 8):
+        what = f"resolution={request.resolution}" if request.resolution else "reference images"
+        raise _reject(
+            "duration", f"{name} makes {what} videos of 8 seconds only.", "Pass duration=8."
+        )
+    if request.image_url and not model.image:
+        raise _reject("image_url", f"{name} takes no first frame.", "Pick another model.")
+    if request.last_frame_url and not model.last_frame:
+        with_last = [m.id for m in MODELS if m.last_frame]
+        raise _reject(
+            "last_frame_url",
+            f"{name} takes no last frame.",
+            f"Use {' or '.join(with_last)} for first+last frame videos.",
+        )
+    if len(request.reference_urls) > model.references:
+        with_refs = [m.id for m in MODELS if m.references]
+        raise _reject(
+            "reference_urls",
+            f"{name} takes at most {model.references} reference images, got "
+            f"{len(request.reference_urls)}.",
+            f"Use {' or '.join(with_refs)} for reference images (up to 3).",
+        )
+    if request.reference_urls and request.image_url:
+        raise _reject(
+            "reference_urls",
+            f"{name} takes reference images or a first frame, not both.",
+            "Drop image_url, or the reference images.",
+        )
+    if request.reference_urls and request.aspect_ratio not in (None, "16:9"):
+        raise _reject(
+            "aspect_ratio", f"{name} makes reference-image videos in 16:9 only.", 'Pass "16:9".'
+        )
+    unknown = sorted(set(request.extra) - set(EXTRA_FIELDS))
+    if unknown:
+        raise _reject(
+            f"extra.{unknown[0]}",
+            f"The Gemini API's Veo request has no {unknown[0]!r} this provider passes on.",
+            f"extra takes {', '.join(EXTRA_FIELDS)}.",
+        )
+    people = request.extra.get("person_generation")
+    if people is not None:
+        with_image = bool(request.image_url or request.reference_urls)
+        _one_of("extra.person_generation", people, model.people[with_image], name)
