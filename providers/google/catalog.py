@@ -4,7 +4,7 @@ sent. Sources: docs/providers/google.md ([veo-guide] model versions and paramete
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from videoprovider.catalog import ModelInfo, ModelKind
 from videoprovider.errors import RequestRejected
@@ -51,7 +51,7 @@ class VeoModel:
         )
 
 
-MODELS: tuple[VeoModel, ...] = (
+GEMINI_MODELS: tuple[VeoModel, ...] = (
     VeoModel(
         "veo-3.1-generate-preview",
         "Veo 3.1: text, first frame, first+last frame, up to 3 reference images; sound.",
@@ -96,7 +96,19 @@ MODELS: tuple[VeoModel, ...] = (
         people=(("allow_all", "allow_adult", "dont_allow"), ("allow_adult", "dont_allow")),
     ),
 )
-BY_ID = {m.id: m for m in MODELS}
+
+# Vertex AI's Veo models [vertex-veo-3.1], [vertex-veo-3]: the same families under GA ids;
+# 4k there is unverified, so only 720p and 1080p are offered.
+VERTEX_MODELS: tuple[VeoModel, ...] = tuple(
+    replace(m, id=m.id.replace("-preview", "-001"), resolutions=("720P", "1080P"))
+    if m.id.startswith("veo-3.1")
+    else m
+    for m in GEMINI_MODELS
+) + tuple(
+    replace(m, resolutions=("720P", "1080P"))
+    for m in GEMINI_MODELS
+    if m.id in ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
+)
 
 
 def _reject(field: str, message: str, hint: str) -> RequestRejected:
@@ -113,30 +125,51 @@ def _one_of(field: str, value: object, allowed: tuple[object, ...], model: str) 
         )
 
 
-def model_of(request: VideoRequest, default: str) -> VeoModel:
-    """The catalogue entry of the request's model; RequestRejected for one not listed."""
-    name = request.model or default
-    model = BY_ID.get(name)
-    if model is None:
-        raise _reject(
-            "model",
-            f"{name!r} is not a Veo model the Gemini API serves.",
-            f"Use one of {', '.join(BY_ID)}.",
-        )
-    return model
+@dataclass(frozen=True)
+class Catalogue:
+    """The models one service serves, and the request fields it takes beyond the common ones."""
+
+    models: tuple[VeoModel, ...]
+    service: str
+    # Vertex AI takes `seed` and `generateAudio`; the Gemini API refuses both [sdk-2.34].
+    vertex: bool = False
+
+    @property
+    def by_id(self) -> dict[str, VeoModel]:
+        return {m.id: m for m in self.models}
+
+    def model_of(self, request: VideoRequest, default: str) -> VeoModel:
+        """The catalogue entry of the request's model; RequestRejected for one not listed."""
+        name = request.model or default
+        model = self.by_id.get(name)
+        if model is None:
+            raise _reject(
+                "model",
+                f"{name!r} is not a Veo model {self.service} serves.",
+                f"Use one of {', '.join(self.by_id)}.",
+            )
+        return model
+
+    def check(self, request: VideoRequest, model: VeoModel) -> None:
+        """Refuse, naming the field and what is allowed, what `model` cannot generate."""
+        check(request, model, self)
 
 
-def check(request: VideoRequest, model: VeoModel) -> None:
-    """Refuse, naming the field and what is allowed, what `model` cannot generate."""
+def check(request: VideoRequest, model: VeoModel, catalogue: Catalogue) -> None:
     name = model.id
     unsupported = {
         "size": "it takes aspect_ratio and resolution instead",
-        "seed": "the Gemini API refuses seed (Vertex AI only)",
-        "audio": "the Gemini API takes no audio switch (Veo 3 always makes sound; Veo 2 none)",
         "audio_url": "Veo takes no driving audio",
-        "watermark": "the Gemini API offers no watermark switch",
-        "prompt_extend": "the Gemini API offers no prompt rewriting switch for Veo",
+        "watermark": f"{catalogue.service} offers no watermark switch",
+        "prompt_extend": f"{catalogue.service} offers no prompt rewriting switch for Veo",
     }
+    if not catalogue.vertex:
+        unsupported["seed"] = "the Gemini API refuses seed (Vertex AI only)"
+        unsupported["audio"] = (
+            "the Gemini API takes no audio switch (Veo 3 always makes sound; Veo 2 none)"
+        )
+    elif not model.audio:
+        unsupported["audio"] = f"{name} makes silent videos"
     for field, why in unsupported.items():
         if getattr(request, field) is not None:
             raise _reject(field, f"{name} does not take {field}: {why}.", f"Leave {field} unset.")
@@ -157,14 +190,14 @@ def check(request: VideoRequest, model: VeoModel) -> None:
     if request.image_url and not model.image:
         raise _reject("image_url", f"{name} takes no first frame.", "Pick another model.")
     if request.last_frame_url and not model.last_frame:
-        with_last = [m.id for m in MODELS if m.last_frame]
+        with_last = [m.id for m in catalogue.models if m.last_frame]
         raise _reject(
             "last_frame_url",
             f"{name} takes no last frame.",
             f"Use {' or '.join(with_last)} for first+last frame videos.",
         )
     if len(request.reference_urls) > model.references:
-        with_refs = [m.id for m in MODELS if m.references]
+        with_refs = [m.id for m in catalogue.models if m.references]
         raise _reject(
             "reference_urls",
             f"{name} takes at most {model.references} reference images, got "
@@ -185,10 +218,14 @@ def check(request: VideoRequest, model: VeoModel) -> None:
     if unknown:
         raise _reject(
             f"extra.{unknown[0]}",
-            f"The Gemini API's Veo request has no {unknown[0]!r} this provider passes on.",
+            f"The Veo request has no {unknown[0]!r} this provider passes on.",
             f"extra takes {', '.join(EXTRA_FIELDS)}.",
         )
     people = request.extra.get("person_generation")
     if people is not None:
         with_image = bool(request.image_url or request.reference_urls)
         _one_of("extra.person_generation", people, model.people[with_image], name)
+
+
+GEMINI = Catalogue(GEMINI_MODELS, "the Gemini API")
+VERTEX = Catalogue(VERTEX_MODELS, "Vertex AI", vertex=True)

@@ -65,7 +65,7 @@ class GoogleProvider:
     # documented samples poll every 10 s, and the quota of the status call is not published.
     typical_task_seconds: ClassVar[float] = 90.0
     status_rate_limit: ClassVar[float] = 1.0
-    models: ClassVar[tuple[ModelInfo, ...]] = tuple(m.info() for m in catalog.MODELS)
+    models: ClassVar[tuple[ModelInfo, ...]] = tuple(m.info() for m in catalog.GEMINI_MODELS)
 
     def __init__(self, settings: GoogleSettings, context: ProviderContext) -> None:
         self.settings = settings
@@ -88,7 +88,33 @@ class GoogleProvider:
         self._submitted: dict[str, float] = {}
 
     def __repr__(self) -> str:
-        return f"GoogleProvider(base_url={self.settings.base_url!r})"
+        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
+
+    # -- what differs between the Gemini API and Vertex AI (see vertex.py) ----------------
+
+    service = "the Gemini API"
+    catalogue: ClassVar[catalog.Catalogue] = catalog.GEMINI
+
+    async def _auth_headers(self) -> dict[str, str]:
+        """Per-request credentials; the Gemini API key is a default header of the client."""
+        return {}
+
+    def _submit_path(self, model: str) -> str:
+        return f"/models/{model}:predictLongRunning"
+
+    async def _body(self, request: VideoRequest) -> dict[str, Any]:
+        images = await image_inputs(
+            request.image_url, request.last_frame_url, request.reference_urls
+        )
+        return wire.request_body(request, images)
+
+    async def _fetch(self, task_id: str) -> httpx.Response:
+        path = wire.operation_path(task_id, "status")
+        return await send_bounded(self._http, "GET", path)
+
+    def _status_of(self, body: dict[str, Any], task_id: str) -> TaskStatus:
+        now = self.context.clock.now()
+        return wire.status_of(body, task_id, now, self._progress(task_id), self.context.name)
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
@@ -97,22 +123,20 @@ class GoogleProvider:
 
     @hookimpl
     async def videoprovider_submit(self, request: VideoRequest) -> Task:
-        model = catalog.model_of(request, self.settings.model)
-        catalog.check(request, model)
-        images = await image_inputs(
-            request.image_url, request.last_frame_url, request.reference_urls
-        )
-        body = wire.request_body(request, images)
-        path = f"/models/{model.id}:predictLongRunning"
-        where: dict[str, Any] = {"provider": catalog.PROVIDER, "operation": "submit"}
+        model = self.catalogue.model_of(request, self.settings.model)
+        self.catalogue.check(request, model)
+        body = await self._body(request)
+        path = self._submit_path(model.id)
+        where: dict[str, Any] = {"provider": self.context.name, "operation": "submit"}
         attempt = 0
         while True:
             try:
-                response = await send_bounded(self._http, "POST", path, json=body)
+                headers = await self._auth_headers()
+                response = await send_bounded(self._http, "POST", path, json=body, headers=headers)
             except NOT_SENT as exc:
                 if attempt >= self.settings.submit_retries:
                     raise ProviderUnavailable(
-                        f"Could not connect to the Gemini API at {self.settings.base_url}: "
+                        f"Could not connect to {self.service} at {self.settings.base_url}: "
                         f"{describe(exc)}. Nothing was submitted.",
                         **where,
                     ) from exc
@@ -122,7 +146,7 @@ class GoogleProvider:
                 continue
             except httpx.HTTPError as exc:
                 raise SubmitOutcomeUnknown(
-                    f"The submit reached the Gemini API but no usable reply came back "
+                    f"The submit reached {self.service} but no usable reply came back "
                     f"({describe(exc)}); it was not resent.",
                     request=request,
                     **where,
@@ -134,16 +158,18 @@ class GoogleProvider:
                 continue
             if response.status_code >= 500:
                 raise SubmitOutcomeUnknown(
-                    f"The Gemini API answered the submit with HTTP {response.status_code} after "
-                    "receiving it; the operation may exist. It was not resent.",
+                    f"{self.service} answered the submit with HTTP {response.status_code} "
+                    "after receiving it; the operation may exist. It was not resent.",
                     request=request,
                     http_status=response.status_code,
                     **where,
                 )
             if response.status_code != 200:
-                raise wire.error_for(response, "submit")
+                raise wire.error_for(response, "submit", None, self.context.name)
             try:
-                task = wire.parse_submit(response, request, self.context.clock.now())
+                task = wire.parse_submit(
+                    response, request, self.context.clock.now(), self.context.name
+                )
             except ProtocolError as exc:
                 raise SubmitOutcomeUnknown(
                     f"{exc.message} The operation may exist; it was not resent.",
@@ -159,9 +185,8 @@ class GoogleProvider:
 
     @hookimpl
     async def videoprovider_status(self, task_id: str) -> TaskStatus:
-        path = wire.operation_path(task_id, "status")
         retries = 0 if single_attempt.get() else self.settings.max_retries
-        return await self._repeatable(retries, lambda: self._status_once(task_id, path))
+        return await self._repeatable(retries, lambda: self._status_once(task_id))
 
     async def _repeatable(self, retries: int, call: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
@@ -182,23 +207,22 @@ class GoogleProvider:
         age = self.context.clock.monotonic() - started
         return min(95, int(100 * age / (2 * self.typical_task_seconds)))
 
-    async def _status_once(self, task_id: str, path: str) -> TaskStatus:
+    async def _status_once(self, task_id: str) -> TaskStatus:
         try:
-            response = await send_bounded(self._http, "GET", path)
+            response = await self._fetch(task_id)
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
-                f"Calling the Gemini API (status) failed: {describe(exc)}.",
-                provider=catalog.PROVIDER,
+                f"Calling {self.service} (status) failed: {describe(exc)}.",
+                provider=self.context.name,
                 operation="status",
                 task_id=task_id,
             ) from exc
-        now = self.context.clock.now()
         if response.status_code == 404:
-            return wire.unknown_status(task_id, now)
+            return wire.unknown_status(task_id, self.context.clock.now(), self.context.name)
         if response.status_code != 200:
-            raise wire.error_for(response, "status", task_id)
+            raise wire.error_for(response, "status", task_id, self.context.name)
         body = wire.parse_operation(response, "status", task_id)
-        status = wire.status_of(body, task_id, now, self._progress(task_id))
+        status = self._status_of(body, task_id)
         if status.state.is_terminal:
             self._submitted.pop(task_id, None)
         return status
@@ -207,7 +231,7 @@ class GoogleProvider:
     async def videoprovider_url(self, task_id: str) -> str:
         status = await self.videoprovider_status(task_id)
         where: dict[str, Any] = {
-            "provider": catalog.PROVIDER,
+            "provider": self.context.name,
             "operation": "url",
             "task_id": task_id,
         }

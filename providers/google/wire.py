@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -122,7 +123,10 @@ def _reason(status: dict[str, Any]) -> str:
 
 
 def error_for(
-    response: httpx.Response, operation: str, task_id: str | None = None
+    response: httpx.Response,
+    operation: str,
+    task_id: str | None = None,
+    provider: str = PROVIDER,
 ) -> errors.VideoProviderError:
     """The core error for a non-2xx reply: `{"error": {code, message, status, details}}`."""
     http = response.status_code
@@ -133,13 +137,14 @@ def error_for(
     code = str(status.get("status") or "")
     message = excerpt(str(status.get("message") or "no message"))
     where: dict[str, Any] = {
-        "provider": PROVIDER,
+        "provider": provider,
         "operation": operation,
         "task_id": task_id,
         "http_status": http,
         "code": code or None,
     }
-    said = f"The Gemini API refused the {operation} (HTTP {http} {code}): {message}"
+    service = "Vertex AI" if provider == "vertex" else "The Gemini API"
+    said = f"{service} refused the {operation} (HTTP {http} {code}): {message}"
     # An invalid key is a 400 INVALID_ARGUMENT with reason API_KEY_INVALID [errors-guide].
     if http in (401, 403) or _reason(status) in ("API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"):
         return errors.AuthenticationError(
@@ -164,15 +169,18 @@ def error_for(
 
 
 def parse_operation(
-    response: httpx.Response, operation: str, task_id: str | None
+    response: httpx.Response,
+    operation: str,
+    task_id: str | None,
+    provider: str = PROVIDER,
+    names: re.Pattern[str] = _OPERATION,
 ) -> dict[str, Any]:
     body = json_body(response, operation, task_id)
     name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or _OPERATION.fullmatch(name) is None:
+    if not isinstance(name, str) or names.fullmatch(name) is None:
         raise errors.ProtocolError(
-            f"The Gemini API's {operation} reply is not a video operation: "
-            f"{excerpt(response.text)!r}.",
-            provider=PROVIDER,
+            f"The {operation} reply is not a video operation: {excerpt(response.text)!r}.",
+            provider=provider,
             operation=operation,
             task_id=task_id,
             http_status=response.status_code,
@@ -180,14 +188,20 @@ def parse_operation(
     return dict(body)
 
 
-def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
-    body = parse_operation(response, "submit", None)
-    return Task(provider=PROVIDER, task_id=body["name"], request=request, submitted_at=submitted_at)
+def parse_submit(
+    response: httpx.Response,
+    request: VideoRequest,
+    submitted_at: datetime,
+    provider: str = PROVIDER,
+    names: re.Pattern[str] = _OPERATION,
+) -> Task:
+    body = parse_operation(response, "submit", None, provider, names)
+    return Task(provider=provider, task_id=body["name"], request=request, submitted_at=submitted_at)
 
 
-def unknown_status(task_id: str, checked_at: datetime) -> TaskStatus:
+def unknown_status(task_id: str, checked_at: datetime, provider: str) -> TaskStatus:
     return TaskStatus(
-        provider=PROVIDER,
+        provider=provider,
         task_id=task_id,
         state=TaskState.UNKNOWN,
         error_code="NOT_FOUND",
@@ -197,11 +211,28 @@ def unknown_status(task_id: str, checked_at: datetime) -> TaskStatus:
     )
 
 
+def gemini_videos(body: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The video URIs of a done operation, and the result holding any filter counts."""
+    result = (body.get("response") or {}).get("generateVideoResponse") or {}
+    samples = result.get("generatedSamples") or []
+    uris = [
+        s["video"]["uri"]
+        for s in samples
+        if isinstance(s, dict) and isinstance(s.get("video"), dict) and s["video"].get("uri")
+    ]
+    return uris, result
+
+
 def status_of(
-    body: dict[str, Any], task_id: str, checked_at: datetime, progress: int
+    body: dict[str, Any],
+    task_id: str,
+    checked_at: datetime,
+    progress: int,
+    provider: str = PROVIDER,
+    videos: Callable[[dict[str, Any]], tuple[list[str], dict[str, Any]]] = gemini_videos,
 ) -> TaskStatus:
     """The TaskStatus of operation `body`; a done operation without a video is FAILED."""
-    base: dict[str, Any] = {"provider": PROVIDER, "task_id": task_id, "checked_at": checked_at}
+    base: dict[str, Any] = {"provider": provider, "task_id": task_id, "checked_at": checked_at}
     if not body.get("done"):
         return TaskStatus(**base, state=TaskState.PROCESSING, progress=progress, raw=body)
     error = body.get("error")
@@ -214,13 +245,7 @@ def status_of(
             finished_at=checked_at,
             raw=body,
         )
-    result = (body.get("response") or {}).get("generateVideoResponse") or {}
-    samples = result.get("generatedSamples") or []
-    uris = [
-        s["video"]["uri"]
-        for s in samples
-        if isinstance(s, dict) and isinstance(s.get("video"), dict) and s["video"].get("uri")
-    ]
+    uris, result = videos(body)
     if uris:
         return TaskStatus(
             **base,

@@ -19,7 +19,7 @@ from videoprovider.clock import SystemClock
 from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
-from ..catalog import BY_ID
+from ..catalog import GEMINI
 
 API = "/v1beta"
 RPC = "type.googleapis.com/google.rpc"
@@ -189,7 +189,7 @@ class GoogleService:
         return _error(404, "NOT_FOUND", f"No route for {req.method} {req.path}.")
 
     def _create(self, req: Request, model: str) -> Response:
-        if model not in BY_ID:
+        if model not in GEMINI.by_id:
             return _error(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta.")
         try:
             body = json.loads(req.body)
