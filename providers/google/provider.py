@@ -12,6 +12,7 @@ from the API's own origin, never to another host (`videoprovider_download_header
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -36,7 +37,7 @@ from videoprovider.provider import Operation, ProviderContext, ProviderSettings,
 
 from . import catalog, wire
 from .inputs import image_inputs
-from .settings import GoogleSettings
+from .settings import GoogleSettings, VeoSettings
 
 log = logging.getLogger("videoprovider.google")
 
@@ -68,32 +69,41 @@ class GoogleProvider:
     models: ClassVar[tuple[ModelInfo, ...]] = tuple(m.info() for m in catalog.GEMINI_MODELS)
 
     def __init__(self, settings: GoogleSettings, context: ProviderContext) -> None:
+        self._key = {"x-goog-api-key": settings.api_key.get_secret_value()}
+        self._setup(settings, context, settings.base_url, self._key)
+
+    def _setup(
+        self,
+        settings: VeoSettings,
+        context: ProviderContext,
+        base_url: str,
+        headers: Mapping[str, str],
+    ) -> None:
         self.settings = settings
         self.context = context
-        self.local_service = is_loopback(httpx.URL(settings.base_url).host)
-        self._origin = origin(settings.base_url)
-        self._key = {"x-goog-api-key": settings.api_key.get_secret_value()}
+        self.local_service = is_loopback(httpx.URL(base_url).host)
+        self._origin = origin(base_url)
+        self._base_url = base_url
         headers = {
-            **self._key,
+            **headers,
             "Accept": "application/json",
             "User-Agent": f"videoprovider-google/{__version__} {context.user_agent}",
         }
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-        self._http = api_client(
-            context, base_url=settings.base_url, headers=headers, timeout=timeout
-        )
+        self._http = api_client(context, base_url=base_url, headers=headers, timeout=timeout)
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
         # When each operation of this process was submitted: the service gives no progress,
         # so it is estimated from the age (an operation from another process shows none).
         self._submitted: dict[str, float] = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
+        return f"{type(self).__name__}(base_url={self._base_url!r})"
 
     # -- what differs between the Gemini API and Vertex AI (see vertex.py) ----------------
 
     service = "the Gemini API"
     catalogue: ClassVar[catalog.Catalogue] = catalog.GEMINI
+    operation_names: ClassVar[re.Pattern[str]] = wire.OPERATION
 
     async def _auth_headers(self) -> dict[str, str]:
         """Per-request credentials; the Gemini API key is a default header of the client."""
@@ -136,7 +146,7 @@ class GoogleProvider:
             except NOT_SENT as exc:
                 if attempt >= self.settings.submit_retries:
                     raise ProviderUnavailable(
-                        f"Could not connect to {self.service} at {self.settings.base_url}: "
+                        f"Could not connect to {self.service} at {self._base_url}: "
                         f"{describe(exc)}. Nothing was submitted.",
                         **where,
                     ) from exc
@@ -167,8 +177,9 @@ class GoogleProvider:
             if response.status_code != 200:
                 raise wire.error_for(response, "submit", None, self.context.name)
             try:
+                now = self.context.clock.now()
                 task = wire.parse_submit(
-                    response, request, self.context.clock.now(), self.context.name
+                    response, request, now, self.context.name, self.operation_names
                 )
             except ProtocolError as exc:
                 raise SubmitOutcomeUnknown(
@@ -221,7 +232,9 @@ class GoogleProvider:
             return wire.unknown_status(task_id, self.context.clock.now(), self.context.name)
         if response.status_code != 200:
             raise wire.error_for(response, "status", task_id, self.context.name)
-        body = wire.parse_operation(response, "status", task_id)
+        body = wire.parse_operation(
+            response, "status", task_id, self.context.name, self.operation_names
+        )
         status = self._status_of(body, task_id)
         if status.state.is_terminal:
             self._submitted.pop(task_id, None)

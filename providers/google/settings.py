@@ -31,18 +31,9 @@ def check_base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-class GoogleSettings(ProviderSettings):
-    """Settings of the Google Veo provider on the Gemini API (`[google]` in the config file)."""
+class VeoSettings(ProviderSettings):
+    """What the Gemini API and Vertex AI providers share: model, timeouts, retries."""
 
-    env_vars: ClassVar[dict[str, tuple[str, ...]]] = {
-        # The names the official SDK reads, GOOGLE_API_KEY winning when both are set there;
-        # here the first one set wins, GEMINI_API_KEY first as the Gemini docs name it.
-        "api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        "base_url": ("GEMINI_BASE_URL",),
-    }
-
-    api_key: SecretStr = Field(description="Gemini API key (kept secret).")
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root, https only.")
     model: str = Field(
         default=DEFAULT_MODEL,
         description="Default Veo model (see `videoprovider models google`).",
@@ -68,6 +59,20 @@ class GoogleSettings(ProviderSettings):
         description="Retries of a submit that provably never reached the server (or got 429).",
         json_schema_extra=UNTRUSTED_OK,
     )
+
+
+class GoogleSettings(VeoSettings):
+    """Settings of the Google Veo provider on the Gemini API (`[google]` in the config file)."""
+
+    env_vars: ClassVar[dict[str, tuple[str, ...]]] = {
+        # The names the official SDK reads, GOOGLE_API_KEY winning when both are set there;
+        # here the first one set wins, GEMINI_API_KEY first as the Gemini docs name it.
+        "api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        "base_url": ("GEMINI_BASE_URL",),
+    }
+
+    api_key: SecretStr = Field(description="Gemini API key (kept secret).")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root, https only.")
 
     @field_validator("api_key")
     @classmethod

@@ -9,6 +9,9 @@ Fixtures:
   `@pytest.mark.google_emulator(operation_seconds=30, ...)` (`EmulatorConfig` fields).
 * `google_client`: a `VideoClient("google")` pointed at it, key `sk-test-emulator`,
   isolated from your environment and config files.
+* `vertex_credentials`: a service-account key file whose token endpoint is the emulator's.
+* `vertex_client`: a `VideoClient("vertex")` using it, pointed at the emulator's Vertex AI
+  and Cloud Storage routes.
 
 Imports happen inside the fixtures, so loading this plugin costs nothing.
 """
@@ -71,5 +74,31 @@ def google_client(
         clock=google_clock,
         api_key=TEST_KEY,
         base_url=google_emulator.base_url,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def vertex_credentials(google_emulator: RunningEmulator, tmp_path_factory: Any) -> str:
+    from .emulator import service_account_file
+
+    path = tmp_path_factory.mktemp("vertex") / "service-account.json"
+    return service_account_file(path, google_emulator.token_uri)
+
+
+@pytest.fixture
+def vertex_client(
+    google_emulator: RunningEmulator, google_clock: VirtualClock, vertex_credentials: str
+) -> Iterator[VideoClient]:
+    from videoprovider.sync import VideoClient
+
+    with VideoClient(
+        "vertex",
+        config=False,
+        environ={},
+        clock=google_clock,
+        credentials_file=vertex_credentials,
+        base_url=google_emulator.vertex_url,
+        storage_url=google_emulator.service.base_url,
     ) as client:
         yield client

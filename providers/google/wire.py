@@ -25,14 +25,14 @@ from .catalog import PROVIDER, WIRE_RESOLUTIONS
 
 # `models/<model>/operations/<id>` as the Gemini API names a predictLongRunning operation
 # [veo-guide REST sample]; fullmatch, so no other path segment can ride along.
-_OPERATION = re.compile(r"models/([a-z0-9][a-z0-9.-]{0,62})/operations/([A-Za-z0-9_-]{1,128})")
+OPERATION = re.compile(r"models/([a-z0-9][a-z0-9.-]{0,62})/operations/([A-Za-z0-9_-]{1,128})")
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
 def operation_path(task_id: str, operation: str) -> str:
     """`/models/<m>/operations/<id>`, each part percent-encoded; TaskNotFound, before any
     request, for a name the Gemini API never issues."""
-    match = _OPERATION.fullmatch(task_id) if isinstance(task_id, str) else None
+    match = OPERATION.fullmatch(task_id) if isinstance(task_id, str) else None
     if match is None:
         raise errors.TaskNotFound(
             f"{task_id!r} is not a Gemini API video operation name (models/<model>/operations/"
@@ -173,7 +173,7 @@ def parse_operation(
     operation: str,
     task_id: str | None,
     provider: str = PROVIDER,
-    names: re.Pattern[str] = _OPERATION,
+    names: re.Pattern[str] = OPERATION,
 ) -> dict[str, Any]:
     body = json_body(response, operation, task_id)
     name = body.get("name") if isinstance(body, dict) else None
@@ -193,7 +193,7 @@ def parse_submit(
     request: VideoRequest,
     submitted_at: datetime,
     provider: str = PROVIDER,
-    names: re.Pattern[str] = _OPERATION,
+    names: re.Pattern[str] = OPERATION,
 ) -> Task:
     body = parse_operation(response, "submit", None, provider, names)
     return Task(provider=provider, task_id=body["name"], request=request, submitted_at=submitted_at)

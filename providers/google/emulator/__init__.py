@@ -10,7 +10,11 @@ for the catalogue's models, finishes them on an injectable clock (`[[fail]]` in 
 with an `error`, `[[filter]]` with safety-filtered results and no video), serves the MP4 at
 `/v1beta/files/<id>:download?alt=media` only with the key, or points result URIs at another
 host (`video_base_url`; `public_files` plays that host), and injects 429 (with RetryInfo),
-5xx and dropped connections. It is served by `videoprovider.testing.emulator`.
+5xx and dropped connections. For Vertex AI it serves an OAuth token endpoint (`/token`,
+`token_uri` of the key file `service_account_file` writes), `:predictLongRunning` and
+`:fetchPredictOperation` under `/v1/projects/...`, inline or gs:// results (with a request's
+`storageUri`) and their Cloud Storage JSON API download, all behind its own bearer tokens.
+It is served by `videoprovider.testing.emulator`.
 """
 
 from __future__ import annotations
@@ -23,8 +27,16 @@ from functools import partial
 from videoprovider.testing.emulator import EmulatorClock, base_url, in_thread, serve
 
 from .service import API, EmulatorConfig, Fault, GoogleService
+from .vertex import TOKEN_PATH, service_account_file
 
-__all__ = ["EmulatorConfig", "Fault", "GoogleService", "RunningEmulator", "run_in_thread"]
+__all__ = [
+    "EmulatorConfig",
+    "Fault",
+    "GoogleService",
+    "RunningEmulator",
+    "run_in_thread",
+    "service_account_file",
+]
 
 
 @dataclass
@@ -33,6 +45,16 @@ class RunningEmulator:
 
     base_url: str
     service: GoogleService
+
+    @property
+    def vertex_url(self) -> str:
+        """The Vertex AI API root (`base_url` of the `vertex` provider)."""
+        return f"{self.service.base_url}/v1"
+
+    @property
+    def token_uri(self) -> str:
+        """The OAuth token endpoint, for a service-account file's `token_uri`."""
+        return f"{self.service.base_url}{TOKEN_PATH}"
 
 
 @contextmanager

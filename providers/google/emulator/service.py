@@ -19,7 +19,10 @@ from videoprovider.clock import SystemClock
 from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Response, record
 from videoprovider.testing.media import sample_mp4
 
-from ..catalog import GEMINI
+from ..catalog import GEMINI, VERTEX
+from . import vertex
+from .replies import error as _error
+from .replies import json_reply as _json
 
 API = "/v1beta"
 RPC = "type.googleapis.com/google.rpc"
@@ -60,6 +63,8 @@ class EmulatorConfig:
     # host's base URL, as a CDN would serve them.
     video_base_url: str | None = None
     public_files: bool = False  # serve any file id without a key (the "other host" role)
+    # Vertex AI: the service accounts (`client_email`) the token endpoint serves; None: any.
+    service_accounts: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -73,18 +78,10 @@ class Operation:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def _json(status: int, doc: Any) -> Response:
-    return Response(status, json.dumps(doc).encode(), {"Content-Type": "application/json"})
-
-
-def _error(http: int, status: str, message: str, details: list[Any] | None = None) -> Response:
-    doc = {"error": {"code": http, "message": message, "status": status}}
-    if details:
-        doc["error"]["details"] = details
-    return _json(http, doc)
-
-
 def _kind(path: str) -> str:
+    on_vertex = vertex.kind(path)
+    if on_vertex:
+        return on_vertex
     if _CREATE.match(path):
         return "create"
     if _GET.match(path):
@@ -111,6 +108,7 @@ class GoogleService:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._rng = random.Random(self.config.seed)
+        self.vertex = vertex.VertexRoutes(self)
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -171,16 +169,22 @@ class GoogleService:
         return None
 
     def _route(self, req: Request, kind: str) -> Response:
+        if vertex.kind(req.path):
+            return self.vertex.route(req, kind)
         if kind == "file" and self.config.public_files:
             return Response(200, sample_mp4(), {"Content-Type": "video/mp4"})
         refused = self._key_refusal(req)
         if refused is not None:
             return refused
         if kind == "create" and req.method == "POST":
-            return self._create(req, _CREATE.match(req.path)[1])  # type: ignore[index]
+            model = _CREATE.match(req.path)[1]  # type: ignore[index]
+            return self.create(req, model, f"models/{model}")
         if kind == "get" and req.method == "GET":
             match = _GET.match(req.path)
-            return self._get(f"models/{match[1]}/operations/{match[2]}")  # type: ignore[index]
+            op = self.operations.get(f"models/{match[1]}/operations/{match[2]}")  # type: ignore[index]
+            if op is None:
+                return _error(404, "NOT_FOUND", "Operation not found.")
+            return _json(200, self.view(op))
         if kind == "file" and req.method == "GET":
             file_id = _FILE.match(req.path)[1]  # type: ignore[index]
             if file_id not in self.files or req.query.get("alt") != "media":
@@ -188,8 +192,9 @@ class GoogleService:
             return Response(200, sample_mp4(), {"Content-Type": "video/mp4"})
         return _error(404, "NOT_FOUND", f"No route for {req.method} {req.path}.")
 
-    def _create(self, req: Request, model: str) -> Response:
-        if model not in GEMINI.by_id:
+    def create(self, req: Request, model: str, resource: str) -> Response:
+        known = VERTEX.by_id if resource.startswith("projects/") else GEMINI.by_id
+        if model not in known:
             return _error(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta.")
         try:
             body = json.loads(req.body)
@@ -199,7 +204,7 @@ class GoogleService:
         if not isinstance(prompt, str) or not prompt.strip():
             return _error(400, "INVALID_ARGUMENT", "The prompt must not be empty.")
         op_id = "".join(self._rng.choice(_ALPHABET) for _ in range(12))
-        name = f"models/{model}/operations/{op_id}"
+        name = f"{resource}/operations/{op_id}"
         file_id = "".join(self._rng.choice(_ALPHABET) for _ in range(12))
         self.operations[name] = Operation(
             name,
@@ -213,16 +218,15 @@ class GoogleService:
         self.files[file_id] = name
         return _json(200, {"name": name})
 
-    def _get(self, name: str) -> Response:
-        op = self.operations.get(name)
-        if op is None:
-            return _error(404, "NOT_FOUND", "Operation not found.")
+    def view(self, op: Operation) -> dict[str, Any]:
+        """The operation as the Gemini API shows it now."""
+        name = op.name
         if self.clock.monotonic() - op.created < op.duration:
-            return _json(200, {"name": name})
+            return {"name": name}
         doc: dict[str, Any] = {"name": name, "done": True}
         if self.config.fail_marker in op.prompt:
             doc["error"] = {"code": 13, "message": "Video generation failed.", "status": "INTERNAL"}
-            return _json(200, doc)
+            return doc
         result: dict[str, Any] = {}
         if self.config.filter_marker in op.prompt:
             result = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [FILTER_REASON]}
@@ -235,4 +239,4 @@ class GoogleService:
             "PredictLongRunningResponse",
             "generateVideoResponse": result,
         }
-        return _json(200, doc)
+        return doc
