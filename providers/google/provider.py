@@ -114,7 +114,7 @@ class GoogleProvider:
 
     async def _body(self, request: VideoRequest) -> dict[str, Any]:
         images = await image_inputs(
-            request.image_url, request.last_frame_url, request.reference_urls
+            request.image_url, request.last_frame_url, request.reference_urls, self.local_service
         )
         return wire.request_body(request, images)
 

@@ -86,7 +86,7 @@ class VertexProvider(GoogleProvider):
 
     async def _body(self, request: VideoRequest) -> dict[str, Any]:
         images = await image_inputs(
-            request.image_url, request.last_frame_url, request.reference_urls
+            request.image_url, request.last_frame_url, request.reference_urls, self.local_service
         )
         body = wire.request_body(request, images)
         # Vertex-only parameters [sdk-2.34 `_GenerateVideosConfig_to_vertex`].

@@ -32,6 +32,8 @@ _CREATE = re.compile(rf"^{API}/models/([^/:]+):predictLongRunning$")
 _GET = re.compile(rf"^{API}/models/([^/:]+)/operations/([^/:]+)$")
 _FILE = re.compile(rf"^{API}/files/([A-Za-z0-9]+):download$")
 _ALPHABET = string.ascii_lowercase + string.digits
+# The PNG signature and an IHDR chunk's start: enough to be served and sent as "a PNG".
+SAMPLE_PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
 FILTER_REASON = (
     "Your current safety settings for person generation blocked one or more videos. "
     "Try rephrasing your prompt."
@@ -169,6 +171,9 @@ class GoogleService:
         return None
 
     def _route(self, req: Request, kind: str) -> Response:
+        if req.path.startswith("/images/") and req.method == "GET":
+            # A public image host, for image inputs given as URLs.
+            return Response(200, SAMPLE_PNG, {"Content-Type": "image/png"})
         if vertex.kind(req.path):
             return self.vertex.route(req, kind)
         if kind == "file" and self.config.public_files:

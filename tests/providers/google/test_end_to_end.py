@@ -1,5 +1,6 @@
 """The whole path over real HTTP: client → provider → emulator, and the CLI in a subprocess."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from videoprovider.errors import (
 from videoprovider.models import TaskState
 from videoprovider.sync import VideoClient
 from videoprovider_google.emulator import EmulatorConfig, Fault, RunningEmulator, run_in_thread
+from videoprovider_google.emulator.service import SAMPLE_PNG
 from videoprovider_google.testing import TEST_KEY
 
 
@@ -58,6 +60,31 @@ def test_a_result_uri_on_another_host_never_receives_the_key(
     (download,) = other.service.requests_of("file")
     assert "x-goog-api-key" not in download.headers
     assert all("x-goog-api-key" not in r.headers for r in other.service.requests)
+
+
+def test_an_image_url_is_fetched_without_the_key_and_sent_inline(
+    google_client: VideoClient, google_emulator: RunningEmulator
+) -> None:
+    image = f"{google_emulator.service.base_url}/images/first.png"
+    google_client.submit("a cat", image_url=image)
+    service = google_emulator.service
+    (fetch,) = [r for r in service.requests if r.path == "/images/first.png"]
+    assert "x-goog-api-key" not in fetch.headers
+    (create,) = service.requests_of("create")
+    assert create.body["instances"][0]["image"] == {
+        "bytesBase64Encoded": base64.b64encode(SAMPLE_PNG).decode(),
+        "mimeType": "image/png",
+    }
+
+
+def test_an_image_url_that_fails_is_refused_before_any_submit(
+    google_client: VideoClient, google_emulator: RunningEmulator
+) -> None:
+    missing = f"{google_emulator.service.base_url}/v1beta/files/nope:download"
+    with pytest.raises(RequestRejected) as info:
+        google_client.submit("a cat", image_url=missing + ".png")
+    assert info.value.field == "image_url"
+    assert google_emulator.service.requests_of("create") == []
 
 
 def test_invalid_values_are_refused_before_any_request(

@@ -84,7 +84,7 @@ async def test_submit_posts_predict_long_running_with_key_instances_and_paramete
             "extra.person_generation",
         ),
         (VideoRequest(prompt="x", extra={"sampleCount": 2}), "extra.sampleCount"),
-        (VideoRequest(prompt="x", image_url="https://example.com/a.png"), "image_url"),
+        (VideoRequest(prompt="x", image_url="oss://bucket/a.png"), "image_url"),
         (VideoRequest(prompt="x", image_url="/nonexistent/a.png"), "image_url"),
         (VideoRequest(prompt="x", image_url="notes.txt"), "image_url"),
     ],
