@@ -36,6 +36,8 @@ class VeoModel:
     eight_seconds_for: tuple[str, ...] = ("1080P", "2160P")
     people: tuple[tuple[str, ...], tuple[str, ...]] = VEO3_PEOPLE
     negative_prompt: bool = True
+    # "predict": predictLongRunning operations; "interactions": the Interactions API.
+    protocol: str = "predict"
 
     def info(self) -> ModelInfo:
         kind = (
@@ -95,6 +97,29 @@ GEMINI_MODELS: tuple[VeoModel, ...] = (
         eight_seconds_for=(),
         people=(("allow_all", "allow_adult", "dont_allow"), ("allow_adult", "dont_allow")),
     ),
+)
+
+# Gemini Omni, served through the Interactions API only [video-overview], [sdk-3.6 model.py].
+# Its request takes a prompt and images; the Interactions API documents no duration,
+# resolution or aspect ratio for it, so none is offered.
+OMNI_MODELS: tuple[VeoModel, ...] = tuple(
+    VeoModel(
+        model_id,
+        f"{label}: video from text and images through the Interactions API; sound.",
+        durations=(),
+        resolutions=(),
+        aspect_ratios=(),
+        references=3,
+        eight_seconds_for=(),
+        people=((), ()),
+        negative_prompt=False,
+        protocol="interactions",
+    )
+    for model_id, label in (
+        ("gemini-omni-1.2-flash", "Gemini Omni 1.2 Flash"),
+        ("gemini-omni-1.1-flash", "Gemini Omni 1.1 Flash"),
+        ("gemini-omni-flash-preview", "Gemini Omni Flash preview"),
+    )
 )
 
 # Vertex AI's Veo models [vertex-veo-3.1], [vertex-veo-3]: the same families under GA ids;
@@ -157,6 +182,20 @@ class Catalogue:
 
 def check(request: VideoRequest, model: VeoModel, catalogue: Catalogue) -> None:
     name = model.id
+    if model.protocol == "interactions":
+        for field in ("duration", "resolution", "aspect_ratio", "negative_prompt", "seed"):
+            if getattr(request, field) is not None:
+                raise _reject(
+                    field,
+                    f"{name} takes no {field}: the Interactions API documents none for it.",
+                    f"Leave {field} unset, or pick a Veo model.",
+                )
+        if request.extra:
+            raise _reject(
+                f"extra.{sorted(request.extra)[0]}",
+                f"{name} takes no extra parameters.",
+                "Leave extra empty.",
+            )
     unsupported = {
         "size": "it takes aspect_ratio and resolution instead",
         "audio_url": "Veo takes no driving audio",
@@ -227,5 +266,5 @@ def check(request: VideoRequest, model: VeoModel, catalogue: Catalogue) -> None:
         _one_of("extra.person_generation", people, model.people[with_image], name)
 
 
-GEMINI = Catalogue(GEMINI_MODELS, "the Gemini API")
+GEMINI = Catalogue(GEMINI_MODELS + OMNI_MODELS, "the Gemini API")
 VERTEX = Catalogue(VERTEX_MODELS, "Vertex AI", vertex=True)

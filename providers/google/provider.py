@@ -11,6 +11,8 @@ from the API's own origin, never to another host (`videoprovider_download_header
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,7 +37,7 @@ from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
-from . import catalog, wire
+from . import catalog, interactions, wire
 from .inputs import image_inputs
 from .settings import GoogleSettings, VeoSettings
 
@@ -43,6 +45,12 @@ log = logging.getLogger("videoprovider.google")
 
 # httpx exceptions raised before a request's first byte left this machine.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Inline videos (base64 in a status reply) are served to the download client in-process from
+# this never-resolving host; the newest few are kept, an older one is fetched again.
+INLINE_HOST = "https://inline.google.videoprovider.invalid"
+MAX_INLINE_KEPT = 8
+# An 8-second video as base64 in JSON is several MB: far above the 4 MiB API default.
+MAX_INLINE_REPLY = 256 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -95,6 +103,7 @@ class GoogleProvider:
         # When each operation of this process was submitted: the service gives no progress,
         # so it is estimated from the age (an operation from another process shows none).
         self._submitted: dict[str, float] = {}
+        self._inline: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
@@ -109,22 +118,74 @@ class GoogleProvider:
         """Per-request credentials; the Gemini API key is a default header of the client."""
         return {}
 
-    def _submit_path(self, model: str) -> str:
-        return f"/models/{model}:predictLongRunning"
+    def _submit_path(self, model: catalog.VeoModel) -> str:
+        if model.protocol == "interactions":
+            return "/interactions"
+        return f"/models/{model.id}:predictLongRunning"
 
-    async def _body(self, request: VideoRequest) -> dict[str, Any]:
-        images = await image_inputs(
+    async def _images(self, request: VideoRequest) -> dict[str, Any]:
+        return await image_inputs(
             request.image_url, request.last_frame_url, request.reference_urls, self.local_service
         )
+
+    async def _body(self, request: VideoRequest, model: catalog.VeoModel) -> dict[str, Any]:
+        images = await self._images(request)
+        if model.protocol == "interactions":
+            listed = [images["image"]] if "image" in images else []
+            listed += [ref["image"] for ref in images.get("referenceImages", [])]
+            return interactions.request_body(request, model.id, listed)
         return wire.request_body(request, images)
 
-    async def _fetch(self, task_id: str) -> httpx.Response:
-        path = wire.operation_path(task_id, "status")
-        return await send_bounded(self._http, "GET", path)
+    def _parse_submit(
+        self, response: httpx.Response, request: VideoRequest, model: catalog.VeoModel
+    ) -> Task:
+        now, name = self.context.clock.now(), self.context.name
+        if model.protocol == "interactions":
+            return interactions.parse_submit(response, request, now, name)
+        return wire.parse_submit(response, request, now, name, self.operation_names)
 
-    def _status_of(self, body: dict[str, Any], task_id: str) -> TaskStatus:
-        now = self.context.clock.now()
-        return wire.status_of(body, task_id, now, self._progress(task_id), self.context.name)
+    async def _fetch(self, task_id: str) -> httpx.Response:
+        if interactions.is_interaction(task_id):
+            path = interactions.path(task_id, "status", self.context.name)
+        else:
+            path = wire.operation_path(task_id, "status")
+        # An interaction's video may come inline, as base64 in the reply.
+        return await send_bounded(self._http, "GET", path, max_bytes=MAX_INLINE_REPLY)
+
+    def _parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
+        now, name, progress = self.context.clock.now(), self.context.name, self._progress(task_id)
+        if interactions.is_interaction(task_id):
+            return interactions.parse_status(
+                response, task_id, now, progress, name, self._keep_inline
+            )
+        body = wire.parse_operation(response, "status", task_id, name, self.operation_names)
+        return wire.status_of(body, task_id, now, progress, name)
+
+    # -- inline videos: served from memory to the download client ------------------------
+
+    def _keep_inline(self, key: str, encoded: str) -> str:
+        """Keep the base64 video `encoded` for its download; the URL it is served at."""
+        try:
+            self._inline[key] = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProtocolError(
+                f"The inline video of {key} is not valid base64.",
+                provider=self.context.name,
+                operation="status",
+            ) from None
+        while len(self._inline) > MAX_INLINE_KEPT:
+            self._inline.pop(next(iter(self._inline)))
+        return f"{INLINE_HOST}/{key}.mp4"
+
+    @hookimpl
+    def videoprovider_http_mounts(self) -> dict[str, httpx.AsyncBaseTransport]:
+        return {INLINE_HOST: httpx.MockTransport(self._serve_inline)}
+
+    def _serve_inline(self, request: httpx.Request) -> httpx.Response:
+        data = self._inline.get(request.url.path.removeprefix("/").removesuffix(".mp4"))
+        if data is None:
+            return httpx.Response(404, text="this process holds no such inline video")
+        return httpx.Response(200, content=data, headers={"Content-Type": "video/mp4"})
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
@@ -135,8 +196,8 @@ class GoogleProvider:
     async def videoprovider_submit(self, request: VideoRequest) -> Task:
         model = self.catalogue.model_of(request, self.settings.model)
         self.catalogue.check(request, model)
-        body = await self._body(request)
-        path = self._submit_path(model.id)
+        body = await self._body(request, model)
+        path = self._submit_path(model)
         where: dict[str, Any] = {"provider": self.context.name, "operation": "submit"}
         attempt = 0
         while True:
@@ -177,10 +238,7 @@ class GoogleProvider:
             if response.status_code != 200:
                 raise wire.error_for(response, "submit", None, self.context.name)
             try:
-                now = self.context.clock.now()
-                task = wire.parse_submit(
-                    response, request, now, self.context.name, self.operation_names
-                )
+                task = self._parse_submit(response, request, model)
             except ProtocolError as exc:
                 raise SubmitOutcomeUnknown(
                     f"{exc.message} The operation may exist; it was not resent.",
@@ -232,10 +290,7 @@ class GoogleProvider:
             return wire.unknown_status(task_id, self.context.clock.now(), self.context.name)
         if response.status_code != 200:
             raise wire.error_for(response, "status", task_id, self.context.name)
-        body = wire.parse_operation(
-            response, "status", task_id, self.context.name, self.operation_names
-        )
-        status = self._status_of(body, task_id)
+        status = self._parse_status(response, task_id)
         if status.state.is_terminal:
             self._submitted.pop(task_id, None)
         return status

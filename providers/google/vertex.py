@@ -6,8 +6,6 @@ download). The submit rule, retries and state mapping are the Gemini API provide
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -23,8 +21,7 @@ from videoprovider.models import TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
 from . import catalog, wire
-from .inputs import image_inputs
-from .provider import GoogleProvider, origin
+from .provider import MAX_INLINE_REPLY, GoogleProvider, origin
 from .vertex_auth import AccessTokens
 from .vertex_settings import VertexSettings
 
@@ -34,13 +31,6 @@ OPERATION = re.compile(
     r"models/([a-z0-9][a-z0-9.-]{0,62})/operations/([A-Za-z0-9_-]{1,128})"
 )
 _GS = re.compile(r"gs://([^/]+)/(.+)")
-# Inline videos are served to the download client in-process from this never-resolving host.
-INLINE_HOST = "https://inline.vertex.videoprovider.invalid"
-# An inline 8-second video, base64 in JSON, is several MB: far above the 4 MiB API default.
-MAX_OPERATION_BYTES = 256 * 1024 * 1024
-# Inline videos this process keeps for their download (the newest; an older one is fetched
-# again with its operation).
-MAX_INLINE_KEPT = 8
 
 
 class VertexProvider(GoogleProvider):
@@ -69,7 +59,6 @@ class VertexProvider(GoogleProvider):
         self.project = project
         self.vertex = settings
         self._storage = origin(settings.storage_url)
-        self._inline: dict[str, bytes] = {}
         self._setup(settings, context, settings.api_root, {})
 
     def _resource(self, model: str) -> str:
@@ -81,14 +70,11 @@ class VertexProvider(GoogleProvider):
     async def _auth_headers(self) -> dict[str, str]:
         return await self.tokens.headers()
 
-    def _submit_path(self, model: str) -> str:
-        return f"{self._resource(model)}:predictLongRunning"
+    def _submit_path(self, model: catalog.VeoModel) -> str:
+        return f"{self._resource(model.id)}:predictLongRunning"
 
-    async def _body(self, request: VideoRequest) -> dict[str, Any]:
-        images = await image_inputs(
-            request.image_url, request.last_frame_url, request.reference_urls, self.local_service
-        )
-        body = wire.request_body(request, images)
+    async def _body(self, request: VideoRequest, model: catalog.VeoModel) -> dict[str, Any]:
+        body = wire.request_body(request, await self._images(request))
         # Vertex-only parameters [sdk-2.34 `_GenerateVideosConfig_to_vertex`].
         parameters = body.setdefault("parameters", {})
         if request.seed is not None:
@@ -119,10 +105,12 @@ class VertexProvider(GoogleProvider):
             f"{resource}:fetchPredictOperation",
             json={"operationName": task_id},
             headers=headers,
-            max_bytes=MAX_OPERATION_BYTES,
+            max_bytes=MAX_INLINE_REPLY,
         )
 
-    def _status_of(self, body: dict[str, Any], task_id: str) -> TaskStatus:
+    def _parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
+        name = self.context.name
+        body = wire.parse_operation(response, "status", task_id, name, self.operation_names)
         now = self.context.clock.now()
 
         op_id = task_id.rsplit("/", 1)[-1]
@@ -160,27 +148,7 @@ class VertexProvider(GoogleProvider):
             bucket, name = (quote(part, safe="") for part in match.groups())
             return f"{self.vertex.storage_url}/storage/v1/b/{bucket}/o/{name}?alt=media"
         encoded = video.get("bytesBase64Encoded")
-        if isinstance(encoded, str):
-            try:
-                data = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                return None
-            self._inline[key] = data
-            while len(self._inline) > MAX_INLINE_KEPT:
-                self._inline.pop(next(iter(self._inline)))
-            return f"{INLINE_HOST}/{key}.mp4"
-        return None
-
-    @hookimpl
-    def videoprovider_http_mounts(self) -> dict[str, httpx.AsyncBaseTransport]:
-        return {INLINE_HOST: httpx.MockTransport(self._serve_inline)}
-
-    def _serve_inline(self, request: httpx.Request) -> httpx.Response:
-        key = request.url.path.removeprefix("/").removesuffix(".mp4")
-        data = self._inline.get(key)
-        if data is None:
-            return httpx.Response(404, text="this process holds no such inline video")
-        return httpx.Response(200, content=data, headers={"Content-Type": "video/mp4"})
+        return self._keep_inline(key, encoded) if isinstance(encoded, str) else None
 
     @hookimpl
     def videoprovider_download_headers(self, url: str) -> Mapping[str, str] | None:

@@ -20,7 +20,7 @@ from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Res
 from videoprovider.testing.media import sample_mp4
 
 from ..catalog import GEMINI, VERTEX
-from . import vertex
+from . import interactions, vertex
 from .replies import error as _error
 from .replies import json_reply as _json
 
@@ -67,6 +67,7 @@ class EmulatorConfig:
     public_files: bool = False  # serve any file id without a key (the "other host" role)
     # Vertex AI: the service accounts (`client_email`) the token endpoint serves; None: any.
     service_accounts: tuple[str, ...] | None = None
+    omni_inline: bool = True  # Omni videos come as base64 `data` (False: a file `uri`)
 
 
 @dataclass
@@ -81,9 +82,9 @@ class Operation:
 
 
 def _kind(path: str) -> str:
-    on_vertex = vertex.kind(path)
-    if on_vertex:
-        return on_vertex
+    elsewhere = vertex.kind(path) or interactions.kind(path)
+    if elsewhere:
+        return elsewhere
     if _CREATE.match(path):
         return "create"
     if _GET.match(path):
@@ -109,8 +110,9 @@ class GoogleService:
         self.files: dict[str, str] = {}  # file id → operation name
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        self._rng = random.Random(self.config.seed)
+        self.rng = random.Random(self.config.seed)
         self.vertex = vertex.VertexRoutes(self)
+        self.interactions = interactions.InteractionRoutes(self)
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -181,6 +183,8 @@ class GoogleService:
         refused = self._key_refusal(req)
         if refused is not None:
             return refused
+        if interactions.kind(req.path):
+            return self.interactions.route(req)
         if kind == "create" and req.method == "POST":
             model = _CREATE.match(req.path)[1]  # type: ignore[index]
             return self.create(req, model, f"models/{model}")
@@ -208,9 +212,9 @@ class GoogleService:
             return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload: instances[0].prompt.")
         if not isinstance(prompt, str) or not prompt.strip():
             return _error(400, "INVALID_ARGUMENT", "The prompt must not be empty.")
-        op_id = "".join(self._rng.choice(_ALPHABET) for _ in range(12))
+        op_id = "".join(self.rng.choice(_ALPHABET) for _ in range(12))
         name = f"{resource}/operations/{op_id}"
-        file_id = "".join(self._rng.choice(_ALPHABET) for _ in range(12))
+        file_id = "".join(self.rng.choice(_ALPHABET) for _ in range(12))
         self.operations[name] = Operation(
             name,
             model,
