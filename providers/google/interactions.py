@@ -21,7 +21,7 @@ import httpx
 from videoprovider import errors
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
 
-from .wire import excerpt, json_body
+from .wire import parse_operation
 
 log = logging.getLogger("videoprovider.google")
 
@@ -79,16 +79,7 @@ def request_body(request: VideoRequest, model: str, images: list[dict[str, Any]]
 def _interaction(
     response: httpx.Response, operation: str, task_id: str | None, provider: str
 ) -> dict[str, Any]:
-    body = json_body(response, operation, task_id)
-    if not isinstance(body, dict) or _ID.fullmatch(str(body.get("id", ""))) is None:
-        raise errors.ProtocolError(
-            f"The {operation} reply is not an interaction: {excerpt(response.text)!r}.",
-            provider=provider,
-            operation=operation,
-            task_id=task_id,
-            http_status=response.status_code,
-        )
-    return dict(body)
+    return parse_operation(response, operation, task_id, provider, _ID, key="id")
 
 
 def parse_submit(

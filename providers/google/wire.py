@@ -174,12 +174,15 @@ def parse_operation(
     task_id: str | None,
     provider: str = PROVIDER,
     names: re.Pattern[str] = OPERATION,
+    key: str = "name",
 ) -> dict[str, Any]:
+    """The JSON object of `response`, whose `key` (an operation's `name`, an interaction's
+    `id`) matches `names`; ProtocolError for anything else."""
     body = json_body(response, operation, task_id)
-    name = body.get("name") if isinstance(body, dict) else None
+    name = body.get(key) if isinstance(body, dict) else None
     if not isinstance(name, str) or names.fullmatch(name) is None:
         raise errors.ProtocolError(
-            f"The {operation} reply is not a video operation: {excerpt(response.text)!r}.",
+            f"The {operation} reply is not a video task: {excerpt(response.text)!r}.",
             provider=provider,
             operation=operation,
             task_id=task_id,
