@@ -22,6 +22,7 @@ from ._version import __version__
 from .clock import Clock
 from .config import Config, CoreSettings
 from .download import download_client
+from .download_credentials import CredentialHeaders
 from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
 from .journal import Journal, worker_id
 from .journal.workers import AccountShare, account_key
@@ -145,6 +146,9 @@ class Backend:
                 # videos from loopback too.
                 allow_loopback=self.declared.local_service,
                 allow_private=config.core.download_allow_private,
+                credentials=CredentialHeaders(
+                    lambda url: self.pm.hook.videoprovider_download_headers(url=url)
+                ),
             )
         return self.http
 

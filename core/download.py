@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -149,6 +149,7 @@ def download_client(
     headers: Mapping[str, str],
     allow_loopback: bool,
     allow_private: bool,
+    credentials: Callable[[httpx.Request], Awaitable[None]] | None = None,
 ) -> httpx.AsyncClient:
     """The httpx client downloads use: guarded network transport, checked redirects.
 
@@ -156,6 +157,8 @@ def download_client(
     `mounts` (in-process transports such as the fake provider's) bypass the guard: they never
     reach the network. `allow_loopback` is for providers whose service runs on this machine
     (the DashScope emulator); `allow_private` is the user's `download_allow_private`.
+    `credentials` (a `download_credentials.CredentialHeaders`) adds a provider's key to the
+    hops that need it.
     """
     guard = AddressGuard(
         allow_loopback=allow_loopback, allow_private=allow_private, mounted=list(mounts)
@@ -166,7 +169,10 @@ def download_client(
         headers=dict(headers),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
-        event_hooks={"request": [guard], "response": [_refuse_downgrade]},
+        event_hooks={
+            "request": [guard, *([credentials] if credentials else [])],
+            "response": [_refuse_downgrade],
+        },
     )
 
 

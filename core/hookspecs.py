@@ -44,6 +44,7 @@ PROVIDER_SUPPORT_HOOKS = (
     "videoprovider_webhook",
     "videoprovider_list_tasks",
     "videoprovider_recover_submit",
+    "videoprovider_download_headers",
 )
 EVENT_HOOKS = (
     "videoprovider_task_submitted",
@@ -167,6 +168,19 @@ def videoprovider_http_mounts() -> Mapping[str, httpx.AsyncBaseTransport] | None
     Lets a provider serve its videos from somewhere other than the network (the fake provider
     serves `https://fake.videoprovider.invalid/...` from memory) while `download` stays the one
     code path every provider uses.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_download_headers(url: str) -> Mapping[str, str] | None:
+    """Headers (credentials) the provider's own service needs to serve the video at `url`.
+
+    Called, synchronously, before every request of a download, redirect hops included, with
+    that hop's URL. Return the headers only for URLs on the origin (scheme, host and port)
+    your key belongs to, and None for every other URL: a video URL on another host, or a
+    redirect to one, must never receive your key. Headers returned for one hop are removed
+    from the next hop unless you return them again. Optional: without it downloads carry no
+    credentials.
     """
 
 

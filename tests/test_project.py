@@ -38,6 +38,7 @@ PACKAGES = {
     "videoprovider_replicate": ROOT / "providers" / "replicate",
     "videoprovider_fal": ROOT / "providers" / "fal",
     "videoprovider_kling": ROOT / "providers" / "kling",
+    "videoprovider_google": ROOT / "providers" / "google",
 }
 
 

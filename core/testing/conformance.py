@@ -54,14 +54,6 @@ LOST_REPLIES = ["drop_after_send", "500", "read_timeout"]
 LONG_WAIT = 7 * 24 * 3600.0  # virtual seconds: "until it ends", on a clock that never sleeps
 
 
-def _not_get(request: httpx.Request) -> bool:
-    return request.method != "GET"
-
-
-def _is_get(request: httpx.Request) -> bool:
-    return request.method == "GET"
-
-
 class ProviderConformance(ListingChecks):
     """Contract tests for one provider plugin; subclass it as `Test...` to run them.
 
@@ -72,6 +64,19 @@ class ProviderConformance(ListingChecks):
     #: False for a provider that makes no HTTP requests (the offline fake): the checks that
     #: inject network faults are then skipped, by this declaration.
     uses_http: ClassVar[bool] = True
+
+    @staticmethod
+    def is_status_request(method: str, url: str) -> bool:
+        """Whether a request is a status poll (the fault checks fail polls, and treat the
+        other requests as submits): a GET by default. A service polled with another method
+        (Vertex AI's POST `:fetchPredictOperation`) overrides this."""
+        return method == "GET"
+
+    def _is_poll(self, request: httpx.Request) -> bool:
+        return self.is_status_request(request.method, str(request.url))
+
+    def _not_poll(self, request: httpx.Request) -> bool:
+        return not self._is_poll(request)
 
     # -- what the author provides ---------------------------------------------------------
 
@@ -324,7 +329,7 @@ class ProviderConformance(ListingChecks):
         kit_client.status(conformance_unknown_task_id)
         faults: list[Fault] = []
         if self.uses_http:
-            faults = [Fault("500", _not_get), Fault("500", _is_get, count=100)]
+            faults = [Fault("500", self._not_poll), Fault("500", self._is_poll, count=100)]
         for fault in faults:
             kit_transport.fail(fault)
         for call in (
@@ -369,7 +374,7 @@ class ProviderConformance(ListingChecks):
     ) -> None:
         if self._submit_key():
             pytest.skip(f"{self.provider} declares recoverable_submits: the next check applies")
-        kit_faults.fail(Fault(kind, _not_get))
+        kit_faults.fail(Fault(kind, self._not_poll))
         outcome: SubmitOutcomeUnknown | None = None
         try:
             kit_client.submit(conformance_request)
@@ -401,7 +406,7 @@ class ProviderConformance(ListingChecks):
         key = self._submit_key()
         if not key:
             pytest.skip(f"{self.provider} does not declare recoverable_submits")
-        kit_faults.fail(Fault(kind, _not_get))
+        kit_faults.fail(Fault(kind, self._not_poll))
         try:
             task = kit_client.submit(conformance_request)
         except SubmitOutcomeUnknown as exc:
@@ -428,13 +433,13 @@ class ProviderConformance(ListingChecks):
     ) -> None:
         task = self._submit(kit_client, conformance_request)
         for fault in (
-            Fault("429", _is_get, retry_after=30.0),
-            Fault("500", _is_get),
-            Fault("malformed", _is_get),
+            Fault("429", self._is_poll, retry_after=30.0),
+            Fault("500", self._is_poll),
+            Fault("malformed", self._is_poll),
         ):
             kit_faults.fail(fault)
         assert kit_client.wait(task, timeout=LONG_WAIT).state is TaskState.COMPLETED
-        polls = [s for s in kit_faults.seen if s.method == "GET"]
+        polls = [s for s in kit_faults.seen if self.is_status_request(s.method, s.url)]
         throttled = next(i for i, s in enumerate(polls) if s.fault == "429")
         if throttled + 1 < len(polls):
             gap = polls[throttled + 1].at - polls[throttled].at

@@ -1,0 +1,1 @@
+"""Google Veo (Gemini API) provider for videoprovider."""
