@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -53,6 +54,7 @@ from .settings import DashScopeSettings
 from .signatures import EventBridgeSignatures
 from .upload import (
     OSS_RESOLVE_HEADER,
+    LocalFile,
     Uploader,
     local_file,
     media_fields,
@@ -213,17 +215,22 @@ class DashScopeProvider:
 
         All files are checked before the first upload, so a bad one costs no request.
         """
-        files = {
-            value: found
-            for field, value, kinds in media_fields(request)
-            if (found := local_file(value, field, kinds)) is not None
-        }
-        uploaded: dict[str, str] = {}
-        if files:
-            uploader = Uploader(self._http, self._storage, str(body["model"]))
-            for value, file in files.items():
-                uploaded[value] = await uploader.upload(file)
-                log.info("uploaded %s for %s", file.path, file.field)
+        opened: list[LocalFile] = []  # every file checked, kept open until it is uploaded
+        files: dict[str | Path, LocalFile] = {}
+        try:
+            for field, value, kinds in media_fields(request):
+                if (found := local_file(value, field, kinds)) is not None:
+                    opened.append(found)
+                    files.setdefault(value, found)
+            uploaded: dict[str | Path, str] = {}
+            if files:
+                uploader = Uploader(self._http, self._storage, str(body["model"]))
+                for value, file in files.items():
+                    uploaded[value] = await uploader.upload(file)
+                    log.info("uploaded %s for %s", file.path, file.field)
+        finally:
+            for file in opened:
+                file.close()
         body = replace_strings(body, uploaded)
         if any(url.startswith("oss://") for url in strings_in(body.get("input"))):
             headers.update(OSS_RESOLVE_HEADER)
