@@ -41,6 +41,7 @@ SIGNED_HEADERS = (
 SIGNATURE_HEADER = "x-eventbridge-signature-v2"
 CERT_HOST = re.compile(r"[a-z0-9-]+-eventbridge\.oss-accelerate\.aliyuncs\.com")
 MAX_CERT_BYTES = 64 * 1024
+_STAMP = re.compile(r"[0-9]{1,13}")
 KEEP_CERTS = 16  # one per region and key rotation is plenty
 _WHERE: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
 
@@ -96,11 +97,12 @@ class EventBridgeSignatures:
 
     @staticmethod
     def _check_time(stamp: str, now: datetime) -> None:
-        try:
-            sent = float(stamp)
-        except ValueError:
-            raise _refused("its x-eventbridge-signature-timestamp is not a number") from None
-        if sent > 1e11:  # milliseconds, as EventBridge's own receivers read it
+        # Digits only (seconds, or milliseconds as EventBridge's own receivers read it):
+        # float() would take "nan", "inf" and "1e400", and nan passes every comparison.
+        if not _STAMP.fullmatch(stamp):
+            raise _refused("its x-eventbridge-signature-timestamp is not a Unix time")
+        sent = float(stamp)
+        if sent > 1e11:
             sent /= 1000.0
         age = now.timestamp() - sent
         if abs(age) > TOLERANCE_SECONDS:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
 
 # The replay window Replicate and the Standard Webhooks libraries use.
 TOLERANCE_SECONDS = 5 * 60
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookVerificationError(ValueError):
@@ -80,10 +82,11 @@ def verify_webhook(
         raise WebhookVerificationError(
             "missing webhook-id, webhook-timestamp or webhook-signature header", 400
         )
-    try:
-        sent = int(stamp)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not Unix seconds", 400) from None
+    # ASCII digits only, at most 12 (past the year 33000): int() would also take "+1",
+    # "1_0", non-ASCII digits and a 400-digit number whose arithmetic with a float overflows.
+    if not _UNIX_SECONDS.fullmatch(stamp):
+        raise WebhookVerificationError("webhook-timestamp is not Unix seconds", 400)
+    sent = int(stamp)
     if abs(now - sent) > tolerance:
         raise WebhookVerificationError(
             f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "

@@ -163,3 +163,16 @@ def test_events_url_must_be_an_https_url() -> None:
         DashScopeSettings(api_key=KEY, events_token=TOKEN, events_url="ftp://x")
     with pytest.raises(ValueError, match="events_url needs events_token"):
         DashScopeSettings(api_key=KEY, events_url=TARGET)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["nan", "NaN", "inf", "-inf", "1e400", "1" + "0" * 400, "-5", "1.5e12", " 1", "x"]
+)
+async def test_a_non_numeric_non_finite_or_absurd_timestamp_is_refused_401(stamp: str) -> None:
+    # nan once passed the freshness check: every comparison with it is false.
+    server = CertServer()
+    headers = signed(BODY, **{"x-eventbridge-signature-timestamp": stamp})
+    with pytest.raises(WebhookRejected) as info:
+        await checker(server).verify(headers, BODY, NOW)
+    assert info.value.http_status == 401
+    assert server.fetches == 0  # refused before any certificate is fetched
