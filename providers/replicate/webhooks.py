@@ -19,6 +19,7 @@ from collections.abc import Mapping
 __all__ = [
     "TOLERANCE_SECONDS",
     "WebhookVerificationError",
+    "check_headers",
     "signature",
     "signing_key",
     "verify_webhook",
@@ -60,20 +61,12 @@ def signature(key: bytes, msg_id: str, stamp: str, body: bytes) -> bytes:
     return hmac.new(key, signed, hashlib.sha256).digest()
 
 
-def verify_webhook(
-    body: bytes,
-    headers: Mapping[str, str],
-    secret: str,
-    *,
-    now: float,
-    tolerance: float = TOLERANCE_SECONDS,
-) -> None:
-    """Raise WebhookVerificationError unless `body` carries a valid, fresh Replicate signature.
-
-    `body` is the raw request body (before any JSON parsing), `headers` the request's
-    headers (any case), `secret` the `whsec_...` signing secret and `now` the current Unix
-    time in seconds. The error message never contains the secret.
-    """
+def check_headers(
+    headers: Mapping[str, str], *, now: float, tolerance: float = TOLERANCE_SECONDS
+) -> tuple[str, str, str]:
+    """The delivery's (id, timestamp, signatures) when they are present and the timestamp is
+    fresh; WebhookVerificationError otherwise. Needs no secret: a delivery that fails here
+    costs nothing, not even the fetch of the signing secret."""
     lower = {k.lower(): v for k, v in headers.items()}
     msg_id = lower.get("webhook-id", "")
     stamp = lower.get("webhook-timestamp", "")
@@ -92,6 +85,24 @@ def verify_webhook(
             f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "
             "(a replay, or this machine's clock is wrong)"
         )
+    return msg_id, stamp, signatures
+
+
+def verify_webhook(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    now: float,
+    tolerance: float = TOLERANCE_SECONDS,
+) -> None:
+    """Raise WebhookVerificationError unless `body` carries a valid, fresh Replicate signature.
+
+    `body` is the raw request body (before any JSON parsing), `headers` the request's
+    headers (any case), `secret` the `whsec_...` signing secret and `now` the current Unix
+    time in seconds. The error message never contains the secret.
+    """
+    msg_id, stamp, signatures = check_headers(headers, now=now, tolerance=tolerance)
     expected = signature(signing_key(secret), msg_id, stamp, body)
     for entry in signatures.split():
         version, _, encoded = entry.partition(",")
