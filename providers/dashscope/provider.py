@@ -51,7 +51,7 @@ from .events import check_token, read_event
 from .prices import PRICES
 from .request import build_submit
 from .settings import DashScopeSettings
-from .signatures import EventBridgeSignatures
+from .signatures import EventBridgeSignatures, trusted_cas
 from .upload import (
     OSS_RESOLVE_HEADER,
     LocalFile,
@@ -124,7 +124,9 @@ class DashScopeProvider:
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
         self._signatures = (
-            EventBridgeSignatures(self._storage, settings.events_url)
+            EventBridgeSignatures(
+                self._storage, settings.events_url, trusted_cas(settings.events_ca_file)
+            )
             if settings.events_url
             else None
         )
