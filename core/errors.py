@@ -7,6 +7,8 @@ never format secrets: providers pass only redacted excerpts of what they receive
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -243,6 +245,34 @@ class ProtocolError(VideoProviderError):
         "This is a provider or gateway fault, or a protocol change videoprovider does not know "
         "yet; retry later and report it with the request id if it persists."
     )
+
+
+# For providers' parsers (not exported with the error classes, which __all__ lists).
+# What a parser raises when a reply has a shape it did not expect: a list where a string
+# was, a number too large, a document too deep (RecursionError), a model refusing a value.
+MALFORMED = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+@contextmanager
+def malformed_reply(what: str, **where: Any) -> Iterator[None]:
+    """Turn any unexpected shape in `what` (a reply, a delivery) into a ProtocolError, so a
+    parser either returns a result or raises a VideoProviderError, never a TypeError."""
+    try:
+        yield
+    except VideoProviderError:
+        raise
+    except MALFORMED as exc:
+        raise ProtocolError(
+            f"{what} has a shape videoprovider cannot read ({type(exc).__name__}).", **where
+        ) from None
 
 
 class SubmitOutcomeUnknown(VideoProviderError):

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from videoprovider._version import __version__
-from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
+from videoprovider.apiclient import api_client, describe, is_loopback, parse_json, send_bounded
 from videoprovider.backoff import Backoff
 from videoprovider.catalog import ModelInfo
 from videoprovider.download import redact_url
@@ -364,7 +364,7 @@ def check_task_id(task_id: str, operation: str) -> None:
 
 def _is_json(response: httpx.Response) -> bool:
     try:
-        response.json()
+        parse_json(response.content)
     except ValueError:
         return False
     return True
