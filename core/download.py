@@ -9,21 +9,20 @@ allowed) and redirects from https to http, so a URL from a user cannot reach int
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import re
 import secrets
-import socket
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import anyio
 import httpx
 
+from .addresses import AddressGuard
 from .errors import DownloadError
+from .redact import redact_url
 
 __all__ = [
     "AddressGuard",
@@ -40,12 +39,6 @@ MAX_REDIRECTS = 5
 
 ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def redact_url(url: str) -> str:
-    """`url` without its query string and fragment: signed URLs carry credentials there."""
-    parts = urlsplit(url)
-    return parts._replace(query="", fragment="").geturl()
 
 
 class _RedactURLs(logging.Filter):
@@ -66,69 +59,6 @@ def redact_http_logs() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactURLs) for f in logger.filters):
         logger.addFilter(_RedactURLs())
-
-
-def _kind(address: str) -> str | None:
-    """Why `address` is not a public one, or None if it is."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"  # 169.254.169.254 is the cloud metadata service
-    if ip.is_multicast or not ip.is_global:
-        return "private"
-    return None
-
-
-class AddressGuard:
-    """The download client's request hook: refuses hosts that resolve to loopback, private
-    or link-local addresses before connecting.
-
-    httpx runs request hooks before every redirect hop, so every hop is checked. A hook and
-    not a transport, because httpx applies the environment's proxies only to transports it
-    builds itself. The host is resolved here and again when connecting; a name that changes
-    its answers in between (DNS rebinding) is not caught (SECURITY.md). A name that does not
-    resolve here passes: connecting fails too, or a proxy from the environment resolves it.
-    Hosts served by an in-process mount (the fake provider's) never reach the network.
-    """
-
-    def __init__(
-        self,
-        *,
-        allow_loopback: bool = False,
-        allow_private: bool = False,
-        mounted: Collection[str] = (),
-    ) -> None:
-        self.allow_loopback = allow_loopback or allow_private
-        self.allow_private = allow_private
-        self.mounted = {httpx.URL(m).host for m in mounted}
-
-    async def __call__(self, request: httpx.Request) -> None:
-        if not self.allow_private and request.url.host not in self.mounted:
-            await self._check(request.url)
-
-    async def _check(self, url: httpx.URL) -> None:
-        host = url.host
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                infos = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
-            except OSError:
-                return
-            addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            kind = _kind(address)
-            if kind is None or (kind == "loopback" and self.allow_loopback):
-                continue
-            raise DownloadError(
-                f"Refusing to download {redact_url(str(url))}: {host} is a {kind} address "
-                f"({address}); videoprovider does not fetch from internal addresses.",
-                hint="If that server is yours, set download_allow_private = true in your own "
-                "config (or VIDEOPROVIDER_DOWNLOAD_ALLOW_PRIVATE=1).",
-            )
 
 
 async def _refuse_downgrade(response: httpx.Response) -> None:
