@@ -115,7 +115,10 @@ class CoreSettings(BaseModel):
         default=2 * 1024**3, gt=0, description="Largest video download accepted, bytes."
     )
     download_timeout: float = Field(
-        default=60.0, gt=0, description="Network read timeout of a download, seconds."
+        default=60.0,
+        gt=0,
+        description="Time a whole download may take, seconds (a read that stalls 30 s fails "
+        "sooner).",
     )
     download_allow_private: bool = Field(
         default=False,

@@ -1,7 +1,8 @@
 """Saving a video: streamed to a temporary file beside the target, linked in only when whole.
 
-A download that is interrupted, truncated or over the size cap leaves nothing at the target
-path and never replaces an existing file unless asked to. The download client refuses, on
+A download that is interrupted, truncated, over the size cap or over its time leaves nothing
+at the target path and never replaces an existing file unless asked to. File work runs in
+worker threads, off the event loop. The download client refuses, on
 every redirect hop, hosts that resolve to loopback, private or link-local addresses (unless
 allowed) and redirects from https to http, so a URL from a user cannot reach internal services.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import secrets
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import anyio
 import httpx
 
 from .addresses import AddressGuard
@@ -119,8 +122,14 @@ async def download_to(
     default_name: str = "video.mp4",
     on_bytes: ProgressFn | None = None,
     context: dict[str, str | None] | None = None,
+    timeout: float | None = None,
 ) -> tuple[Path, int]:
-    """Stream `url` into `path`; return the final path and the number of bytes written."""
+    """Stream `url` into `path`; return the final path and the number of bytes written.
+
+    `timeout` bounds the whole download, however slowly the bytes come (each read has the
+    client's own, shorter timeout too). Files are created, written, synced and moved in a
+    worker thread, so a slow disk never blocks the event loop.
+    """
     ctx: dict[str, Any] = {k: v for k, v in (context or {}).items() if v is not None}
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -129,6 +138,38 @@ async def download_to(
             hint="Pass the video URL the provider returned.",
             **ctx,
         )
+    target, fd, tmp = await anyio.to_thread.run_sync(
+        _begin, path, url, default_name, overwrite, ctx
+    )
+    sink = _Sink(fd)
+    try:
+        with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:
+            written = await _stream(http, url, sink, max_bytes, on_bytes, ctx)
+        if deadline.cancelled_caught:
+            raise DownloadError(
+                f"Downloading {redact_url(url)} took longer than the download_timeout of "
+                f"{timeout:g} s; stopped after {sink.received} bytes.",
+                hint="Raise download_timeout for large videos or slow links, then collect "
+                "the video again.",
+                **ctx,
+            )
+        await sink.finish()
+        await anyio.to_thread.run_sync(_place, tmp, target, overwrite, ctx)
+    except BaseException as exc:
+        sink.abandon()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_save(target, exc, **ctx) from exc
+        raise
+    return target, written
+
+
+def _begin(
+    path: str | os.PathLike[str], url: str, default_name: str, overwrite: bool, ctx: Any
+) -> tuple[Path, int, Path]:
+    """The target, and an open temporary file beside it (in a worker thread: it stats,
+    creates folders and files)."""
     target = target_path(path, url, default_name).absolute()
     if target.exists() and not overwrite:
         raise DownloadError(
@@ -141,19 +182,55 @@ async def download_to(
         fd, tmp = _create_temp(target)
     except OSError as exc:
         raise cannot_save(target, exc, **ctx) from exc
+    return target, fd, tmp
+
+
+class _Sink:
+    """Where a download's bytes go: gathered in memory, written by a worker thread."""
+
+    FLUSH_BYTES = 1024 * 1024
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._buffer = bytearray()
+        self.received = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.received += len(chunk)
+        if len(self._buffer) >= self.FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if data and self._fd is not None:
+            await anyio.to_thread.run_sync(_write_all, self._fd, data)
+
+    async def finish(self) -> None:
+        """Write what is left, sync it to disk and close the file."""
+        await self._flush()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            await anyio.to_thread.run_sync(_sync_and_close, fd)
+
+    def abandon(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _sync_and_close(fd: int) -> None:
     try:
-        with os.fdopen(fd, "wb") as out:
-            written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
-            out.flush()
-            os.fsync(out.fileno())
-        _place(tmp, target, overwrite, ctx)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise cannot_save(target, exc, **ctx) from exc
-        raise
-    return target, written
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_writable(path: str | os.PathLike[str], default_name: str = "video.mp4") -> Path:
@@ -208,7 +285,7 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> str:
 async def _stream(
     http: httpx.AsyncClient,
     url: str,
-    out: object,
+    out: _Sink,
     max_bytes: int,
     on_bytes: ProgressFn | None,
     ctx: dict[str, Any],
@@ -239,7 +316,7 @@ async def _stream(
                         hint="Raise download_max_bytes if the video is expected to be this large.",
                         **ctx,
                     )
-                out.write(chunk)  # type: ignore[attr-defined]
+                await out.write(chunk)
                 if on_bytes is not None:
                     on_bytes(written, length)
             if length is not None and written != length:

@@ -411,3 +411,86 @@ async def test_the_client_refuses_internal_urls_unless_the_user_allows_them(
             with pytest.raises(DownloadError, match="loopback"):
                 await c.download_url(f"{root}/v.mp4", tmp_path)
     assert seen == (["/v.mp4"] if allow else [])
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Sends a 40-byte video one byte at a time, a byte every 0.25 s (10 s in all), until
+    the test is over."""
+
+    stop: threading.Event
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        try:
+            for _ in range(40):
+                if self.stop.wait(0.25):
+                    return
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def test_download_timeout_bounds_the_whole_download_not_each_read(
+    tmp_path: Path,
+) -> None:
+    stop = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("T", (_Trickle,), {"stop": stop}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # Each read arrives well within its own timeout; only the whole download is late.
+        http = download_client(
+            mounts={},
+            timeout=httpx.Timeout(5.0, read=5.0),
+            headers={},
+            allow_loopback=True,
+            allow_private=False,
+        )
+        async with http:
+            with pytest.raises(DownloadError, match="longer than the download_timeout of 1 s"):
+                await download_to(
+                    http,
+                    f"http://127.0.0.1:{server.server_address[1]}/v.mp4",
+                    tmp_path / "v.mp4",
+                    max_bytes=10**6,
+                    timeout=1.0,
+                )
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert leftovers(tmp_path) == []
+
+
+async def test_file_writes_and_fsync_run_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    calls: list[tuple[str, bool]] = []
+
+    def watch(name: str) -> None:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if any(isinstance(a, (int, Path)) for a in args[:1]):
+                calls.append((name, threading.get_ident() == loop_thread))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, call)
+
+    for name in ("open", "write", "fsync", "link", "replace"):
+        watch(name)
+    async with client(serve()) as http:
+        path, _ = await download_to(http, "https://x/v.mp4", tmp_path / "v.mp4", max_bytes=10**7)
+    monkeypatch.undo()
+    assert path.read_bytes() == BODY
+    names = {name for name, _ in calls}
+    assert {"open", "write", "fsync", "link"} <= names
+    assert [c for c in calls if c[1]] == []  # none of them on the loop's thread
