@@ -45,11 +45,12 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class _RedactURLs(logging.Filter):
-    """Strips query strings from the URLs httpx logs ("HTTP Request: GET <url> ...")."""
+    """Strips query strings and passwords from the URLs httpx logs ("HTTP Request: GET
+    <url> ...")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-            isinstance(a, httpx.URL) and a.query for a in record.args
+            isinstance(a, httpx.URL) and (a.query or a.userinfo) for a in record.args
         ):
             record.args = tuple(
                 redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args

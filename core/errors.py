@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .redact import redact_userinfo
+
 if TYPE_CHECKING:
     from .models import Task, TaskStatus, VideoRequest
 
@@ -59,15 +61,17 @@ class VideoProviderError(Exception):
         code: str | None = None,
         http_status: int | None = None,
     ) -> None:
-        self.message = message
-        self.hint = self.default_hint if hint is None else hint
+        # A URL in a message may carry a password (`https://user:pw@host`, a base_url):
+        # never show it, wherever the message was written.
+        self.message = redact_userinfo(message)
+        self.hint = redact_userinfo(self.default_hint if hint is None else hint)
         self.provider = provider
         self.operation = operation
         self.task_id = task_id
         self.request_id = request_id
         self.code = code
         self.http_status = http_status
-        super().__init__(message)
+        super().__init__(self.message)
 
     def context(self) -> dict[str, Any]:
         """The known context fields, for logs and machine-readable output."""

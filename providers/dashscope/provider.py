@@ -132,7 +132,7 @@ class DashScopeProvider:
         )
 
     def __repr__(self) -> str:
-        return f"DashScopeProvider(api_root={self.api_root!r})"
+        return f"DashScopeProvider(api_root={redact_url(self.api_root)!r})"
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))

@@ -118,7 +118,7 @@ class ReplicateProvider:
         self.schemas = SchemaCache(directory, settings.schema_ttl)
 
     def __repr__(self) -> str:
-        return f"ReplicateProvider(base_url={self.settings.base_url!r})"
+        return f"ReplicateProvider(base_url={redact_url(self.settings.base_url)!r})"
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
