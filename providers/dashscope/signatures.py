@@ -87,7 +87,7 @@ class EventBridgeSignatures:
         except ImportError:
             raise ConfigurationError(
                 "Checking EventBridge's signatures (events_url) needs the cryptography "
-                "package (45 or later): pip install 'videoprovider[events]', or unset "
+                "package (50 or later): pip install 'videoprovider[events]', or unset "
                 "events_url."
             ) from None
         self._http = http
