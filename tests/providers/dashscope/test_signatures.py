@@ -254,9 +254,7 @@ async def test_a_certificate_of_an_untrusted_ca_expired_or_of_another_name_is_re
         await checker(server).verify(signed(body(), key=key), body(), NOW)
 
 
-async def test_a_certificate_chaining_to_a_trusted_ca_is_accepted_and_cached_until_it_ends() -> (
-    None
-):
+async def test_a_certificate_chaining_to_a_trusted_ca_is_accepted_and_cached() -> None:
     server = CertServer()
     signatures = checker(server)
     await signatures.verify(signed(body()), body(), NOW)
