@@ -1,7 +1,8 @@
 """The typed values that cross the public API: requests in, tasks and statuses out.
 
 All models are pydantic v2 and JSON round-trippable (`model_dump_json` / `model_validate_json`)
-so a host can store them. Provider wire formats never appear here; each provider maps its own
+so a host can store them; a request naming local files (`pathlib.Path`) reads back as such
+only with `context=LOCAL_FILES_CONTEXT`, because from anyone else a str is a URL. Provider wire formats never appear here; each provider maps its own
 JSON onto these models.
 """
 
@@ -94,8 +95,8 @@ _DEFAULT_PROGRESS = {
 LOCAL_FILES_CONTEXT = {"videoprovider.local_files": True}
 
 
-def _check_media(value: str | Path | None, field: str, info: ValidationInfo) -> str | Path | None:
-    if value is None or isinstance(value, Path):
+def _check_media(value: str | Path, field: str, info: ValidationInfo) -> str | Path:
+    if isinstance(value, Path):
         return value
     value = value.strip()
     parts = urlsplit(value)
@@ -247,16 +248,14 @@ class VideoRequest(BaseModel):
     @field_validator("image_url", "last_frame_url", "audio_url")
     @classmethod
     def _media(cls, v: str | Path | None, info: ValidationInfo) -> str | Path | None:
-        return _check_media(v, str(info.field_name), info)
+        return None if v is None else _check_media(v, str(info.field_name), info)
 
     @field_validator("reference_urls")
     @classmethod
     def _reference_urls(
         cls, v: tuple[str | Path, ...], info: ValidationInfo
     ) -> tuple[str | Path, ...]:
-        return tuple(
-            _check_media(url, f"reference_urls[{i}]", info) or "" for i, url in enumerate(v)
-        )
+        return tuple(_check_media(url, f"reference_urls[{i}]", info) for i, url in enumerate(v))
 
     @model_validator(mode="after")
     def _geometry(self) -> VideoRequest:
