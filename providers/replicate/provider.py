@@ -34,6 +34,7 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
+    VideoProviderError,
     WebhookRejected,
 )
 from videoprovider.hookspecs import hookimpl
@@ -385,7 +386,7 @@ class ReplicateProvider:
                 )
             try:
                 self._webhook_secret = await self._fetch_secret()
-            except (RateLimited, ProviderUnavailable, ProtocolError) as exc:
+            except VideoProviderError as exc:  # a refused token too: no fetch per delivery
                 asked = getattr(exc, "retry_after", None)
                 wait = self._secret_backoff.delay(self._secret_failures, asked)
                 self._secret_failures += 1
