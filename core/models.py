@@ -2,8 +2,8 @@
 
 All models are pydantic v2 and JSON round-trippable (`model_dump_json` / `model_validate_json`)
 so a host can store them; a request naming local files (`pathlib.Path`) reads back as such
-only with `context=LOCAL_FILES_CONTEXT`, because from anyone else a str is a URL. Provider wire formats never appear here; each provider maps its own
-JSON onto these models.
+only with `context=LOCAL_FILES_CONTEXT`, because from anyone else a str is a URL. Provider
+wire formats never appear here; each provider maps its own JSON onto these models.
 """
 
 from __future__ import annotations
