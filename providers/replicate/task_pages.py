@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from videoprovider import errors
+from videoprovider.errors import malformed_reply
 from videoprovider.models import TaskStatus
 
 from . import wire
@@ -117,6 +118,19 @@ def parse_page(
     can be in the window. A row that is not a video prediction (another model's text or
     image output) is left out: no status could be reported for it.
     """
+    with malformed_reply(
+        "Replicate's prediction listing", provider=wire.PROVIDER, operation="list"
+    ):
+        return _page(response, since, until, model, checked_at)
+
+
+def _page(
+    response: httpx.Response,
+    since: datetime,
+    until: datetime,
+    model: wire.ModelRef | None,
+    checked_at: datetime,
+) -> tuple[list[TaskStatus], str | None]:
     body = wire.json_body(response, "list")
     rows = body.get("results") if isinstance(body, dict) else None
     if not isinstance(rows, list):
