@@ -104,6 +104,7 @@ def _of_model(row: dict[str, Any], model: wire.ModelRef | None) -> bool:
     )
 
 
+@malformed_reply("Replicate's prediction listing", provider=wire.PROVIDER, operation="list")
 def parse_page(
     response: httpx.Response,
     since: datetime,
@@ -118,19 +119,6 @@ def parse_page(
     can be in the window. A row that is not a video prediction (another model's text or
     image output) is left out: no status could be reported for it.
     """
-    with malformed_reply(
-        "Replicate's prediction listing", provider=wire.PROVIDER, operation="list"
-    ):
-        return _page(response, since, until, model, checked_at)
-
-
-def _page(
-    response: httpx.Response,
-    since: datetime,
-    until: datetime,
-    model: wire.ModelRef | None,
-    checked_at: datetime,
-) -> tuple[list[TaskStatus], str | None]:
     body = wire.json_body(response, "list")
     rows = body.get("results") if isinstance(body, dict) else None
     if not isinstance(rows, list):
