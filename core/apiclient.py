@@ -11,6 +11,7 @@ to the transports it builds itself.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,14 +23,22 @@ from .provider import ProviderContext
 
 __all__ = [
     "MAX_API_BYTES",
+    "MAX_JSON_DEPTH",
     "APIClient",
     "ResponseTooLarge",
     "api_client",
     "describe",
     "is_loopback",
+    "is_video_url",
+    "parse_json",
     "read_bounded",
+    "reply_context",
     "send_bounded",
 ]
+
+# No reply or delivery of any provider nests this deep; a document that does is hostile, and
+# recursive code reading it (ours, json, pydantic, repr) would hit Python's recursion limit.
+MAX_JSON_DEPTH = 64
 
 # API replies are JSON documents of a few KB (a DashScope task is under 2 KB). A reply far
 # larger is a broken or hostile server, and reading it whole would hold it all in memory.
@@ -164,6 +173,38 @@ async def _send(
     )
 
 
+def reply_context(
+    response: httpx.Response, provider: str, operation: str, task_id: str | None
+) -> dict[str, Any]:
+    """The error keyword arguments (provider, operation, task, status, request id) for a
+    fault found in `response`."""
+    return {
+        "provider": provider,
+        "operation": operation,
+        "task_id": task_id,
+        "http_status": response.status_code,
+        "request_id": response.headers.get("x-request-id"),
+    }
+
+
+def parse_json(data: bytes | str) -> Any:
+    """`json.loads(data)`, raising ValueError (never RecursionError) for a document that is
+    not JSON or nests deeper than MAX_JSON_DEPTH."""
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:  # iterative: the depth check must not recurse itself
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return doc
+
+
 def describe(exc: httpx.HTTPError) -> str:
     """`ReadTimeout`, or `RemoteProtocolError: <why>`: an httpx error for a user's message.
 
@@ -171,6 +212,18 @@ def describe(exc: httpx.HTTPError) -> str:
     """
     detail = str(exc).strip()
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def is_video_url(url: str) -> bool:
+    """Whether `url` is one a provider may name as a video to download: https, or http to a
+    loopback host (an emulator on this machine). `file://`, `data:` and the rest are not."""
+    try:
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    if not parts.host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.host))
 
 
 def is_loopback(host: str) -> bool:

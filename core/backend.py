@@ -140,7 +140,9 @@ class Backend:
                 mounts.update(extra or {})
             self.http = download_client(
                 mounts=mounts,
-                timeout=httpx.Timeout(10.0, read=config.core.download_timeout),
+                # download_timeout bounds the whole download (download_to); a read that
+                # stalls for 30 s fails sooner.
+                timeout=httpx.Timeout(10.0, read=min(config.core.download_timeout, 30.0)),
                 headers={"User-Agent": user_agent()},
                 # A provider whose service runs on this machine (an emulator) serves its
                 # videos from loopback too.

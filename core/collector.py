@@ -69,6 +69,7 @@ class Collector:
             default_name=f"{task_id or 'video'}.mp4",
             on_bytes=on_bytes,
             context={"provider": backend.name, "operation": "download", "task_id": task_id},
+            timeout=self.config.core.download_timeout,
         )
 
     async def _video_url(self, task: Task, status: TaskStatus | None) -> str:

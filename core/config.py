@@ -120,7 +120,8 @@ class CoreSettings(BaseModel):
     download_timeout: float = Field(
         default=60.0,
         gt=0,
-        description="Network read timeout of a download, seconds.",
+        description="Time a whole download may take, seconds (a read that stalls 30 s fails "
+        "sooner).",
         json_schema_extra={"untrusted_file": "allow"},
     )
     download_allow_private: bool = Field(

@@ -1,7 +1,8 @@
 """Saving a video: streamed to a temporary file beside the target, linked in only when whole.
 
-A download that is interrupted, truncated or over the size cap leaves nothing at the target
-path and never replaces an existing file unless asked to. The download client refuses, on
+A download that is interrupted, truncated, over the size cap or over its time leaves nothing
+at the target path and never replaces an existing file unless asked to. File work runs in
+worker threads, off the event loop. The download client refuses, on
 every redirect hop, hosts that resolve to loopback, private or link-local addresses (unless
 allowed) and redirects from https to http, so a URL from a user cannot reach internal services.
 """
@@ -9,8 +10,8 @@ allowed) and redirects from https to http, so a URL from a user cannot reach int
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
+import math
 import os
 import re
 import secrets
@@ -23,7 +24,9 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import httpx
 
+from .addresses import AddressGuard
 from .errors import DownloadError
+from .redact import redact_url
 
 __all__ = [
     "AddressGuard",
@@ -42,18 +45,13 @@ ProgressFn = Callable[[int, "int | None"], None]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def redact_url(url: str) -> str:
-    """`url` without its query string and fragment: signed URLs carry credentials there."""
-    parts = urlsplit(url)
-    return parts._replace(query="", fragment="").geturl()
-
-
 class _RedactURLs(logging.Filter):
-    """Strips query strings from the URLs httpx logs ("HTTP Request: GET <url> ...")."""
+    """Strips query strings and passwords from the URLs httpx logs ("HTTP Request: GET
+    <url> ...")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-            isinstance(a, httpx.URL) and a.query for a in record.args
+            isinstance(a, httpx.URL) and (a.query or a.userinfo) for a in record.args
         ):
             record.args = tuple(
                 redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
@@ -66,69 +64,6 @@ def redact_http_logs() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactURLs) for f in logger.filters):
         logger.addFilter(_RedactURLs())
-
-
-def _kind(address: str) -> str | None:
-    """Why `address` is not a public one, or None if it is."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"  # 169.254.169.254 is the cloud metadata service
-    if ip.is_multicast or not ip.is_global:
-        return "private"
-    return None
-
-
-class AddressGuard:
-    """The download client's request hook: refuses hosts that resolve to loopback, private
-    or link-local addresses before connecting.
-
-    httpx runs request hooks before every redirect hop, so every hop is checked. A hook and
-    not a transport, because httpx applies the environment's proxies only to transports it
-    builds itself. The host is resolved here and again when connecting; a name that changes
-    its answers in between (DNS rebinding) is not caught (SECURITY.md). A name that does not
-    resolve here passes: connecting fails too, or a proxy from the environment resolves it.
-    Hosts served by an in-process mount (the fake provider's) never reach the network.
-    """
-
-    def __init__(
-        self,
-        *,
-        allow_loopback: bool = False,
-        allow_private: bool = False,
-        mounted: Collection[str] = (),
-    ) -> None:
-        self.allow_loopback = allow_loopback or allow_private
-        self.allow_private = allow_private
-        self.mounted = {httpx.URL(m).host for m in mounted}
-
-    async def __call__(self, request: httpx.Request) -> None:
-        if not self.allow_private and request.url.host not in self.mounted:
-            await self._check(request.url)
-
-    async def _check(self, url: httpx.URL) -> None:
-        host = url.host
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                infos = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
-            except OSError:
-                return
-            addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            kind = _kind(address)
-            if kind is None or (kind == "loopback" and self.allow_loopback):
-                continue
-            raise DownloadError(
-                f"Refusing to download {redact_url(str(url))}: {host} is a {kind} address "
-                f"({address}); videoprovider does not fetch from internal addresses.",
-                hint="If that server is yours, set download_allow_private = true in your own "
-                "config (or VIDEOPROVIDER_DOWNLOAD_ALLOW_PRIVATE=1).",
-            )
 
 
 async def _refuse_downgrade(response: httpx.Response) -> None:
@@ -195,8 +130,14 @@ async def download_to(
     default_name: str = "video.mp4",
     on_bytes: ProgressFn | None = None,
     context: dict[str, str | None] | None = None,
+    timeout: float | None = None,
 ) -> tuple[Path, int]:
-    """Stream `url` into `path`; return the final path and the number of bytes written."""
+    """Stream `url` into `path`; return the final path and the number of bytes written.
+
+    `timeout` bounds the whole download, however slowly the bytes come (each read has the
+    client's own, shorter timeout too). Files are created, written, synced and moved in a
+    worker thread, so a slow disk never blocks the event loop.
+    """
     ctx: dict[str, Any] = {k: v for k, v in (context or {}).items() if v is not None}
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -205,6 +146,38 @@ async def download_to(
             hint="Pass the video URL the provider returned.",
             **ctx,
         )
+    target, fd, tmp = await anyio.to_thread.run_sync(
+        _begin, path, url, default_name, overwrite, ctx
+    )
+    sink = _Sink(fd)
+    try:
+        with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:
+            written = await _stream(http, url, sink, max_bytes, on_bytes, ctx)
+        if deadline.cancelled_caught:
+            raise DownloadError(
+                f"Downloading {redact_url(url)} took longer than the download_timeout of "
+                f"{timeout:g} s; stopped after {sink.received} bytes.",
+                hint="Raise download_timeout for large videos or slow links, then collect "
+                "the video again.",
+                **ctx,
+            )
+        await sink.finish()
+        await anyio.to_thread.run_sync(_place, tmp, target, overwrite, ctx)
+    except BaseException as exc:
+        sink.abandon()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_save(target, exc, **ctx) from exc
+        raise
+    return target, written
+
+
+def _begin(
+    path: str | os.PathLike[str], url: str, default_name: str, overwrite: bool, ctx: Any
+) -> tuple[Path, int, Path]:
+    """The target, and an open temporary file beside it (in a worker thread: it stats,
+    creates folders and files)."""
     target = target_path(path, url, default_name).absolute()
     if target.exists() and not overwrite:
         raise DownloadError(
@@ -217,19 +190,55 @@ async def download_to(
         fd, tmp = _create_temp(target)
     except OSError as exc:
         raise cannot_save(target, exc, **ctx) from exc
+    return target, fd, tmp
+
+
+class _Sink:
+    """Where a download's bytes go: gathered in memory, written by a worker thread."""
+
+    FLUSH_BYTES = 1024 * 1024
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._buffer = bytearray()
+        self.received = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.received += len(chunk)
+        if len(self._buffer) >= self.FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if data and self._fd is not None:
+            await anyio.to_thread.run_sync(_write_all, self._fd, data)
+
+    async def finish(self) -> None:
+        """Write what is left, sync it to disk and close the file."""
+        await self._flush()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            await anyio.to_thread.run_sync(_sync_and_close, fd)
+
+    def abandon(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _sync_and_close(fd: int) -> None:
     try:
-        with os.fdopen(fd, "wb") as out:
-            written = await _stream(http, url, out, max_bytes, on_bytes, ctx)
-            out.flush()
-            os.fsync(out.fileno())
-        _place(tmp, target, overwrite, ctx)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise cannot_save(target, exc, **ctx) from exc
-        raise
-    return target, written
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_writable(path: str | os.PathLike[str], default_name: str = "video.mp4") -> Path:
@@ -284,7 +293,7 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> str:
 async def _stream(
     http: httpx.AsyncClient,
     url: str,
-    out: object,
+    out: _Sink,
     max_bytes: int,
     on_bytes: ProgressFn | None,
     ctx: dict[str, Any],
@@ -315,7 +324,7 @@ async def _stream(
                         hint="Raise download_max_bytes if the video is expected to be this large.",
                         **ctx,
                     )
-                out.write(chunk)  # type: ignore[attr-defined]
+                await out.write(chunk)
                 if on_bytes is not None:
                     on_bytes(written, length)
             if length is not None and written != length:

@@ -7,7 +7,11 @@ never format secrets: providers pass only redacted excerpts of what they receive
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from .redact import redact_userinfo
 
 if TYPE_CHECKING:
     from .models import Task, TaskStatus, VideoRequest
@@ -57,15 +61,17 @@ class VideoProviderError(Exception):
         code: str | None = None,
         http_status: int | None = None,
     ) -> None:
-        self.message = message
-        self.hint = self.default_hint if hint is None else hint
+        # A URL in a message may carry a password (`https://user:pw@host`, a base_url):
+        # never show it, wherever the message was written.
+        self.message = redact_userinfo(message)
+        self.hint = redact_userinfo(self.default_hint if hint is None else hint)
         self.provider = provider
         self.operation = operation
         self.task_id = task_id
         self.request_id = request_id
         self.code = code
         self.http_status = http_status
-        super().__init__(message)
+        super().__init__(self.message)
 
     def context(self) -> dict[str, Any]:
         """The known context fields, for logs and machine-readable output."""
@@ -243,6 +249,34 @@ class ProtocolError(VideoProviderError):
         "This is a provider or gateway fault, or a protocol change videoprovider does not know "
         "yet; retry later and report it with the request id if it persists."
     )
+
+
+# For providers' parsers (not exported with the error classes, which __all__ lists).
+# What a parser raises when a reply has a shape it did not expect: a list where a string
+# was, a number too large, a document too deep (RecursionError), a model refusing a value.
+MALFORMED = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+@contextmanager
+def malformed_reply(what: str, **where: Any) -> Iterator[None]:
+    """Turn any unexpected shape in `what` (a reply, a delivery) into a ProtocolError, so a
+    parser either returns a result or raises a VideoProviderError, never a TypeError."""
+    try:
+        yield
+    except VideoProviderError:
+        raise
+    except MALFORMED as exc:
+        raise ProtocolError(
+            f"{what} has a shape videoprovider cannot read ({type(exc).__name__}).", **where
+        ) from None
 
 
 class SubmitOutcomeUnknown(VideoProviderError):

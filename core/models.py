@@ -1,8 +1,9 @@
 """The typed values that cross the public API: requests in, tasks and statuses out.
 
 All models are pydantic v2 and JSON round-trippable (`model_dump_json` / `model_validate_json`)
-so a host can store them. Provider wire formats never appear here; each provider maps its own
-JSON onto these models.
+so a host can store them; a request naming local files (`pathlib.Path`) reads back as such
+only with `context=LOCAL_FILES_CONTEXT`, because from anyone else a str is a URL. Provider
+wire formats never appear here; each provider maps its own JSON onto these models.
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
-from urllib.parse import urlsplit
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "LOCAL_FILES_CONTEXT",
     "MAX_NEGATIVE_PROMPT_CHARS",
     "MAX_PROMPT_CHARS",
     "Billed",
@@ -77,18 +88,43 @@ _DEFAULT_PROGRESS = {
 }
 
 
-def _check_media_url(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
+# Validation context under which a stored request (the journal's, a task's JSON) may name
+# local files as `file://` URIs, the form `model_dump_json` writes them in. Never set for
+# input from a caller: there a str is a URL, so a host forwarding its user's "image URL"
+# cannot make videoprovider read, and upload, a file of its own server.
+LOCAL_FILES_CONTEXT = {"videoprovider.local_files": True}
+
+
+def _check_media(value: str | Path, field: str, info: ValidationInfo) -> str | Path:
+    if isinstance(value, Path):
+        return value
     value = value.strip()
-    scheme = urlsplit(value).scheme.lower()
-    # A scheme of one letter is a Windows drive: a local path, as is no scheme at all.
-    if scheme not in _MEDIA_SCHEMES and scheme != "file" and len(scheme) > 1:
-        raise ValueError(
-            f"{field} must be an http(s) URL, a data: URI, an oss:// URL or a local file, "
-            f"got scheme {scheme!r}"
-        )
-    return value
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme in _MEDIA_SCHEMES:
+        return value
+    if scheme == "file" and (info.context or {}).get("videoprovider.local_files"):
+        return Path(unquote(parts.path))
+    got = (
+        "a file:// URL"
+        if scheme == "file"
+        else f"scheme {scheme!r}"
+        if len(scheme) > 1  # one letter: a Windows drive, a path
+        else "a path"
+    )
+    raise ValueError(
+        f"{field} must be an http(s) URL, a data: URI or an oss:// URL, got {got}; a str is "
+        f"always a URL: to send a local file, pass it as pathlib.Path (e.g. {field}="
+        "Path('cat.png'))"
+    )
+
+
+def _file_uri(path: Path) -> str:
+    return path.expanduser().absolute().as_uri()
+
+
+# A local media file; JSON holds it as a `file://` URI (see LOCAL_FILES_CONTEXT).
+LocalFile = Annotated[Path, PlainSerializer(_file_uri, return_type=str, when_used="json")]
 
 
 class VideoRequest(BaseModel):
@@ -111,10 +147,18 @@ class VideoRequest(BaseModel):
     prompt_extend: bool | None = Field(default=None, description="Let the provider rewrite it.")
     watermark: bool | None = Field(default=None, description="Ask for the provider watermark.")
     audio: bool | None = Field(default=None, description="Generate a soundtrack (if offered).")
-    image_url: str | None = Field(default=None, description="First frame (image-to-video).")
-    last_frame_url: str | None = Field(default=None, description="Last frame (keyframe models).")
-    audio_url: str | None = Field(default=None, description="Driving audio track.")
-    reference_urls: tuple[str, ...] = Field(
+    # Media: a str is a URL (http(s), data:, oss://); a pathlib.Path is a local file, which a
+    # provider uploads (DashScope) or refuses.
+    image_url: str | LocalFile | None = Field(
+        default=None, description="First frame (image-to-video): a URL, or a local Path."
+    )
+    last_frame_url: str | LocalFile | None = Field(
+        default=None, description="Last frame (keyframe models): a URL, or a local Path."
+    )
+    audio_url: str | LocalFile | None = Field(
+        default=None, description="Driving audio track: a URL, or a local Path."
+    )
+    reference_urls: tuple[str | LocalFile, ...] = Field(
         default=(),
         description="Reference images or videos whose subjects appear in the video "
         "(reference-to-video), in the order the prompt names them.",
@@ -201,25 +245,17 @@ class VideoRequest(BaseModel):
             raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {v}")
         return v
 
-    @field_validator("image_url")
+    @field_validator("image_url", "last_frame_url", "audio_url")
     @classmethod
-    def _image_url(cls, v: str | None) -> str | None:
-        return _check_media_url(v, "image_url")
-
-    @field_validator("last_frame_url")
-    @classmethod
-    def _last_frame_url(cls, v: str | None) -> str | None:
-        return _check_media_url(v, "last_frame_url")
-
-    @field_validator("audio_url")
-    @classmethod
-    def _audio_url(cls, v: str | None) -> str | None:
-        return _check_media_url(v, "audio_url")
+    def _media(cls, v: str | Path | None, info: ValidationInfo) -> str | Path | None:
+        return None if v is None else _check_media(v, str(info.field_name), info)
 
     @field_validator("reference_urls")
     @classmethod
-    def _reference_urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(str(_check_media_url(url, f"reference_urls[{i}]")) for i, url in enumerate(v))
+    def _reference_urls(
+        cls, v: tuple[str | Path, ...], info: ValidationInfo
+    ) -> tuple[str | Path, ...]:
+        return tuple(_check_media(url, f"reference_urls[{i}]", info) for i, url in enumerate(v))
 
     @model_validator(mode="after")
     def _geometry(self) -> VideoRequest:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 from pydantic import ValidationError
 
 from .errors import ConfigurationError
-from .models import Task
+from .models import LOCAL_FILES_CONTEXT, Task
 from .plugins import NAMESPACE
 
 __all__ = ["TaskRef", "installed_provider_names", "split_ref", "to_task"]
@@ -55,7 +55,9 @@ def to_task(ref: TaskRef, default_provider: str, installed: Callable[[], Collect
     text = ref.strip()
     if text.startswith("{"):
         try:
-            return Task.model_validate_json(text)
+            # A task document's request is a record of what was sent (nothing is read or
+            # uploaded from it again), so the local files it names load as they were dumped.
+            return Task.model_validate_json(text, context=LOCAL_FILES_CONTEXT)
         except ValidationError as exc:
             raise ConfigurationError(
                 f"Not a task id or task document: {exc.errors()[0]['msg']}.",

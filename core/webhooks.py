@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .errors import VideoProviderError, WebhookRejected
 from .models import Task, TaskStatus, WebhookDelivery
 
@@ -27,9 +29,19 @@ if TYPE_CHECKING:
     from .journal.recorder import Recorder
     from .waiting import Waiter
 
-__all__ = ["MAX_BODY", "Inbox", "SeenDeliveries", "asgi_app"]
+__all__ = [
+    "BODY_TIMEOUT",
+    "MAX_BODY",
+    "MAX_PENDING",
+    "Inbox",
+    "SeenDeliveries",
+    "WebhookApp",
+    "asgi_app",
+]
 
 MAX_BODY = 1024 * 1024  # a delivery is one task's JSON; a megabyte is far beyond any
+BODY_TIMEOUT = 10.0  # seconds for a whole body: a sender posts a few KB at once
+MAX_PENDING = 64  # bodies being read at once; deliveries are small, so few are ever pending
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,19 +132,25 @@ class Inbox:
                 await self._waiter.finished(task, status, None)
 
 
-def asgi_app(
-    client: AsyncVideoClient, *, provider: str | None = None, max_body: int = MAX_BODY
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """An ASGI app that hands every POST it receives to `client.receive_webhook`.
+class WebhookApp:
+    """The ASGI app `asgi_app` builds; `reading` is the number of bodies being read now."""
 
-    Answers 200 with the task's state (or `"replay": true`), 401/400/404 for a delivery the
-    provider rejected, 503 when a notice's status could not be fetched (the sender retries
-    it), 405 for other methods and 413 for a body over `max_body`, so the sender knows
-    whether to retry. `provider` picks the provider for a client that routes to several
-    (default: the client's own).
-    """
+    def __init__(
+        self,
+        client: AsyncVideoClient,
+        provider: str | None,
+        max_body: int,
+        body_timeout: float,
+        max_pending: int,
+    ) -> None:
+        self._client = client
+        self._provider = provider
+        self._max_body = max_body
+        self._body_timeout = body_timeout
+        self._max_pending = max_pending
+        self.reading = 0
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
@@ -141,13 +159,27 @@ def asgi_app(
         if scope["method"] != "POST":
             await _answer(send, 405, {"error": "deliveries are POSTed"}, [(b"allow", b"POST")])
             return
-        body = await _body(receive, max_body)
+        if self.reading >= self._max_pending:
+            # Many bodies arriving slowly at once: a sender that means it retries; holding
+            # them all would let a few slow connections take every worker.
+            await _answer(send, 503, {"error": "too many deliveries at once"}, _RETRY_SOON)
+            return
+        self.reading += 1
+        try:
+            with anyio.move_on_after(self._body_timeout) as reading:
+                body = await _body(receive, self._max_body)
+        finally:
+            self.reading -= 1
+        if reading.cancelled_caught:
+            error = {"error": f"the body did not arrive within {self._body_timeout:g} s"}
+            await _answer(send, 408, error, [(b"connection", b"close")])
+            return
         if body is None:
-            await _answer(send, 413, {"error": f"a delivery is at most {max_body} bytes"})
+            await _answer(send, 413, {"error": f"a delivery is at most {self._max_body} bytes"})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            status = await client.receive_webhook(headers, body, provider=provider)
+            status = await self._client.receive_webhook(headers, body, provider=self._provider)
         except WebhookRejected as exc:
             await _answer(send, exc.http_status or 400, {"error": exc.message})
             return
@@ -159,7 +191,29 @@ def asgi_app(
         else:
             await _answer(send, 200, {"task": status.task_id, "state": status.state.value})
 
-    return app
+
+_RETRY_SOON = [(b"retry-after", b"1"), (b"connection", b"close")]
+
+
+def asgi_app(
+    client: AsyncVideoClient,
+    *,
+    provider: str | None = None,
+    max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
+    max_pending: int = MAX_PENDING,
+) -> WebhookApp:
+    """An ASGI app that hands every POST it receives to `client.receive_webhook`.
+
+    Answers 200 with the task's state (or `"replay": true`), 401/400/404 for a delivery the
+    provider rejected, 503 when a notice's status could not be fetched (the sender retries
+    it), 405 for other methods and 413 for a body over `max_body`, so the sender knows
+    whether to retry. A body must arrive whole within `body_timeout` seconds (else 408), and
+    at most `max_pending` bodies are read at once (others get 503 at once), so slow
+    connections cannot hold the app. `provider` picks the provider for a client that routes
+    to several (default: the client's own).
+    """
+    return WebhookApp(client, provider, max_body, body_timeout, max_pending)
 
 
 async def _body(receive: Receive, limit: int) -> bytes | None:

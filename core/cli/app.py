@@ -106,10 +106,10 @@ class State:
             return provider, Task(provider=provider, task_id=task_id)
         from pydantic import ValidationError
 
-        from ..models import Task
+        from ..models import LOCAL_FILES_CONTEXT, Task
 
-        try:
-            task = Task.model_validate_json(value)
+        try:  # the user's own task document: its local files are theirs
+            task = Task.model_validate_json(value, context=LOCAL_FILES_CONTEXT)
         except ValidationError as exc:
             raise click.BadParameter(
                 f"not a task id or task document: {exc.errors()[0]['msg']}", param_hint="TASK"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -49,7 +51,28 @@ def build_request(prompt: str, extra: tuple[str, ...], fields: dict[str, Any]) -
     from ..models import VideoRequest
 
     given = {k: v for k, v in fields.items() if v is not None and v != ()}
+    for name in _MEDIA & given.keys():
+        value = given[name]
+        given[name] = tuple(map(_local, value)) if isinstance(value, tuple) else _local(value)
     return VideoRequest(prompt=prompt, extra=parse_extra(extra), **given)
+
+
+_MEDIA = {"image_url", "last_frame_url", "audio_url", "reference_urls"}
+_URL_SCHEMES = ("http", "https", "data", "oss")
+
+
+def _local(value: str) -> str | Path:
+    """A media argument: a URL stays a str; a path (or `file://` URI) the user typed is
+    theirs to upload, so it becomes the Path the Python API asks for. The user named it, so
+    a symlink they name is followed here (the upload itself never follows one)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() in _URL_SCHEMES:
+        return value
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return Path(unquote(parts.path)).resolve()
+    if len(parts.scheme) > 1:
+        return value  # another scheme: the request's own check names what it takes
+    return Path(value).expanduser().resolve()
 
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")

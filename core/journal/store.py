@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from ..config import InsecurePermissionsWarning
 from ..errors import ConfigurationError
+from ..models import LOCAL_FILES_CONTEXT as LOCAL_FILES
 from ..models import Estimate, Task, TaskState, TaskStatus, VideoRequest
 from .entry import SPENDING_PHASES, JournalEntry, Phase
 
@@ -395,7 +396,7 @@ class Journal(ABC):
             phase=Phase(r["phase"]),
             state=TaskState(r["state"]) if r["state"] else None,
             progress=r["progress"],
-            request=VideoRequest.model_validate(json.loads(r["request_json"])),
+            request=VideoRequest.model_validate(json.loads(r["request_json"]), context=LOCAL_FILES),
             target_path=r["target_path"],
             path=r["path"],
             error=r["error"],

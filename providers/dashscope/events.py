@@ -15,12 +15,12 @@ ending (docs/providers/dashscope.md, "What a delivery proves, and what it does n
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from videoprovider.errors import WebhookRejected
+from videoprovider.apiclient import parse_json
+from videoprovider.errors import MALFORMED, WebhookRejected
 from videoprovider.models import TaskStatus, WebhookDelivery
 
 from . import wire
@@ -58,13 +58,16 @@ def read_event(
     data = event["data"]
     task_id = data["task_id"]
     state = wire.STATES[data["task_status"]]
-    status = TaskStatus(
-        provider=wire.PROVIDER,
-        task_id=task_id,
-        state=state,
-        checked_at=now,
-        finished_at=wire.parse_time(data.get("end_time")) if state.is_terminal else None,
-    )
+    try:
+        status = TaskStatus(
+            provider=wire.PROVIDER,
+            task_id=task_id,
+            state=state,
+            checked_at=now,
+            finished_at=wire.parse_time(data.get("end_time")) if state.is_terminal else None,
+        )
+    except MALFORMED:
+        raise _malformed("its data cannot be read as a task's status") from None
     # CloudEvents: source + id names one event; a redelivery repeats both.
     return WebhookDelivery(id=f"{event['source']}#{event['id']}", status=status, notice=True)
 
@@ -103,9 +106,9 @@ def check_token(headers: Mapping[str, str], settings: DashScopeSettings) -> None
 def _parse(body: bytes) -> dict[str, Any]:
     """The CloudEvent in `body`, checked field by field (WebhookRejected 400)."""
     try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _malformed("the body is not JSON") from None
+        event = parse_json(body)
+    except ValueError:
+        raise _malformed("the body is not JSON (or nests too deeply)") from None
     if isinstance(event, list):
         # EventBridge's HTTP targets push one event per request; a batch would mean a
         # target set up for something else, and half-applying one helps nobody.
@@ -126,7 +129,7 @@ def _parse(body: bytes) -> dict[str, Any]:
     if isinstance(data, str):
         # A datacontenttype of JSON may still arrive with `data` as encoded text.
         try:
-            data = event["data"] = json.loads(data)
+            data = event["data"] = parse_json(data)
         except ValueError:
             raise _malformed("data is not JSON") from None
     if not isinstance(data, dict):

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 
 from videoprovider._version import __version__
-from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
+from videoprovider.apiclient import api_client, describe, is_loopback, parse_json, send_bounded
 from videoprovider.backoff import Backoff
 from videoprovider.catalog import ModelInfo
 from videoprovider.download import redact_url
@@ -50,9 +51,10 @@ from .events import check_token, read_event
 from .prices import PRICES
 from .request import build_submit
 from .settings import DashScopeSettings
-from .signatures import EventBridgeSignatures
+from .signatures import EventBridgeSignatures, trusted_cas
 from .upload import (
     OSS_RESOLVE_HEADER,
+    LocalFile,
     Uploader,
     local_file,
     media_fields,
@@ -122,13 +124,15 @@ class DashScopeProvider:
         )
         self._backoff = Backoff(floor=0.5, ceiling=8.0)
         self._signatures = (
-            EventBridgeSignatures(self._storage, settings.events_url)
+            EventBridgeSignatures(
+                self._storage, settings.events_url, trusted_cas(settings.events_ca_file)
+            )
             if settings.events_url
             else None
         )
 
     def __repr__(self) -> str:
-        return f"DashScopeProvider(api_root={self.api_root!r})"
+        return f"DashScopeProvider(api_root={redact_url(self.api_root)!r})"
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
@@ -213,17 +217,22 @@ class DashScopeProvider:
 
         All files are checked before the first upload, so a bad one costs no request.
         """
-        files = {
-            value: found
-            for field, value, kinds in media_fields(request)
-            if (found := local_file(value, field, kinds)) is not None
-        }
-        uploaded: dict[str, str] = {}
-        if files:
-            uploader = Uploader(self._http, self._storage, str(body["model"]))
-            for value, file in files.items():
-                uploaded[value] = await uploader.upload(file)
-                log.info("uploaded %s for %s", file.path, file.field)
+        opened: list[LocalFile] = []  # every file checked, kept open until it is uploaded
+        files: dict[str | Path, LocalFile] = {}
+        try:
+            for field, value, kinds in media_fields(request):
+                if (found := local_file(value, field, kinds)) is not None:
+                    opened.append(found)
+                    files.setdefault(value, found)
+            uploaded: dict[str | Path, str] = {}
+            if files:
+                uploader = Uploader(self._http, self._storage, str(body["model"]))
+                for value, file in files.items():
+                    uploaded[value] = await uploader.upload(file)
+                    log.info("uploaded %s for %s", file.path, file.field)
+        finally:
+            for file in opened:
+                file.close()
         body = replace_strings(body, uploaded)
         if any(url.startswith("oss://") for url in strings_in(body.get("input"))):
             headers.update(OSS_RESOLVE_HEADER)
@@ -355,7 +364,7 @@ def check_task_id(task_id: str, operation: str) -> None:
 
 def _is_json(response: httpx.Response) -> bool:
     try:
-        response.json()
+        parse_json(response.content)
     except ValueError:
         return False
     return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,8 +58,10 @@ _VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v")
 _INPUT_KEYS = ("template",)
 
 
-def is_video(url: str) -> bool:
-    """Whether a media URL names a video (by data: URI type or file suffix), else an image."""
+def is_video(url: str | Path) -> bool:
+    """Whether a media URL or file names a video (by data: URI type or suffix), else an image."""
+    if isinstance(url, Path):
+        return url.suffix.lower() in _VIDEO_SUFFIXES
     if url[:5].lower() == "data:":
         return url[5:].lower().startswith("video/")
     return urlsplit(url).path.lower().endswith(_VIDEO_SUFFIXES)
@@ -318,7 +321,7 @@ def _check_body(family: Family, model: str, inp: dict[str, Any], params: dict[st
         )
 
 
-def _media_items(r: VideoRequest) -> list[dict[str, str]]:
+def _media_items(r: VideoRequest) -> list[dict[str, str | Path]]:
     """`input.media` items [SDK v2/resources/videos.py; wan2.7/wan3.0 API references]."""
     items = []
     if r.image_url:

@@ -179,6 +179,11 @@ class DashScopeSettings(ProviderSettings):
         description="The exact URL of your EventBridge HTTP target: with it, EventBridge's "
         "RSA signature on each event is checked too (needs the cryptography package).",
     )
+    events_ca_file: str | None = Field(
+        default=None,
+        description="A PEM file of the CA certificates EventBridge's signing certificate "
+        "must chain to (with events_url); unset: the system's CA bundle.",
+    )
 
     @field_validator("api_key")
     @classmethod

@@ -1,6 +1,7 @@
 """Local media files for DashScope: checked before anything is sent, then uploaded.
 
-DashScope reads every media input from a URL. A local path or `file://` URI is uploaded to
+DashScope reads every media input from a URL. A local file (a `pathlib.Path` in the request;
+a str is always a URL) is uploaded to
 DashScope's temporary storage the way the official SDK does it [SDK utils/oss_utils.py,
 v2/resources/_oss.py]:
 
@@ -19,11 +20,15 @@ occasional local files, not volume (host media on your own storage for that).
 
 from __future__ import annotations
 
+import errno
 import mimetypes
+import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -64,48 +69,45 @@ MAX_BYTES = {"image": 10 * MIB, "audio": 15 * MIB, "video": 100 * MIB}
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A checked local media file: which request field named it, and what it is."""
+    """A checked local media file, open: which request field named it, what it is, and the
+    descriptor its bytes are uploaded from (the file that was checked, whatever the name
+    points to by then). Close it with `close()`."""
 
     field: str
     path: Path
     kind: str
     size: int
+    handle: BinaryIO
+
+    def close(self) -> None:
+        self.handle.close()
 
 
-def local_file(value: str, field: str, allowed: tuple[str, ...] = ()) -> LocalFile | None:
-    """The checked file behind a local path or `file://` URI; None for a URL to pass on.
+# Opened without following a symlink at the last step (a name that points elsewhere is not
+# the file that was named), and without blocking on a FIFO, so fstat can refuse it.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+# Kernel-made files (/proc/self/environ, /sys/...) look like regular files to stat.
+_PSEUDO_ROOTS = ("/proc", "/sys")
+
+
+def local_file(value: str | Path, field: str, allowed: tuple[str, ...] = ()) -> LocalFile | None:
+    """The checked, open file behind a local `Path`; None for a URL (a str) to pass on.
 
     `allowed` limits the kinds ("image", "audio", "video") this field takes. Raises
-    RequestRejected naming the field when the file is missing, unreadable, of a type
-    DashScope does not take, or too large.
+    RequestRejected naming the field when the file is missing, a symlink, not a regular file
+    (a FIFO, device, directory or /proc entry), unreadable, of a type DashScope does not
+    take, empty or too large.
     """
-    scheme = urlsplit(value).scheme.lower()
-    if scheme in ("http", "https", "data", "oss"):
-        return None
-    if scheme == "file":
-        parts = urlsplit(value)
-        if parts.netloc not in ("", "localhost"):
-            raise RequestRejected(
-                f"{field}: {value!r} names a file on another host; use a local path.",
-                field=field,
-            )
-        path = Path(unquote(parts.path))
-    elif len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-        raise RequestRejected(
-            f"{field}: {scheme}:// URLs are not supported; use an http(s) URL, a data: URI "
-            "or a local file.",
-            field=field,
-        )
-    else:
-        path = Path(value)
-    path = path.expanduser()
+    if isinstance(value, str):
+        return None  # VideoRequest admits only URLs as str
+    path = value.expanduser()
     where = f"{field}: {path}"
-    if not path.is_file():
-        raise RequestRejected(
-            f"{where} is not a file" + ("" if path.exists() else " (it does not exist)") + ".",
-            field=field,
-            hint="Check the path; nothing was uploaded or submitted.",
-        )
     kind = KINDS.get(path.suffix.lower())
     accepted = allowed or tuple(sorted(set(KINDS.values())))
     if kind is None or kind not in accepted:
@@ -114,19 +116,52 @@ def local_file(value: str, field: str, allowed: tuple[str, ...] = ()) -> LocalFi
             f"{where} is not a file type this field takes; use one of {', '.join(suffixes)}.",
             field=field,
         )
-    size = path.stat().st_size
-    if size > MAX_BYTES[kind]:
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise _unreadable(where, field, exc) from None
+    handle = os.fdopen(fd, "rb")
+    try:
+        size = _check_open(handle.fileno(), where, field, kind)
+    except BaseException:
+        handle.close()
+        raise
+    return LocalFile(field, path, kind, size, handle)
+
+
+def _unreadable(where: str, field: str, exc: OSError) -> RequestRejected:
+    if exc.errno == errno.ENOENT:
+        why = "is not a file (it does not exist)"
+    elif exc.errno == errno.ELOOP:
+        why = (
+            "is a symbolic link, which is not followed; pass the file it points to "
+            "(Path.resolve()) if you mean that file"
+        )
+    else:
+        why = f"cannot be read: {exc.strerror}"
+    return RequestRejected(
+        f"{where} {why}.", field=field, hint="Check the path; nothing was uploaded or submitted."
+    )
+
+
+def _check_open(fd: int, where: str, field: str, kind: str) -> int:
+    st = os.fstat(fd)
+    pseudo = {os.stat(root).st_dev for root in _PSEUDO_ROOTS if os.path.isdir(root)}
+    if not stat.S_ISREG(st.st_mode) or st.st_dev in pseudo:
         raise RequestRejected(
-            f"{where} is {size / MIB:.1f} MB; DashScope takes {kind} files up to "
+            f"{where} is not a regular file (a directory, FIFO, device or /proc entry).",
+            field=field,
+            hint="Pass a media file; nothing was uploaded or submitted.",
+        )
+    if st.st_size == 0:
+        raise RequestRejected(f"{where} is empty.", field=field)
+    if st.st_size > MAX_BYTES[kind]:
+        raise RequestRejected(
+            f"{where} is {st.st_size / MIB:.1f} MB; DashScope takes {kind} files up to "
             f"{MAX_BYTES[kind] // MIB} MB.",
             field=field,
         )
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise RequestRejected(f"{where} cannot be read: {exc.strerror}.", field=field) from None
-    return LocalFile(field, path, kind, size)
+    return st.st_size
 
 
 class Uploader:
@@ -163,14 +198,14 @@ class Uploader:
         }
         host = _upload_host(policy["upload_host"])
         try:
-            with file.path.open("rb") as data:
-                reply = await send_bounded(
-                    self._storage,
-                    "POST",
-                    host,
-                    data=form,
-                    files={"file": (file.path.name, data)},
-                )
+            file.handle.seek(0)
+            reply = await send_bounded(
+                self._storage,
+                "POST",
+                host,
+                data=form,
+                files={"file": (file.path.name, file.handle)},
+            )
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(
                 f"Uploading {file.path} to DashScope's storage failed: {describe(exc)}. "
@@ -233,9 +268,9 @@ def _upload_host(url: str) -> str:
     return url
 
 
-def media_fields(request: VideoRequest) -> list[tuple[str, str, tuple[str, ...]]]:
+def media_fields(request: VideoRequest) -> list[tuple[str, str | Path, tuple[str, ...]]]:
     """(field, value, the kinds of file it takes) for every media input of `request`."""
-    fields: list[tuple[str, str, tuple[str, ...]]] = []
+    fields: list[tuple[str, str | Path, tuple[str, ...]]] = []
     for name, kinds in (
         ("image_url", ("image",)),
         ("last_frame_url", ("image",)),
@@ -249,9 +284,9 @@ def media_fields(request: VideoRequest) -> list[tuple[str, str, tuple[str, ...]]
     return fields
 
 
-def replace_strings(value: Any, mapping: dict[str, str]) -> Any:
-    """`value` (a JSON body) with every string that is a key of `mapping` replaced."""
-    if isinstance(value, str):
+def replace_strings(value: Any, mapping: Mapping[str | Path, str]) -> Any:
+    """`value` (a JSON body) with every string or Path that is a key of `mapping` replaced."""
+    if isinstance(value, (str, Path)):
         return mapping.get(value, value)
     if isinstance(value, dict):
         return {k: replace_strings(v, mapping) for k, v in value.items()}

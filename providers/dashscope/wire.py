@@ -7,7 +7,6 @@ as done (downloading too early) or failed (abandoning a paid video) [protocol no
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -18,6 +17,9 @@ from typing import Any
 import httpx
 
 from videoprovider import errors
+from videoprovider.apiclient import is_video_url, parse_json, reply_context
+from videoprovider.download import redact_url
+from videoprovider.errors import malformed_reply
 from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.dashscope")
@@ -102,8 +104,8 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
 
 def json_body(response: httpx.Response, operation: str, task_id: str | None = None) -> Any:
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return parse_json(response.content)
+    except ValueError:
         raise errors.ProtocolError(
             f"DashScope answered HTTP {response.status_code} with something that is not JSON: "
             f"{excerpt(response.text)!r}.",
@@ -231,6 +233,15 @@ def _output(
 def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
     """The accepted Task; a ProtocolError when the reply carries no task id (the provider
     turns that into SubmitOutcomeUnknown: the task may exist)."""
+    with malformed_reply("DashScope's submit reply", **_where(response, "submit", None)):
+        return _submitted(response, request, submitted_at)
+
+
+def _where(response: httpx.Response, operation: str, task_id: str | None) -> dict[str, Any]:
+    return reply_context(response, PROVIDER, operation, task_id)
+
+
+def _submitted(response: httpx.Response, request: VideoRequest, submitted_at: datetime) -> Task:
     body, output = _output(response, "submit")
     task_id = output.get("task_id")
     if not isinstance(task_id, str) or not task_id:
@@ -250,6 +261,13 @@ def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: 
 
 
 def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -> TaskStatus:
+    """The status of `task_id` in a `GET /tasks/{id}` reply; ProtocolError for a reply of
+    another shape, of another task, or naming a video URL that is not https."""
+    with malformed_reply("DashScope's task reply", **_where(response, "status", task_id)):
+        return _status(response, task_id, checked_at)
+
+
+def _status(response: httpx.Response, task_id: str, checked_at: datetime) -> TaskStatus:
     body = json_body(response, "status", task_id)
     if (
         isinstance(body, dict)
@@ -275,21 +293,29 @@ def parse_status(response: httpx.Response, task_id: str, checked_at: datetime) -
             task_id=task_id,
             http_status=response.status_code,
         )
+    named = output.get("task_id")
+    if named is not None and named != task_id:
+        raise errors.ProtocolError(
+            f"DashScope answered the status of task {task_id} with another task "
+            f"({excerpt(str(named), 60)!r}); it is not believed.",
+            **_where(response, "status", task_id),
+        )
     wire_state = output["task_status"]
     state = STATES.get(wire_state.strip().upper())
     if state is None:
         state = TaskState.PROCESSING
-        if wire_state not in _unknown_states_logged:
-            _unknown_states_logged.add(wire_state)
+        if wire_state[:100] not in _unknown_states_logged and len(_unknown_states_logged) < 100:
+            _unknown_states_logged.add(wire_state[:100])
             log.warning(
                 "DashScope reported unknown task status %r; treating it as still running",
                 wire_state,
             )
     finished = parse_time(output.get("end_time"))
     url = output.get("video_url") if state is TaskState.COMPLETED else None
-    if state is TaskState.COMPLETED and not isinstance(url, str):
+    if state is TaskState.COMPLETED and not (isinstance(url, str) and is_video_url(url)):
         raise errors.ProtocolError(
-            f"DashScope reports task {task_id} SUCCEEDED without a video_url.",
+            f"DashScope reports task {task_id} SUCCEEDED without an https video_url"
+            + (f" ({redact_url(url)[:100]!r})." if isinstance(url, str) else "."),
             provider=PROVIDER,
             operation="status",
             task_id=task_id,
@@ -359,6 +385,11 @@ def parse_task_page(response: httpx.Response, checked_at: datetime) -> tuple[lis
     fixtures) or `tasks`, each with `task_id`, `status` or `task_status`, and `gmt_create`
     in server time; anything else in a row is kept in `raw`.
     """
+    with malformed_reply("DashScope's task listing", **_where(response, "list", None)):
+        return _task_page(response, checked_at)
+
+
+def _task_page(response: httpx.Response, checked_at: datetime) -> tuple[list[TaskStatus], int]:
     body = json_body(response, "list")
     rows = body.get("data", body.get("tasks")) if isinstance(body, dict) else None
     if not isinstance(rows, list):

@@ -400,5 +400,5 @@ def _decode(task_id: str) -> tuple[Scenario, datetime] | None:
     try:
         doc = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         return Scenario.model_validate(doc["s"]), datetime.fromisoformat(doc["t"])
-    except (ValueError, KeyError, TypeError, binascii.Error, ValidationError):
-        return None
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error, ValidationError):
+        return None  # RecursionError: a crafted id of deeply nested JSON

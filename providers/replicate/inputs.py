@@ -9,6 +9,7 @@ anything is sent.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,15 +136,18 @@ def _check(spec: dict[str, Any], value: Any, field: str, name: str, model: str) 
     return value
 
 
-def _remote_media(field: str, value: str | tuple[str, ...], model: str) -> str | list[str]:
+def _remote_media(
+    field: str, value: str | Path | tuple[str | Path, ...], model: str
+) -> str | list[str]:
     # Replicate fetches inputs from URLs (or takes data: URIs); this provider does not yet
-    # upload local files, and a path sent as a URL would fail only after the create.
-    for url in (value,) if isinstance(value, str) else value:
-        if urlsplit(url).scheme.lower() not in ("http", "https", "data"):
+    # upload local files (a Path), and one sent as a URL would fail only after the create.
+    urls = (value,) if isinstance(value, (str, Path)) else value
+    for url in urls:
+        if isinstance(url, Path) or urlsplit(url).scheme.lower() not in ("http", "https", "data"):
             raise _reject(
                 field,
                 model,
                 f"{field}: {url!r} is a local file, which the replicate provider cannot upload yet",
                 "Pass an http(s) URL or a data: URI.",
             )
-    return value if isinstance(value, str) else list(value)
+    return [str(url) for url in urls] if isinstance(value, tuple) else str(value)

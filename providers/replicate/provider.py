@@ -34,6 +34,7 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
+    VideoProviderError,
     WebhookRejected,
 )
 from videoprovider.hookspecs import hookimpl
@@ -51,7 +52,7 @@ from . import task_pages, wire
 from .inputs import build_input
 from .schemas import ModelSchema, SchemaCache
 from .settings import ReplicateSettings
-from .webhooks import WebhookVerificationError, signing_key, verify_webhook
+from .webhooks import WebhookVerificationError, check_headers, signing_key, verify_webhook
 
 log = logging.getLogger("videoprovider.replicate")
 
@@ -100,6 +101,9 @@ class ReplicateProvider:
         secret = settings.webhook_secret
         self._webhook_secret = secret.get_secret_value() if secret else None
         self._secret_lock = asyncio.Lock()
+        self._secret_failures = 0
+        self._secret_retry_at = 0.0  # clock seconds before which no fetch is tried again
+        self._secret_backoff = Backoff(floor=1.0, ceiling=300.0)
         headers = {
             "Authorization": f"Bearer {settings.api_token.get_secret_value()}",
             "Accept": "application/json",
@@ -115,7 +119,7 @@ class ReplicateProvider:
         self.schemas = SchemaCache(directory, settings.schema_ttl)
 
     def __repr__(self) -> str:
-        return f"ReplicateProvider(base_url={self.settings.base_url!r})"
+        return f"ReplicateProvider(base_url={redact_url(self.settings.base_url)!r})"
 
     async def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await self.context.clock.sleep(self._backoff.delay(attempt, retry_after))
@@ -330,11 +334,13 @@ class ReplicateProvider:
     async def videoprovider_webhook(
         self, headers: Mapping[str, str], body: bytes
     ) -> WebhookDelivery:
-        secret = await self._signing_secret()
         where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
         now = self.context.clock.now()
         try:
-            verify_webhook(body, headers, secret, now=now.timestamp())
+            # Headers and timestamp first: a stranger's unsigned POST must not make this
+            # process spend an authenticated request on fetching the secret.
+            check_headers(headers, now=now.timestamp())
+            verify_webhook(body, headers, await self._signing_secret(), now=now.timestamp())
         except WebhookVerificationError as exc:
             log.warning("refused a Replicate webhook delivery: %s", exc)
             raise WebhookRejected(
@@ -351,21 +357,41 @@ class ReplicateProvider:
         return WebhookDelivery(id=delivery_id, status=status)
 
     async def _signing_secret(self) -> str:
-        """The `whsec_` key: configured, or fetched once from Replicate and kept [webhooks]."""
+        """The `whsec_` key: configured, or fetched from Replicate at first use and kept
+        [webhooks]. One request at a time, and after a failed one none until its backoff
+        has passed: deliveries meanwhile are refused (ProviderUnavailable: answer 503, the
+        sender retries), so no number of deliveries costs more than one fetch per backoff."""
+        if self._webhook_secret is not None:
+            return self._webhook_secret
+        if not self.settings.webhook_url:
+            raise WebhookRejected(
+                "Replicate webhooks are not configured here, so this delivery cannot be verified.",
+                hint="Set webhook_url (and optionally webhook_secret) in [replicate].",
+                http_status=404,
+                provider=wire.PROVIDER,
+                operation="webhook",
+            )
         async with self._secret_lock:
-            if self._webhook_secret is None:
-                if not self.settings.webhook_url:
-                    raise WebhookRejected(
-                        "Replicate webhooks are not configured here, so this delivery cannot "
-                        "be verified.",
-                        hint="Set webhook_url (and optionally webhook_secret) in [replicate].",
-                        http_status=404,
-                        provider=wire.PROVIDER,
-                        operation="webhook",
-                    )
-                self._webhook_secret = await self._repeatable(
-                    "webhook secret", self.settings.max_retries, self._fetch_secret
+            if self._webhook_secret is not None:
+                return self._webhook_secret
+            now = self.context.clock.now().timestamp()
+            if now < self._secret_retry_at:
+                raise ProviderUnavailable(
+                    "Replicate's webhook signing secret is not known yet (fetching it failed; "
+                    f"the next try is in {self._secret_retry_at - now:.0f} s), so this "
+                    "delivery cannot be verified.",
+                    hint="The sender retries it; or set webhook_secret in [replicate].",
+                    provider=wire.PROVIDER,
+                    operation="webhook",
                 )
+            try:
+                self._webhook_secret = await self._fetch_secret()
+            except VideoProviderError as exc:  # a refused token too: no fetch per delivery
+                asked = getattr(exc, "retry_after", None)
+                wait = self._secret_backoff.delay(self._secret_failures, asked)
+                self._secret_failures += 1
+                self._secret_retry_at = now + wait
+                raise
             return self._webhook_secret
 
     async def _fetch_secret(self) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from videoprovider import errors
+from videoprovider.errors import malformed_reply
 from videoprovider.models import TaskStatus
 
 from . import wire
@@ -103,6 +104,7 @@ def _of_model(row: dict[str, Any], model: wire.ModelRef | None) -> bool:
     )
 
 
+@malformed_reply("Replicate's prediction listing", provider=wire.PROVIDER, operation="list")
 def parse_page(
     response: httpx.Response,
     since: datetime,

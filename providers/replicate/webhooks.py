@@ -13,11 +13,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 
 __all__ = [
     "TOLERANCE_SECONDS",
     "WebhookVerificationError",
+    "check_headers",
     "signature",
     "signing_key",
     "verify_webhook",
@@ -25,6 +27,7 @@ __all__ = [
 
 # The replay window Replicate and the Standard Webhooks libraries use.
 TOLERANCE_SECONDS = 5 * 60
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookVerificationError(ValueError):
@@ -58,6 +61,33 @@ def signature(key: bytes, msg_id: str, stamp: str, body: bytes) -> bytes:
     return hmac.new(key, signed, hashlib.sha256).digest()
 
 
+def check_headers(
+    headers: Mapping[str, str], *, now: float, tolerance: float = TOLERANCE_SECONDS
+) -> tuple[str, str, str]:
+    """The delivery's (id, timestamp, signatures) when they are present and the timestamp is
+    fresh; WebhookVerificationError otherwise. Needs no secret: a delivery that fails here
+    costs nothing, not even the fetch of the signing secret."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get("webhook-id", "")
+    stamp = lower.get("webhook-timestamp", "")
+    signatures = lower.get("webhook-signature", "")
+    if not (msg_id and stamp and signatures):
+        raise WebhookVerificationError(
+            "missing webhook-id, webhook-timestamp or webhook-signature header", 400
+        )
+    # ASCII digits only, at most 12 (past the year 33000): int() would also take "+1",
+    # "1_0", non-ASCII digits and a 400-digit number whose arithmetic with a float overflows.
+    if not _UNIX_SECONDS.fullmatch(stamp):
+        raise WebhookVerificationError("webhook-timestamp is not Unix seconds", 400)
+    sent = int(stamp)
+    if abs(now - sent) > tolerance:
+        raise WebhookVerificationError(
+            f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "
+            "(a replay, or this machine's clock is wrong)"
+        )
+    return msg_id, stamp, signatures
+
+
 def verify_webhook(
     body: bytes,
     headers: Mapping[str, str],
@@ -72,23 +102,7 @@ def verify_webhook(
     headers (any case), `secret` the `whsec_...` signing secret and `now` the current Unix
     time in seconds. The error message never contains the secret.
     """
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id = lower.get("webhook-id", "")
-    stamp = lower.get("webhook-timestamp", "")
-    signatures = lower.get("webhook-signature", "")
-    if not (msg_id and stamp and signatures):
-        raise WebhookVerificationError(
-            "missing webhook-id, webhook-timestamp or webhook-signature header", 400
-        )
-    try:
-        sent = int(stamp)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not Unix seconds", 400) from None
-    if abs(now - sent) > tolerance:
-        raise WebhookVerificationError(
-            f"webhook-timestamp is {now - sent:+.0f} s from now, outside ±{tolerance:.0f} s "
-            "(a replay, or this machine's clock is wrong)"
-        )
+    msg_id, stamp, signatures = check_headers(headers, now=now, tolerance=tolerance)
     expected = signature(signing_key(secret), msg_id, stamp, body)
     for entry in signatures.split():
         version, _, encoded = entry.partition(",")

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import httpx
 
 from videoprovider import errors
+from videoprovider.apiclient import is_video_url, parse_json, reply_context
+from videoprovider.errors import malformed_reply
 from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.replicate")
@@ -135,8 +137,8 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
 
 def json_body(response: httpx.Response, operation: str, task_id: str | None = None) -> Any:
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return parse_json(response.content)
+    except ValueError:
         raise errors.ProtocolError(
             f"Replicate answered HTTP {response.status_code} with something that is not JSON: "
             f"{excerpt(response.text)!r}.",
@@ -153,7 +155,7 @@ def error_for(
     """The core error for a non-2xx reply (Replicate answers problem details: title, detail)."""
     status = response.status_code
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = {"detail": excerpt(response.text)}
     if not isinstance(body, dict):
@@ -195,7 +197,7 @@ def error_for(
 def video_url(output: Any) -> str | None:
     """The video's URL in `output`: a string, a list of them, or an object holding one."""
     if isinstance(output, str):
-        return output if output.startswith(("https://", "http://", "data:")) else None
+        return output if is_video_url(output) else None
     if isinstance(output, list):
         urls = [u for u in (video_url(item) for item in output) if u]
         videos = [u for u in urls if u.split("?")[0].lower().endswith(_VIDEO_SUFFIXES)]
@@ -233,6 +235,11 @@ def parse_submit(response: httpx.Response, request: VideoRequest, submitted_at: 
     """The accepted Task; ProtocolError when the reply names no prediction (the provider
     turns that into SubmitOutcomeUnknown: the prediction may exist)."""
     body = _prediction(response, "submit", None)
+    with malformed_reply("Replicate's submit reply", **_where(response, "submit", None)):
+        return _task(body, request, submitted_at)
+
+
+def _task(body: dict[str, Any], request: VideoRequest, submitted_at: datetime) -> Task:
     return Task(
         provider=PROVIDER,
         task_id=body["id"],
@@ -255,15 +262,26 @@ def unknown_status(task_id: str, checked_at: datetime, why: str) -> TaskStatus:
 def parse_status(
     response: httpx.Response, task_id: str, checked_at: datetime, operation: str = "status"
 ) -> TaskStatus:
-    return status_of(_prediction(response, operation, task_id), task_id, checked_at, operation)
+    body = _prediction(response, operation, task_id)
+    if body["id"] != task_id:
+        raise errors.ProtocolError(
+            f"Replicate answered the {operation} of prediction {task_id} with another "
+            f"prediction ({excerpt(body['id'], 60)!r}); it is not believed.",
+            **_where(response, operation, task_id),
+        )
+    return status_of(body, task_id, checked_at, operation)
+
+
+def _where(response: httpx.Response, operation: str, task_id: str | None) -> dict[str, Any]:
+    return reply_context(response, PROVIDER, operation, task_id)
 
 
 def parse_delivery(body: bytes, checked_at: datetime) -> TaskStatus:
     """The status in a webhook delivery's body: the prediction, shaped as a poll returns it
     [webhooks]. ProtocolError when the body is not a prediction."""
     try:
-        doc: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc: Any = parse_json(body)
+    except ValueError:
         doc = None
     task_id = doc.get("id") if isinstance(doc, dict) else None
     if not isinstance(task_id, str) or _ID.fullmatch(task_id) is None:
@@ -279,13 +297,28 @@ def parse_delivery(body: bytes, checked_at: datetime) -> TaskStatus:
 def status_of(
     body: dict[str, Any], task_id: str, checked_at: datetime, operation: str
 ) -> TaskStatus:
-    """The TaskStatus of the prediction `body`, however it arrived (poll, cancel, webhook)."""
+    """The TaskStatus of the prediction `body`, however it arrived (poll, cancel, webhook);
+    ProtocolError for a body of another shape."""
+    where: dict[str, Any] = {"provider": PROVIDER, "operation": operation, "task_id": task_id}
     wire_state = body.get("status")
-    state = STATES.get(str(wire_state).strip().lower())
+    if not isinstance(wire_state, str):
+        raise errors.ProtocolError(
+            f"Replicate's prediction {task_id} has a status that is not a string: "
+            f"{excerpt(str(type(wire_state).__name__))}.",
+            **where,
+        )
+    with malformed_reply(f"Replicate's prediction {task_id}", **where):
+        return _status(body, wire_state, task_id, checked_at, operation)
+
+
+def _status(
+    body: dict[str, Any], wire_state: str, task_id: str, checked_at: datetime, operation: str
+) -> TaskStatus:
+    state = STATES.get(wire_state.strip().lower())
     if state is None:
         state = TaskState.PROCESSING
-        if wire_state not in _unknown_states_logged:
-            _unknown_states_logged.add(str(wire_state))
+        if wire_state[:100] not in _unknown_states_logged and len(_unknown_states_logged) < 100:
+            _unknown_states_logged.add(wire_state[:100])
             log.warning(
                 "Replicate reported unknown prediction status %r; treating it as still running",
                 wire_state,
@@ -300,8 +333,8 @@ def status_of(
             error_message = "Replicate removed this prediction's output (kept one hour)."
         else:
             raise errors.ProtocolError(
-                f"Replicate reports prediction {task_id} succeeded without a video URL in its "
-                f"output: {excerpt(json.dumps(body.get('output')))!r}.",
+                f"Replicate reports prediction {task_id} succeeded without an https video URL "
+                f"in its output: {excerpt(json.dumps(body.get('output')))!r}.",
                 provider=PROVIDER,
                 operation=operation,
                 task_id=task_id,

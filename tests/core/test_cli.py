@@ -534,6 +534,20 @@ def test_reference_urls_option_is_repeatable() -> None:
     assert doc["request"]["reference_urls"] == ["https://x/a.png", "https://x/b.mp4"]
 
 
+def test_media_paths_typed_on_the_command_line_are_local_files(tmp_path: Path) -> None:
+    # The CLI's arguments are the user's own: a path becomes the Path the API takes for a
+    # file (a symlink the user names is followed), a URL stays a URL.
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"png")
+    link = tmp_path / "link.png"
+    link.symlink_to(image)
+    _, doc = run_json(
+        "submit", "a cat", "--image-url", str(link), "--reference-urls", "https://x/a.png"
+    )
+    assert doc["request"]["image_url"] == image.as_uri()
+    assert doc["request"]["reference_urls"] == ["https://x/a.png"]
+
+
 def test_models_lists_every_providers_catalogue() -> None:
     code, out, _ = run("models")
     assert code == 0

@@ -1,4 +1,6 @@
+import ipaddress
 import os
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -7,9 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from videoprovider import AsyncVideoClient
-from videoprovider.download import _kind, download_client, download_to, redact_url
+from videoprovider.addresses import address_kind as _kind
+from videoprovider.download import download_client, download_to, redact_url
 from videoprovider.errors import DownloadError
 
 pytestmark = pytest.mark.anyio
@@ -291,10 +296,72 @@ async def test_a_redirect_from_https_to_http_is_refused(tmp_path: Path) -> None:
         ("0.0.0.0", "private"),
         ("93.184.216.34", None),
         ("2606:4700::1111", None),
+        # IPv6 forms that carry an IPv4 host, judged by it (Python calls most of them global)
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 of the metadata service
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("64:ff9b:1::1", "private"),  # local-use NAT64
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", "link-local"),
+        ("::7f00:1", "loopback"),  # IPv4-compatible
+        ("::a9fe:a9fe", "link-local"),
+        ("fec0::1", "private"),  # site-local
+        ("64:ff9b::808:808", None),  # NAT64 of a public address stays public
+        ("2002:808:808::1", None),
     ],
 )
 def test_address_kinds(address: str, kind: str | None) -> None:
     assert _kind(address) == kind
+
+
+def _embeddings(v4: ipaddress.IPv4Address) -> list[ipaddress.IPv6Address]:
+    n = int(v4)
+    return [
+        ipaddress.IPv6Address(f"::ffff:{v4}"),
+        ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | n),
+        ipaddress.IPv6Address((0x2002 << 112) | (n << 80) | 1),
+        ipaddress.IPv6Address(n) if n > 1 else ipaddress.IPv6Address(f"::ffff:{v4}"),
+    ]
+
+
+@given(st.ip_addresses(v=4))
+def test_an_embedded_ipv4_address_is_judged_at_least_as_strictly_as_itself(
+    v4: ipaddress.IPv4Address,
+) -> None:
+    for v6 in _embeddings(v4):
+        assert v6.ipv4_mapped == v4 or v6.sixtofour == v4 or int(v6) & 0xFFFFFFFF == int(v4)
+        if _kind(str(v4)) is not None:
+            assert _kind(str(v6)) is not None, v6
+
+
+@given(st.ip_addresses())
+def test_no_address_python_calls_non_global_is_public(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    if not ip.is_global or ip.is_multicast:
+        assert _kind(str(ip)) is not None
+
+
+async def test_a_name_that_does_not_resolve_is_refused_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_such_name(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr("anyio.getaddrinfo", no_such_name)
+    sent: list[str] = []
+
+    def network(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(200, content=BODY)
+
+    options = {"timeout": httpx.Timeout(5.0), "headers": {}}
+    http = download_client(mounts={}, allow_loopback=False, allow_private=False, **options)
+    http._transport = httpx.MockTransport(network)  # the network, behind the guard's hook
+    async with http:
+        with pytest.raises(DownloadError, match="does not resolve") as info:
+            await download_to(http, "https://nowhere.invalid/v.mp4", tmp_path, max_bytes=10**7)
+    assert sent == [] and "download_allow_private" in (info.value.hint or "")
 
 
 async def test_a_file_appearing_at_the_last_moment_is_not_replaced(
@@ -344,3 +411,86 @@ async def test_the_client_refuses_internal_urls_unless_the_user_allows_them(
             with pytest.raises(DownloadError, match="loopback"):
                 await c.download_url(f"{root}/v.mp4", tmp_path)
     assert seen == (["/v.mp4"] if allow else [])
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Sends a 40-byte video one byte at a time, a byte every 0.25 s (10 s in all), until
+    the test is over."""
+
+    stop: threading.Event
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        try:
+            for _ in range(40):
+                if self.stop.wait(0.25):
+                    return
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def test_download_timeout_bounds_the_whole_download_not_each_read(
+    tmp_path: Path,
+) -> None:
+    stop = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("T", (_Trickle,), {"stop": stop}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # Each read arrives well within its own timeout; only the whole download is late.
+        http = download_client(
+            mounts={},
+            timeout=httpx.Timeout(5.0, read=5.0),
+            headers={},
+            allow_loopback=True,
+            allow_private=False,
+        )
+        async with http:
+            with pytest.raises(DownloadError, match="longer than the download_timeout of 1 s"):
+                await download_to(
+                    http,
+                    f"http://127.0.0.1:{server.server_address[1]}/v.mp4",
+                    tmp_path / "v.mp4",
+                    max_bytes=10**6,
+                    timeout=1.0,
+                )
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert leftovers(tmp_path) == []
+
+
+async def test_file_writes_and_fsync_run_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    calls: list[tuple[str, bool]] = []
+
+    def watch(name: str) -> None:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if any(isinstance(a, (int, Path)) for a in args[:1]):
+                calls.append((name, threading.get_ident() == loop_thread))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, call)
+
+    for name in ("open", "write", "fsync", "link", "replace"):
+        watch(name)
+    async with client(serve()) as http:
+        path, _ = await download_to(http, "https://x/v.mp4", tmp_path / "v.mp4", max_bytes=10**7)
+    monkeypatch.undo()
+    assert path.read_bytes() == BODY
+    names = {name for name, _ in calls}
+    assert {"open", "write", "fsync", "link"} <= names
+    assert [c for c in calls if c[1]] == []  # none of them on the loop's thread

@@ -1,5 +1,6 @@
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -89,10 +90,12 @@ def test_seed_range(seed: int) -> None:
 def test_media_must_be_a_fetchable_url_or_a_local_file(field: str) -> None:
     extra = {"image_url": "https://x/a.png"} if field == "last_frame_url" else {}
     message = error_for(prompt="p", **extra, **{field: "ftp://x/cat.png"})
-    assert field in message and "http(s)" in message and "local file" in message
-    # Local paths and file:// URIs are media too: providers upload or refuse them.
+    assert field in message and "http(s)" in message and "pathlib.Path" in message
+    # A str is a URL: a local file is a Path (providers upload or refuse it), never a str.
     for local in ("/home/me/cat.png", "file:///home/me/cat.png", "C:\\me\\cat.png"):
-        assert getattr(VideoRequest(prompt="p", **extra, **{field: local}), field) == local
+        assert "pathlib.Path" in error_for(prompt="p", **extra, **{field: local})
+    path = Path("/home/me/cat.png")
+    assert getattr(VideoRequest(prompt="p", **extra, **{field: path}), field) == path
 
 
 def test_last_frame_needs_first_frame() -> None:

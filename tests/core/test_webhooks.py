@@ -290,3 +290,82 @@ def test_a_notice_of_a_task_the_journal_does_not_know_costs_no_request(
         status = client.receive_webhook(GOOD, delivery("COMPLETED", notice=True))
         assert client.journal is not None and client.journal.get("p1") is None
     assert status is not None and provider.polls == 0
+
+
+class Served:
+    """`app` on uvicorn on a loopback port, for the duration of an `async with`."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.app = app
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        # Already listening: connections queue in its backlog until the server accepts them.
+        self.listening = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listening.getsockname()[1]
+
+    async def stalled(self, sent: bytes = b'{"id": "d1"') -> anyio.abc.SocketStream:
+        """A connection that sent its headers and part of its body, then stopped."""
+        stream = await anyio.connect_tcp("127.0.0.1", self.port)
+        head = (
+            "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n"
+        )
+        await stream.send(head.encode() + sent)
+        return stream
+
+
+async def read_reply(stream: anyio.abc.SocketStream) -> bytes:
+    data = b""
+    with anyio.fail_after(30):  # bounds the test only; the app's deadline decides the reply
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+    return data
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stalls_is_answered_408_after_the_deadline(
+    pushy: ModuleType, tmp_path: Path
+) -> None:
+    async with make_client(tmp_path) as client:
+        app = asgi_app(client, body_timeout=0.2)
+        served = Served(app)
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(served.server.serve, sockets=[served.listening]))
+            streams = [await served.stalled() for _ in range(5)]
+            replies = [await read_reply(s) for s in streams]
+            for s in streams:
+                await s.aclose()
+            served.server.should_exit = True
+    assert all(r.startswith(b"HTTP/1.1 408") for r in replies), replies
+    assert app.reading == 0
+
+
+@pytest.mark.anyio
+async def test_bodies_past_the_cap_are_refused_503_at_once_and_the_rest_still_served(
+    pushy: ModuleType, tmp_path: Path
+) -> None:
+    async with make_client(tmp_path) as client:
+        app = asgi_app(client, body_timeout=300, max_pending=2)
+        served = Served(app)
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(served.server.serve, sockets=[served.listening]))
+            held = [await served.stalled(), await served.stalled()]
+            with anyio.fail_after(30):
+                while app.reading < 2:  # both bodies are being read: the cap is reached
+                    await anyio.sleep(0.01)
+            async with httpx.AsyncClient() as http:
+                url = f"http://127.0.0.1:{served.port}/hooks"
+                refused = await http.post(url, content=delivery(), headers=GOOD)
+                for stream in held:  # the held bodies arrive after all (unsigned: 401)
+                    await stream.send(b" " * (100 - len(b'{"id": "d1"')))
+                answers = [await read_reply(s) for s in held]
+                after = await http.post(url, content=delivery(), headers=GOOD)
+            for stream in held:
+                await stream.aclose()
+            served.server.should_exit = True
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert all(a.startswith(b"HTTP/1.1 401") for a in answers), answers
+    assert after.status_code == 200 and app.reading == 0

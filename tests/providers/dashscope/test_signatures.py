@@ -2,10 +2,12 @@
 
 import base64
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -40,8 +42,25 @@ def make_cert(key: rsa.RSAPrivateKey) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-KEY_PAIR = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-CERT = make_cert(KEY_PAIR)
+# EventBridge's signer, as the tests set it up: a leaf issued to an Alibaba Cloud name by a
+# test CA that each test configures as trusted (as events_ca_file would).
+TEST_CA = trustme.CA(key_type=trustme.KeyType.RSA)
+SIGNER = TEST_CA.issue_cert(
+    "eventbridge.aliyuncs.com",
+    key_type=trustme.KeyType.RSA,
+    not_before=NOW - timedelta(days=30),
+    not_after=NOW + timedelta(days=30),
+)
+
+
+def private_key(leaf: trustme.LeafCert) -> rsa.RSAPrivateKey:
+    pem = leaf.private_key_pem.bytes()
+    return cast(rsa.RSAPrivateKey, serialization.load_pem_private_key(pem, None))
+
+
+KEY_PAIR = private_key(SIGNER)
+CERT = SIGNER.cert_chain_pems[0].bytes()
+TRUSTED = [x509.load_pem_x509_certificate(TEST_CA.cert_pem.bytes())]
 
 
 BODY = event_body(TASK, "SUCCEEDED", NOW, NOW, published=NOW, account_id=DEFAULT_ACCOUNT_ID)[1]
@@ -78,8 +97,9 @@ class CertServer:
         return self.reply or httpx.Response(200, content=CERT)
 
 
-def checker(server: CertServer) -> EventBridgeSignatures:
-    return EventBridgeSignatures(httpx.AsyncClient(transport=httpx.MockTransport(server)), TARGET)
+def checker(server: CertServer, trusted: list[x509.Certificate] = TRUSTED) -> EventBridgeSignatures:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    return EventBridgeSignatures(http, TARGET, trusted)
 
 
 async def test_a_signed_delivery_is_taken_and_the_certificate_fetched_once() -> None:
@@ -124,7 +144,7 @@ async def test_a_certificate_that_cannot_be_fetched_is_a_transient_fault() -> No
         await checker(CertServer(httpx.Response(503))).verify(signed(body()), body(), NOW)
 
 
-async def test_the_client_checks_the_signature_when_events_url_is_set() -> None:
+async def test_the_client_checks_the_signature_when_events_url_is_set(tmp_path: Path) -> None:
     cert = CertServer()
     polls: list[str] = []
 
@@ -139,6 +159,8 @@ async def test_the_client_checks_the_signature_when_events_url_is_set() -> None:
         }
         return httpx.Response(200, json={"request_id": "r", "output": output})
 
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(TEST_CA.cert_pem.bytes())
     async with AsyncVideoClient(
         "dashscope",
         config=False,
@@ -148,6 +170,7 @@ async def test_the_client_checks_the_signature_when_events_url_is_set() -> None:
         api_key=KEY,
         events_token=TOKEN,
         events_url=TARGET,
+        events_ca_file=str(ca_file),
     ) as client:
         with pytest.raises(WebhookRejected) as unsigned:
             await client.receive_webhook({"x-eventbridge-signature-token": TOKEN}, body())
@@ -163,3 +186,79 @@ def test_events_url_must_be_an_https_url() -> None:
         DashScopeSettings(api_key=KEY, events_token=TOKEN, events_url="ftp://x")
     with pytest.raises(ValueError, match="events_url needs events_token"):
         DashScopeSettings(api_key=KEY, events_url=TARGET)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["nan", "NaN", "inf", "-inf", "1e400", "1" + "0" * 400, "-5", "1.5e12", " 1", "x"]
+)
+async def test_a_non_numeric_non_finite_or_absurd_timestamp_is_refused_401(stamp: str) -> None:
+    # nan once passed the freshness check: every comparison with it is false.
+    server = CertServer()
+    headers = signed(BODY, **{"x-eventbridge-signature-timestamp": stamp})
+    with pytest.raises(WebhookRejected) as info:
+        await checker(server).verify(headers, BODY, NOW)
+    assert info.value.http_status == 401
+    assert server.fetches == 0  # refused before any certificate is fetched
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil-eventbridge.oss-accelerate.aliyuncs.com",  # any bucket may be named so
+        "cn-beijing-eventbridge.oss-accelerate.aliyuncs.com.evil.example",
+        "x.cn-beijing-eventbridge.oss-accelerate.aliyuncs.com",
+        "cn-beijing-eventbridge.oss-cn-beijing.aliyuncs.com",
+    ],
+)
+async def test_a_certificate_from_a_bucket_merely_named_eventbridge_is_refused(host: str) -> None:
+    server = CertServer()
+    url = f"https://{host}/x509_public_certificate.pem"
+    headers = signed(body(), **{"x-eventbridge-signature-url": url})
+    with pytest.raises(WebhookRejected, match="not on an EventBridge host") as info:
+        await checker(server).verify(headers, body(), NOW)
+    assert info.value.http_status == 401 and server.fetches == 0
+
+
+async def test_a_self_signed_signing_certificate_is_refused() -> None:
+    # Anyone holding the token could otherwise sign with a key of their own.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server = CertServer(httpx.Response(200, content=make_cert(key)))
+    with pytest.raises(WebhookRejected, match="does not verify") as info:
+        await checker(server).verify(signed(body(), key=key), body(), NOW)
+    assert info.value.http_status == 401
+
+
+async def test_a_certificate_of_an_untrusted_ca_expired_or_of_another_name_is_refused() -> None:
+    other_ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    untrusted = [x509.load_pem_x509_certificate(other_ca.cert_pem.bytes())]
+    with pytest.raises(WebhookRejected, match="does not verify"):
+        await checker(CertServer(), untrusted).verify(signed(body()), body(), NOW)
+    with pytest.raises(WebhookRejected, match="does not verify"):
+        await checker(CertServer()).verify(
+            signed(body(), **{"x-eventbridge-signature-timestamp": "1893456000000"}),
+            body(),
+            NOW.replace(year=2030),  # after the certificate's end
+        )
+    stranger = TEST_CA.issue_cert(
+        "signer.example.com",
+        key_type=trustme.KeyType.RSA,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=1),
+    )
+    key = cast(
+        rsa.RSAPrivateKey,
+        serialization.load_pem_private_key(stranger.private_key_pem.bytes(), None),
+    )
+    server = CertServer(httpx.Response(200, content=stranger.cert_chain_pems[0].bytes()))
+    with pytest.raises(WebhookRejected, match="not issued to an Alibaba Cloud name"):
+        await checker(server).verify(signed(body(), key=key), body(), NOW)
+
+
+async def test_a_certificate_chaining_to_a_trusted_ca_is_accepted_and_cached() -> None:
+    server = CertServer()
+    signatures = checker(server)
+    await signatures.verify(signed(body()), body(), NOW)
+    later = NOW + timedelta(days=29)
+    stamp = {"x-eventbridge-signature-timestamp": str(int(later.timestamp() * 1000))}
+    await signatures.verify(signed(body(), **stamp), body(), later)
+    assert server.fetches == 1

@@ -195,7 +195,7 @@ async def test_malformed_replies_are_protocol_errors_with_a_redacted_excerpt(
 
 async def test_completed_without_url_is_a_protocol_error(make_provider: MakeProvider) -> None:
     provider, _, _ = make_provider(task_reply("SUCCEEDED"), max_retries=0)
-    with pytest.raises(errors.ProtocolError, match="without a video_url"):
+    with pytest.raises(errors.ProtocolError, match="without an https video_url"):
         await provider.videoprovider_status(task_id="t-1")
 
 

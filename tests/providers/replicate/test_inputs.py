@@ -47,7 +47,7 @@ def test_request_fields_map_onto_the_models_own_input_names() -> None:
 @pytest.mark.parametrize(
     ("request_fields", "field", "says"),
     [
-        ({"image_url": "/home/me/cat.png"}, "image_url", "cannot upload yet"),
+        ({"image_url": Path("/home/me/cat.png")}, "image_url", "cannot upload yet"),
         ({"reference_urls": ["https://x/a.png"]}, "reference_urls", "no input for reference_urls"),
         ({"duration": 7}, "duration", "Allowed: 5, 10"),
         ({"size": "1024*1024"}, "size", "'1280*720'"),

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from videoprovider import VideoRequest
-from videoprovider.errors import WebhookRejected
+from videoprovider.errors import ProviderUnavailable, VideoProviderError, WebhookRejected
 from videoprovider.models import TaskState, WebhookDelivery
 from videoprovider_replicate.emulator.webhooks import DEFAULT_SECRET, Deliverer
 from videoprovider_replicate.provider import ReplicateProvider
@@ -190,8 +190,40 @@ def test_a_secret_reply_without_a_key_is_not_kept(make_provider: MakeProvider) -
     now = int(clock.now().timestamp())
     with pytest.raises(Exception, match="no whsec_ key"):
         deliver(provider, signed(BODY, now), BODY)
+    with pytest.raises(ProviderUnavailable, match="not known yet"):
+        deliver(provider, signed(BODY, now), BODY)  # within the backoff: no second fetch
+    assert len(rec.requests) == 1
+    clock.advance(2.0)  # past the first backoff (1 s at most)
+    now = int(clock.now().timestamp())
     assert deliver(provider, signed(BODY, now), BODY).status.state is TaskState.COMPLETED
     assert len(rec.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "secret_reply", [503, 401, 200], ids=["fetch-fails", "token-refused", "secret-found"]
+)
+def test_forged_deliveries_cost_at_most_one_secret_fetch(
+    make_provider: MakeProvider, secret_reply: int
+) -> None:
+    replies = [httpx.Response(secret_reply, json={"detail": "no"})] * 20
+    if secret_reply == 200:
+        replies = [httpx.Response(200, json={"key": DEFAULT_SECRET})]
+    provider, rec, clock = make_provider(*replies, webhook_url=HOOK, max_retries=3)
+    now = int(clock.now().timestamp())
+    forged = [
+        {},  # unsigned: refused before anything else
+        {"webhook-id": "m", "webhook-timestamp": "nan", "webhook-signature": "v1,AAAA"},
+        {"webhook-id": "m", "webhook-timestamp": str(now - 3600), "webhook-signature": "v1,A"},
+    ]
+    for headers in forged * 10:
+        with pytest.raises(WebhookRejected):
+            deliver(provider, headers, BODY)
+    assert rec.requests == []  # none of those could even be checked against a secret
+    fresh = {"webhook-id": "m", "webhook-timestamp": str(now), "webhook-signature": "v1,AAAA"}
+    for n in range(20):
+        with pytest.raises(VideoProviderError):  # 401, 503 or the fetch's own error
+            deliver(provider, {**fresh, "webhook-id": f"m{n}"}, BODY)
+    assert len(rec.requests) == 1  # one fetch, one request, however many deliveries
 
 
 def test_deliveries_arriving_together_fetch_the_secret_once(make_provider: MakeProvider) -> None:

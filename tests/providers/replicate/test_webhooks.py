@@ -73,3 +73,22 @@ def test_each_refusal_names_the_status_to_answer(
     with pytest.raises(WebhookVerificationError) as info:
         verify_webhook(BODY, headers, SECRET, now=now)
     assert info.value.http_status == status
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["1" + "0" * 400, "nan", "inf", "-1", "+1760000000", "1_760_000_000", "١٧٦", "1e9", " 17", ""],
+)
+def test_an_unreadable_or_absurd_timestamp_is_refused_as_unauthenticated(stamp: str) -> None:
+    # `1` and 400 zeros once overflowed float arithmetic: a 500 before the signature.
+    headers = {**signed(), "Webhook-Timestamp": stamp}
+    with pytest.raises(WebhookVerificationError) as info:
+        verify_webhook(BODY, headers, SECRET, now=NOW)
+    assert info.value.http_status == 400
+
+
+@pytest.mark.parametrize("stamp", [0, 999_999_999_999])
+def test_a_readable_timestamp_far_from_now_is_refused_401(stamp: int) -> None:
+    with pytest.raises(WebhookVerificationError, match="outside") as info:
+        verify_webhook(BODY, signed(stamp=stamp), SECRET, now=NOW)
+    assert info.value.http_status == 401

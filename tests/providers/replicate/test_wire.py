@@ -68,7 +68,7 @@ def test_removed_output_is_unknown_not_a_protocol_error() -> None:
 
 
 def test_success_without_any_url_is_a_protocol_error() -> None:
-    with pytest.raises(errors.ProtocolError, match="without a video URL"):
+    with pytest.raises(errors.ProtocolError, match="without an https video URL"):
         status_of("succeeded", output={"text": "hello"})
 
 
