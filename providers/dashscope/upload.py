@@ -20,10 +20,7 @@ occasional local files, not volume (host media on your own storage for that).
 
 from __future__ import annotations
 
-import errno
 import mimetypes
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,7 @@ import httpx
 
 from videoprovider.apiclient import describe, is_loopback, send_bounded
 from videoprovider.errors import ProtocolError, ProviderUnavailable, RequestRejected
+from videoprovider.localfiles import open_checked
 from videoprovider.models import VideoRequest
 
 from . import wire
@@ -83,19 +81,6 @@ class LocalFile:
         self.handle.close()
 
 
-# Opened without following a symlink at the last step (a name that points elsewhere is not
-# the file that was named), and without blocking on a FIFO, so fstat can refuse it.
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_BINARY", 0)
-)
-# Kernel-made files (/proc/self/environ, /sys/...) look like regular files to stat.
-_PSEUDO_ROOTS = ("/proc", "/sys")
-
-
 def local_file(value: str | Path, field: str, allowed: tuple[str, ...] = ()) -> LocalFile | None:
     """The checked, open file behind a local `Path`; None for a URL (a str) to pass on.
 
@@ -116,52 +101,8 @@ def local_file(value: str | Path, field: str, allowed: tuple[str, ...] = ()) -> 
             f"{where} is not a file type this field takes; use one of {', '.join(suffixes)}.",
             field=field,
         )
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise _unreadable(where, field, exc) from None
-    handle = os.fdopen(fd, "rb")
-    try:
-        size = _check_open(handle.fileno(), where, field, kind)
-    except BaseException:
-        handle.close()
-        raise
-    return LocalFile(field, path, kind, size, handle)
-
-
-def _unreadable(where: str, field: str, exc: OSError) -> RequestRejected:
-    if exc.errno == errno.ENOENT:
-        why = "is not a file (it does not exist)"
-    elif exc.errno == errno.ELOOP:
-        why = (
-            "is a symbolic link, which is not followed; pass the file it points to "
-            "(Path.resolve()) if you mean that file"
-        )
-    else:
-        why = f"cannot be read: {exc.strerror}"
-    return RequestRejected(
-        f"{where} {why}.", field=field, hint="Check the path; nothing was uploaded or submitted."
-    )
-
-
-def _check_open(fd: int, where: str, field: str, kind: str) -> int:
-    st = os.fstat(fd)
-    pseudo = {os.stat(root).st_dev for root in _PSEUDO_ROOTS if os.path.isdir(root)}
-    if not stat.S_ISREG(st.st_mode) or st.st_dev in pseudo:
-        raise RequestRejected(
-            f"{where} is not a regular file (a directory, FIFO, device or /proc entry).",
-            field=field,
-            hint="Pass a media file; nothing was uploaded or submitted.",
-        )
-    if st.st_size == 0:
-        raise RequestRejected(f"{where} is empty.", field=field)
-    if st.st_size > MAX_BYTES[kind]:
-        raise RequestRejected(
-            f"{where} is {st.st_size / MIB:.1f} MB; DashScope takes {kind} files up to "
-            f"{MAX_BYTES[kind] // MIB} MB.",
-            field=field,
-        )
-    return st.st_size
+    opened = open_checked(path, field, MAX_BYTES[kind], f"DashScope takes {kind} files")
+    return LocalFile(field, path, kind, opened.size, opened.handle)
 
 
 class Uploader:

@@ -9,6 +9,7 @@ RequestRejected naming the field and what is allowed, before anything is sent.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -131,15 +132,19 @@ def check(spec: dict[str, Any], value: Any, field: str, endpoint: str) -> Any:
     return value
 
 
-def _remote_media(field: str, value: str | tuple[str, ...], endpoint: str) -> str | list[str]:
+def _remote_media(
+    field: str, value: str | Path | tuple[str | Path, ...], endpoint: str
+) -> str | list[str]:
     # fal fetches inputs from URLs (or data: URIs); a local path sent as a URL would fail
     # only after the submit, which may already be billed.
-    for url in (value,) if isinstance(value, str) else value:
-        if urlsplit(url).scheme.lower() not in ("http", "https", "data"):
+    checked: list[str] = []
+    for url in (value,) if isinstance(value, (str, Path)) else value:
+        if isinstance(url, Path) or urlsplit(url).scheme.lower() not in ("http", "https", "data"):
             raise _reject(
                 field,
                 endpoint,
                 f"{field}: {url!r} is a local file, which the fal provider cannot upload yet",
                 "Pass an http(s) URL or a data: URI.",
             )
-    return value if isinstance(value, str) else list(value)
+        checked.append(url)
+    return checked[0] if isinstance(value, str) else checked

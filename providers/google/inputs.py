@@ -10,14 +10,14 @@ import base64
 import binascii
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-import anyio
 import httpx
 
 from videoprovider.apiclient import read_bounded
 from videoprovider.download import download_client, redact_url
 from videoprovider.errors import DownloadError, RequestRejected
+from videoprovider.localfiles import read_checked
 
 from .catalog import PROVIDER
 
@@ -74,10 +74,12 @@ async def fetch_image(url: str, field: str, allow_loopback: bool) -> tuple[bytes
 
 
 async def inline_image(
-    value: str, field: str, allow_loopback: bool = False
+    value: str | Path, field: str, allow_loopback: bool = False
 ) -> tuple[dict[str, Any], int]:
-    """The image object for `value` (a local path, file: or http(s) URL, or data: URI), and
-    its size."""
+    """The image object for `value` (a local file as `Path`, an http(s) URL or a data: URI),
+    and its size."""
+    if isinstance(value, Path):
+        return await _local_image(value, field)
     parts = urlsplit(value)
     scheme = parts.scheme.lower()
     if scheme == "data":
@@ -102,28 +104,34 @@ async def inline_image(
             "Pass an http(s) URL or a local file (it is sent inline).",
         )
     else:
-        path = Path(unquote(parts.path) if scheme == "file" else value).expanduser()
-        mime = MIME_TYPES.get(path.suffix.lower(), "")
-        if not mime:
-            raise _reject(
-                field,
-                f"{field}: {path.name} is not a PNG, JPEG or WebP file.",
-                f"Pass a file ending in {', '.join(MIME_TYPES)}.",
-            )
-        try:
-            data = await anyio.to_thread.run_sync(path.read_bytes)
-        except OSError as exc:
-            raise _reject(
-                field, f"Cannot read {field} {path}: {exc.strerror or exc}.", "Check the path."
-            ) from None
-    image = {"bytesBase64Encoded": base64.b64encode(data).decode("ascii"), "mimeType": mime}
-    return image, len(data)
+        raise _reject(
+            field,
+            f"{field} has a URL scheme the Gemini API provider cannot read ({scheme!r}).",
+            "Pass an http(s) URL, a data: URI, or a local file as pathlib.Path.",
+        )
+    return _image_object(data, mime), len(data)
+
+
+async def _local_image(path: Path, field: str) -> tuple[dict[str, Any], int]:
+    mime = MIME_TYPES.get(path.suffix.lower(), "")
+    if not mime:
+        raise _reject(
+            field,
+            f"{field}: {path.name} is not a PNG, JPEG or WebP file.",
+            f"Pass a file ending in {', '.join(MIME_TYPES)}.",
+        )
+    data = await read_checked(path, field, MAX_INLINE_BYTES, "the Gemini API takes images inline")
+    return _image_object(data, mime), len(data)
+
+
+def _image_object(data: bytes, mime: str) -> dict[str, Any]:
+    return {"bytesBase64Encoded": base64.b64encode(data).decode("ascii"), "mimeType": mime}
 
 
 async def image_inputs(
-    image_url: str | None,
-    last_frame_url: str | None,
-    references: tuple[str, ...],
+    image_url: str | Path | None,
+    last_frame_url: str | Path | None,
+    references: tuple[str | Path, ...],
     allow_loopback: bool = False,
 ) -> dict[str, Any]:
     """The `instances[0]` image fields: `image`, `lastFrame`, `referenceImages` [sdk]."""

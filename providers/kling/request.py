@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from videoprovider.errors import RequestRejected
+from videoprovider.localfiles import open_checked
 from videoprovider.models import VideoRequest
 
 from .catalog import ASPECT_RATIOS, MAX_IMAGES, MAX_PROMPT, MODELS, MODES, Kind, KlingModel
@@ -52,8 +53,14 @@ def model_of(name: str) -> KlingModel:
     return model
 
 
-def _image(value: str, field: str) -> str:
-    """A URL as it is, a data: URI or a local file as the bare Base64 Kling wants."""
+def _image(value: str | Path, field: str) -> str:
+    """A URL as it is, a data: URI or a local file (a `Path`) as the bare Base64 Kling wants."""
+    if isinstance(value, Path):
+        opened = open_checked(value, field, MAX_IMAGE_BYTES, "Kling takes images")
+        try:
+            return base64.b64encode(opened.handle.read(opened.size)).decode()
+        finally:
+            opened.close()
     scheme = urlsplit(value).scheme.lower()
     if scheme in ("http", "https"):
         return value
@@ -64,14 +71,11 @@ def _image(value: str, field: str) -> str:
         return data
     if scheme == "oss":
         raise _reject(f"{field}: Kling cannot read oss:// URLs; give an https URL.", field)
-    path = Path(value.removeprefix("file://"))
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise _reject(f"{field}: cannot read {value!r}: {exc.strerror}.", field) from None
-    if len(content) > MAX_IMAGE_BYTES:
-        raise _reject(f"{field} is over Kling's 10 MB limit for an image.", field)
-    return base64.b64encode(content).decode()
+    raise _reject(
+        f"{field} has a URL scheme Kling cannot read ({scheme!r}); give an https URL, a data: "
+        "URI, or a local file as pathlib.Path.",
+        field,
+    )
 
 
 def _common(request: VideoRequest, model: KlingModel, kind: Kind) -> dict[str, Any]:
@@ -170,13 +174,13 @@ def build_create(
                 allowed = ", ".join(ASPECT_RATIOS)
                 raise _reject(f"aspect_ratio must be one of {allowed}.", "aspect_ratio")
             body["aspect_ratio"] = request.aspect_ratio
-    elif kind is Kind.IMAGE:
+    elif kind is Kind.IMAGE and request.image_url is not None:
         if request.aspect_ratio is not None:
             raise _reject(
                 "image2video takes its aspect ratio from the image; leave aspect_ratio unset.",
                 "aspect_ratio",
             )
-        body["image"] = _image(str(request.image_url), "image_url")
+        body["image"] = _image(request.image_url, "image_url")
         if request.last_frame_url is not None:
             if not model.tail_frame:
                 raise _reject(f"{model.name} takes no last frame (image_tail).", "last_frame_url")

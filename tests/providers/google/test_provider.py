@@ -73,20 +73,20 @@ async def test_submit_posts_predict_long_running_with_key_instances_and_paramete
             VideoRequest(
                 prompt="x",
                 model="veo-3.1-lite-generate-preview",
-                image_url="a.png",
-                last_frame_url="b.png",
+                image_url=Path("a.png"),
+                last_frame_url=Path("b.png"),
             ),
             "last_frame_url",
         ),
-        (VideoRequest(prompt="x", reference_urls=("a.png",) * 4), "reference_urls"),
+        (VideoRequest(prompt="x", reference_urls=(Path("a.png"),) * 4), "reference_urls"),
         (
             VideoRequest(prompt="x", extra={"person_generation": "allow_adult"}),
             "extra.person_generation",
         ),
         (VideoRequest(prompt="x", extra={"sampleCount": 2}), "extra.sampleCount"),
         (VideoRequest(prompt="x", image_url="oss://bucket/a.png"), "image_url"),
-        (VideoRequest(prompt="x", image_url="/nonexistent/a.png"), "image_url"),
-        (VideoRequest(prompt="x", image_url="notes.txt"), "image_url"),
+        (VideoRequest(prompt="x", image_url=Path("/nonexistent/a.png")), "image_url"),
+        (VideoRequest(prompt="x", image_url=Path("notes.txt")), "image_url"),
     ],
 )
 async def test_invalid_requests_are_refused_naming_the_field_before_any_request(
@@ -107,7 +107,7 @@ async def test_local_images_are_sent_inline_as_the_sdk_does(
     last.write_bytes(b"\xff\xd8 last")
     provider, recorder, _ = make_provider()
     await provider.videoprovider_submit(
-        request=VideoRequest(prompt="x", image_url=str(first), last_frame_url=last.as_uri())
+        request=VideoRequest(prompt="x", image_url=first, last_frame_url=last)
     )
     instance = json.loads(recorder.requests[0].content)["instances"][0]
     assert instance["image"] == {"bytesBase64Encoded": "iVBORyBmaXJzdA==", "mimeType": "image/png"}

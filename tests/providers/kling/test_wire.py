@@ -135,7 +135,7 @@ def test_images_go_as_urls_or_bare_base64(tmp_path: Path) -> None:
     picture = tmp_path / "cat.png"
     picture.write_bytes(b"\x89PNG-not-really")
     local = VideoRequest(
-        prompt="a cat", image_url=str(picture), last_frame_url="data:image/png;base64,QUJD"
+        prompt="a cat", image_url=picture, last_frame_url="data:image/png;base64,QUJD"
     )
     kind, body = build_create(local, "kling-v2-6", None)
     assert kind is Kind.IMAGE
@@ -149,6 +149,6 @@ def test_images_go_as_urls_or_bare_base64(tmp_path: Path) -> None:
     assert body["callback_url"] == "https://host.test/cb"
     with pytest.raises(errors.RequestRejected) as caught:
         build_create(
-            VideoRequest(prompt="a", image_url=str(tmp_path / "missing.png")), "kling-v2-6", None
+            VideoRequest(prompt="a", image_url=tmp_path / "missing.png"), "kling-v2-6", None
         )
     assert caught.value.field == "image_url"
