@@ -8,10 +8,12 @@ Callbacks (`on_progress`, host event hooks) run on that helper thread.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import os
 import queue
+import threading
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -50,8 +52,7 @@ class VideoClient:
         self._finalizer = weakref.finalize(self, _shutdown, self._portal, cm, self._aclient)
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
-        result: T = self._portal.call(functools.partial(fn, *args, **kwargs))
-        return result
+        return _call(self._portal, functools.partial(fn, *args, **kwargs))
 
     @property
     def async_client(self) -> AsyncVideoClient:
@@ -256,12 +257,46 @@ class VideoClient:
         return f"VideoClient(provider={self.provider_name!r})"
 
 
+# How long the calling thread blocks at a time while a call runs on the loop: between two
+# waits it runs Python again, so a Ctrl-C the kernel handed to the loop's thread (or one that
+# arrived while it was blocked) raises KeyboardInterrupt here within this time.
+SLICE = 0.1
+# How long a call interrupted by Ctrl-C is given to unwind (its cancellation, a journal
+# write under way in its worker thread) before the interrupt goes on.
+UNWIND = 5.0
+
+
+def _call(portal: BlockingPortal, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `fn()` on the portal's loop and return its result, in timed waits.
+
+    On KeyboardInterrupt the coroutine is cancelled, and given UNWIND s to finish its
+    cleanup, before the interrupt propagates.
+    """
+    unwound = threading.Event()
+
+    async def guarded() -> T:
+        try:
+            return await fn()
+        finally:
+            unwound.set()
+
+    future = portal.start_task_soon(guarded)
+    try:
+        while True:
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                return future.result(timeout=SLICE)
+    except KeyboardInterrupt:
+        future.cancel()
+        unwound.wait(UNWIND)
+        raise
+
+
 def _shutdown(
     portal: BlockingPortal, cm: AbstractContextManager[BlockingPortal], aclient: AsyncVideoClient
 ) -> None:
     # A finalizer, not a method: it must not hold a reference to the VideoClient itself.
     try:
-        portal.call(aclient.aclose)
+        _call(portal, aclient.aclose)
     finally:
         # Cancel calls still running (a wait another thread was blocked in, or one left
         # behind by Ctrl-C) instead of waiting for them: closing must not hang.
