@@ -19,8 +19,9 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import DEFAULT, AsyncVideoClient, Cap, OnProgress, Outcome, TaskRef
@@ -266,28 +267,50 @@ SLICE = 0.1
 UNWIND = 5.0
 
 
+class _Interruptible(Generic[T]):
+    """One call on the loop that the calling thread can cancel, from the moment it asked
+    for it: a Ctrl-C may arrive before the portal has handed back the call's future."""
+
+    def __init__(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self.fn = fn
+        self.unwound = threading.Event()
+        self.scope: anyio.CancelScope | None = None
+        self.cancelled = False
+
+    async def run(self) -> T | None:
+        try:
+            with anyio.CancelScope() as self.scope:
+                if not self.cancelled:
+                    return await self.fn()
+            return None  # cancelled by `cancel`; the caller raises KeyboardInterrupt
+        finally:
+            self.unwound.set()
+
+    def cancel(self) -> None:
+        """On the loop: stop the call, or keep it from starting."""
+        self.cancelled = True
+        if self.scope is None:
+            self.unwound.set()
+        else:
+            self.scope.cancel()
+
+
 def _call(portal: BlockingPortal, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `fn()` on the portal's loop and return its result, in timed waits.
 
     On KeyboardInterrupt the coroutine is cancelled, and given UNWIND s to finish its
     cleanup, before the interrupt propagates.
     """
-    unwound = threading.Event()
-
-    async def guarded() -> T:
-        try:
-            return await fn()
-        finally:
-            unwound.set()
-
-    future = portal.start_task_soon(guarded)
+    call: _Interruptible[T] = _Interruptible(fn)
     try:
+        future = portal.start_task_soon(call.run)
         while True:
             with contextlib.suppress(concurrent.futures.TimeoutError):
-                return future.result(timeout=SLICE)
+                return cast(T, future.result(timeout=SLICE))
     except KeyboardInterrupt:
-        future.cancel()
-        unwound.wait(UNWIND)
+        with contextlib.suppress(RuntimeError):  # the portal has stopped: nothing runs
+            portal.call(call.cancel)
+        call.unwound.wait(UNWIND)
         raise
 
 
