@@ -12,7 +12,6 @@ the locks table: that row lock (PostgreSQL) or write lock (SQLite) serialises it
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from ..clock import Clock, SystemClock
 from ..models import Estimate, Task, TaskState, TaskStatus, VideoRequest
 from .entry import SPENDING_PHASES, JournalEntry, Phase
 from .leases import owner_is_dead
@@ -67,6 +67,8 @@ SCHEMA = [
         video_url_expires_ms BIGINT, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
         lease_owner VARCHAR(200), lease_expires_ms BIGINT)""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_task ON {TABLE} (provider, task_id)",
+    # With the primary key, lets `get(key)` (journal id or task id) look both up by index.
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_task_id ON {TABLE} (task_id)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_phase ON {TABLE} (phase)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_created ON {TABLE} (created_ms)",
     f"CREATE TABLE IF NOT EXISTS {LOCKS} (name VARCHAR(50) PRIMARY KEY, taken_ms BIGINT)",
@@ -81,8 +83,8 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 _OPEN_PHASES = ("'submitted'", "'finished'")
 
 
-def _ms(when: datetime | None = None) -> int:
-    return int((when.timestamp() if when else time.time()) * 1000)
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -97,6 +99,14 @@ class Journal(ABC):
     """Durable record of every generation: the store behind `resume()` and `tasks`."""
 
     url: str
+    # Where entry timestamps come from: the client's clock, so spending periods and the
+    # entries they count agree (a virtual clock in tests).
+    clock: Clock = SystemClock()
+    # Worker threads the async client runs this journal's calls on at once.
+    threads: int = 1
+
+    def _now(self) -> int:
+        return _ms(self.clock.now())
 
     @abstractmethod
     def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
@@ -155,7 +165,7 @@ class Journal(ABC):
         racing under one cap cannot both slip under it.
         """
         entry_id = uuid.uuid4().hex
-        now = _ms()
+        now = self._now()
         params = {
             "id": entry_id,
             "provider": provider,
@@ -203,14 +213,14 @@ class Journal(ABC):
         self._run(
             f"UPDATE {TABLE} SET task_id = :task_id, phase = 'submitted', "
             "lease_owner = NULL, updated_ms = :now WHERE id = :id",
-            {"task_id": task.task_id, "now": _ms(), "id": entry_id},
+            {"task_id": task.task_id, "now": self._now(), "id": entry_id},
         )
 
     def submit_failed(self, entry_id: str, phase: Phase, error: str) -> None:
         self._run(
             f"UPDATE {TABLE} SET phase = :phase, error = :error, lease_owner = NULL, "
             "updated_ms = :now WHERE id = :id",
-            {"phase": phase.value, "error": error[:2000], "now": _ms(), "id": entry_id},
+            {"phase": phase.value, "error": error[:2000], "now": self._now(), "id": entry_id},
         )
 
     def status(self, status: TaskStatus) -> None:
@@ -233,7 +243,7 @@ class Journal(ABC):
                 "progress": status.progress,
                 "phase": phase,
                 "error": error,
-                "now": _ms(),
+                "now": self._now(),
                 "provider": status.provider,
                 "task_id": status.task_id,
                 "expires": _ms(status.video_url_expires_at)
@@ -247,14 +257,14 @@ class Journal(ABC):
         self._run(
             f"UPDATE {TABLE} SET phase = 'collected', path = :path, updated_ms = :now "
             "WHERE provider = :provider AND task_id = :task_id",
-            {"path": path, "now": _ms(), "provider": provider, "task_id": task_id},
+            {"path": path, "now": self._now(), "provider": provider, "task_id": task_id},
         )
 
     # -- leases ---------------------------------------------------------------------------
 
     def acquire(self, entry_id: str, owner: str, ttl: float) -> bool:
         """Take (or renew) the lease on an entry; False while another live worker holds it."""
-        now = _ms()
+        now = self._now()
         params = {"owner": owner, "expires": now + int(ttl * 1000), "now": now, "id": entry_id}
         taken = self._run(
             f"UPDATE {TABLE} SET lease_owner = :owner, lease_expires_ms = :expires WHERE "
@@ -323,6 +333,14 @@ class Journal(ABC):
         rows = self._query(_SELECT + " WHERE id = :key OR task_id = :key", {"key": key})
         return self._entry(rows[0]) if rows else None
 
+    def task(self, provider: str, task_id: str) -> JournalEntry | None:
+        """The entry of `provider`'s task `task_id` (by index: one per webhook notice)."""
+        rows = self._query(
+            _SELECT + " WHERE provider = :provider AND task_id = :task_id",
+            {"provider": provider, "task_id": task_id},
+        )
+        return self._entry(rows[0]) if rows else None
+
     def find(self, key: str) -> JournalEntry | None:
         """`get(key)`, or the one entry whose journal id starts with `key` (what `tasks list`
         shows); None when there is none, or more than one."""
@@ -343,7 +361,7 @@ class Journal(ABC):
                     "updated_ms = :now WHERE id = :id AND phase = 'intent'",
                     {
                         "id": entry_id,
-                        "now": _ms(),
+                        "now": self._now(),
                         "error": "The process stopped after sending the submit and before "
                         "recording the reply; the task may exist at the provider.",
                     },
@@ -355,7 +373,7 @@ class Journal(ABC):
         return self._run(
             f"DELETE FROM {TABLE} WHERE updated_ms < :before AND phase IN "
             "('collected', 'finished', 'rejected')",
-            {"before": _ms() - int(older_than * 1000)},
+            {"before": self._now() - int(older_than * 1000)},
         )
 
     def _entry(self, row: Sequence[Any]) -> JournalEntry:

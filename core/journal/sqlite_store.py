@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -11,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..clock import Clock
 from ..config import InsecurePermissionsWarning
+from ..errors import ConfigurationError
 from .sql import TABLE, Journal, Statement
 
 __all__ = ["SQLiteJournal", "default_path"]
@@ -22,19 +25,36 @@ T = TypeVar("T")
 class SQLiteJournal(Journal):
     """The embedded default: one SQLite file in WAL mode, shared by processes on one host."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
+        self.clock = clock or self.clock
         self.path = Path(path).expanduser()
-        _create_private(self.path)
         self.url = f"sqlite:///{self.path}"
-        # One connection per journal object, used from whichever thread runs the client;
-        # the lock keeps statements from interleaving.
-        self._db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
+        if self.path.is_dir():
+            raise ConfigurationError(
+                f"The journal_url {str(self.path)!r} is a folder; the journal is a file.",
+                hint=f"Set journal_url to a file in it, e.g. {self.path / 'journal.sqlite3'}.",
+            )
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._init_schema()
+        try:
+            _create_private(self.path)
+            # One connection per journal object, used from whichever thread runs the
+            # client; the lock keeps statements from interleaving.
+            self._db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._init_schema()
+            _warn_if_readable(self.path)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                raise  # another process holds it longer than the busy timeout: not the path
+            raise ConfigurationError(
+                f"The journal_url {str(self.path)!r} cannot hold the journal: "
+                f"{getattr(exc, 'strerror', None) or exc}.",
+                hint="Set journal_url to a path of a new or existing journal file in a folder "
+                "you can write to (or pass --no-journal).",
+            ) from exc
 
     def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         with self._lock:
@@ -72,15 +92,17 @@ def _create_private(path: Path) -> None:
 
     The journal holds prompts, input media URLs (pre-signed ones included) and file paths.
     SQLite gives the -wal and -shm files the database file's mode, so they stay private too.
-    Existing files are left as they are, with one warning if others can read them.
+    Existing files are left as they are (see `_warn_if_readable`).
     """
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, mode=0o700)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return
-    except FileExistsError:
-        pass
+
+
+def _warn_if_readable(path: Path) -> None:
+    """Warn once if others can read an existing journal file (checked once it opened as
+    one: the advice is for the journal's file and its -wal and -shm companions)."""
     if os.name != "posix" or path in _warned:
         return  # Windows protects the profile folder with ACLs, not mode bits
     mode = path.stat().st_mode
