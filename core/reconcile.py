@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from .backend import Backend
 from .errors import ConfigurationError
-from .journal import Journal
 from .journal.entry import JournalEntry, Phase
+from .journal.recorder import Recorder
 from .models import Task, TaskStatus
 
 __all__ = ["Orphan", "Reconciler", "list_all"]
@@ -57,19 +57,22 @@ async def list_all(
 
 
 class Reconciler:
-    def __init__(self, journal: Journal | None, backend: Callable[[str], Backend]) -> None:
-        if journal is None:
+    """Settles one client's unknown outcomes; the journal is read and written in worker
+    threads (journal/recorder.py), each step in one hop."""
+
+    def __init__(self, recorder: Recorder, backend: Callable[[str], Backend]) -> None:
+        if recorder.journal is None:
             raise ConfigurationError(
                 "Settling unknown outcomes needs the journal, and this client has none.",
                 hint="Create the client with journal=True (CLI: the journal is on by default).",
             )
-        self._journal = journal
+        self._recorder = recorder
+        self._journal = recorder.journal
         self._backend = backend
 
     async def orphans(self) -> list[Orphan]:
         """Every `outcome_unknown` entry, each with the unclaimed tasks that could be its own."""
-        entries = self._journal.entries(phase=Phase.OUTCOME_UNKNOWN)
-        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+        entries, claimed = await self._recorder.run(self._unclaimed)
         found = []
         for entry in entries:
             backend = self._backend(entry.provider)
@@ -87,14 +90,25 @@ class Reconciler:
             found.append(Orphan(entry, candidates))
         return found
 
-    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+    def _unclaimed(self) -> tuple[list[JournalEntry], set[tuple[str, str]]]:
+        entries = self._journal.entries(phase=Phase.OUTCOME_UNKNOWN)
+        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+        return entries, claimed
+
+    async def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
         """Make `task_id` the task of the unknown-outcome entry `entry_id`; it then resumes."""
+        return await self._recorder.run(self._adopt, entry_id, task_id)
+
+    async def abandon(self, entry_id: str) -> JournalEntry:
+        """Settle the entry as having no task to follow; it is listed no more."""
+        return await self._recorder.run(self._abandon, entry_id)
+
+    def _adopt(self, entry_id: str, task_id: str) -> JournalEntry:
         entry = self._unknown(entry_id)
         self._journal.submitted(entry.id, Task(provider=entry.provider, task_id=task_id))
         return self._journal.get(entry.id) or entry
 
-    def abandon(self, entry_id: str) -> JournalEntry:
-        """Settle the entry as having no task to follow; it is listed no more."""
+    def _abandon(self, entry_id: str) -> JournalEntry:
         entry = self._unknown(entry_id)
         self._journal.submit_failed(
             entry.id, Phase.ABANDONED, "Abandoned by the user: no task to follow."

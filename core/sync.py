@@ -122,10 +122,10 @@ class VideoClient:
         return self._run(self._aclient.orphans)
 
     def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
-        return self._aclient.adopt(entry_id, task_id)
+        return self._run(self._aclient.adopt, entry_id, task_id)
 
     def abandon(self, entry_id: str) -> JournalEntry:
-        return self._aclient.abandon(entry_id)
+        return self._run(self._aclient.abandon, entry_id)
 
     def receive_webhook(
         self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
