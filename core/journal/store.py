@@ -46,7 +46,7 @@ def open_journal(
     if "://" not in text:
         return SQLiteJournal(text, clock=clock)
     scheme = text.partition("://")[0]
-    if scheme.partition("+")[0] not in ("postgresql", "postgres"):
+    if scheme != "postgres" and scheme.partition("+")[0] != "postgresql":
         # The SQL is written for SQLite and PostgreSQL (ON CONFLICT, ALTER TABLE ADD COLUMN).
         raise ConfigurationError(
             f"The journal_url {masked(text)!r} names a {scheme!r} database; the journal "
