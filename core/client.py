@@ -19,9 +19,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 from .backend import Backends, load_backend
+from .calls import TaskCalls
 from .clock import Clock, SystemClock
 from .collector import Collector
 from .config import Config, ConfigArg, CoreSettings, describe, load_config
@@ -105,38 +107,34 @@ class AsyncVideoClient:
             load_backend, config=self._config, clock=self._clock, rng=rng, transport=transport
         )
         # The configured provider is checked (name, settings) before the journal opens.
-        self._journal = Recorder(None)
         name = self._config.core.provider
         main = self._load(name, settings, journal=None)
         core = self._config.core
         self._spend_cap = (
             None if core.max_spend is None else SpendCap.parse(core.max_spend, core.spend_period)
         )
+        opened: Journal | None = None
         if isinstance(journal, Journal):
-            self._journal = Recorder(journal)
+            opened = journal
         elif core.journal:
-            self._journal = Recorder(open_journal(core.journal_url))
+            # Stamped by this client's clock, as the spending periods it counts are.
+            opened = open_journal(core.journal_url, clock=self._clock)
         elif self._spend_cap is not None:
             raise ConfigurationError(
                 "max_spend needs the journal: the spending of the period is read from it.",
                 hint="Create the client with journal=True (or set VIDEOPROVIDER_JOURNAL=true).",
             )
-        main.learn_from(self._journal.journal)
-        main.share_budget(self._journal.journal)
-        self._backends = Backends(
-            main, partial(self._load, settings={}, journal=self._journal.journal)
-        )
-        self._pricing = Pricing(self._config, self._backends.get, self._journal.journal)
+        self._recorder = Recorder(opened)
+        main.learn_from(opened)
+        main.share_budget(opened)
+        self._backends = Backends(main, partial(self._load, settings={}, journal=opened))
+        self._pricing = Pricing(self._config, self._backends.get)
         self._pricing.user_prices(name)  # a malformed [prices] row fails here, not at a cap
-        self._journal.price = self._pricing.settle
+        self._calls = TaskCalls(self._backends, self._pricing, self._recorder)
         self._hosts = HostPlugins()
-        self._waiter = Waiter(
-            self._config, self._hosts, self._backends.get, self.status, self._pricing.settle
-        )
-        self._collector = Collector(
-            self._config, self._journal, self._backends.get, self.url, self.status
-        )
-        self._inbox = Inbox(self._journal, self._hosts, self._waiter)
+        self._waiter = Waiter(self._config, self._hosts, self._calls)
+        self._collector = Collector(self._config, self._calls)
+        self._inbox = Inbox(self._waiter)
         self._closed = False
         for plugin in plugins:
             self.register(plugin)
@@ -223,7 +221,7 @@ class AsyncVideoClient:
         found = self.estimate(request)
         if max_cost is not None:
             check_cap(found, max_cost, allow_unknown=allow_unknown)
-        entry = self._journal.intent(
+        entry = await self._recorder.intent(
             self.provider_name,
             request,
             target,
@@ -235,23 +233,20 @@ class AsyncVideoClient:
         try:
             task = await self._backends.call(Operation.SUBMIT, Task, None, request=request)
         except BaseException as exc:
-            self._journal.submit_failed(entry, exc)
+            with anyio.CancelScope(shield=True):  # recorded even when cancelled (Ctrl-C)
+                await self._recorder.submit_failed(entry, exc)
             raise
-        self._journal.submitted(entry, task)
+        with anyio.CancelScope(shield=True):  # the task exists now: never lose its id
+            await self._recorder.submitted(entry, task)
         await self._hosts.emit("videoprovider_task_submitted", task=task)
         return task
 
     async def status(self, task: TaskRef) -> TaskStatus:
-        t = self._backends.task(task)
-        status = await self._backends.call(Operation.STATUS, TaskStatus, t, task_id=t.task_id)
-        status = self._pricing.settle(t, status)
-        self._journal.status(status)
-        return status
+        return await self._calls.status(self._backends.task(task))
 
     async def url(self, task: TaskRef) -> str:
         """The download URL of a completed task's video."""
-        t = self._backends.task(task)
-        return await self._backends.call(Operation.URL, str, t, task_id=t.task_id)
+        return await self._calls.url(self._backends.task(task))
 
     async def cancel(self, task: TaskRef) -> TaskStatus:
         """Ask the provider to stop the task; return the status it answered with.
@@ -261,7 +256,7 @@ class AsyncVideoClient:
         """
         t = self._backends.task(task)
         status = await self._backends.call(Operation.CANCEL, TaskStatus, t, task_id=t.task_id)
-        self._journal.status(status)
+        status = await self._calls.record(t, status)
         if status.is_terminal:
             await self._waiter.finished(t, status, None)
         return status
@@ -407,7 +402,7 @@ class AsyncVideoClient:
         `recoverable_submits`, and then resumed like the rest. Returns what happened
         to each entry; failures are reported there, not raised.
         """
-        if self._journal.journal is None:
+        if self._recorder.journal is None:
             raise ConfigurationError(
                 "resume() needs the journal, and this client has none.",
                 hint="Create the client with journal=True (or set VIDEOPROVIDER_JOURNAL=true).",
@@ -427,9 +422,9 @@ class AsyncVideoClient:
         # Unknown outcomes of a provider with recoverable submits become tasks to resume.
         await self._reconciler().recover(self.provider_name)
         resumer = Resumer(
-            recorder=self._journal,
+            recorder=self._recorder,
             provider=self.provider_name,
-            status=self.status,
+            status=self._calls.status,
             wait=wait,
             download=download,
             finished=self._waiter.finished,
@@ -439,23 +434,23 @@ class AsyncVideoClient:
 
     @property
     def journal(self) -> Journal | None:
-        return self._journal.journal
+        return self._recorder.journal
 
     async def orphans(self) -> list[Orphan]:
         """Journal entries whose submit's outcome is unknown, each with the tasks of the
         provider's listing that no entry claims and that could be its own."""
         return await self._reconciler().orphans()
 
-    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+    async def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
         """Make `task_id` the task of an unknown-outcome entry; it then resumes as usual."""
-        return self._reconciler().adopt(entry_id, task_id)
+        return await self._reconciler().adopt(entry_id, task_id)
 
-    def abandon(self, entry_id: str) -> JournalEntry:
+    async def abandon(self, entry_id: str) -> JournalEntry:
         """Settle an unknown-outcome entry as having no task to follow."""
-        return self._reconciler().abandon(entry_id)
+        return await self._reconciler().abandon(entry_id)
 
     def _reconciler(self) -> Reconciler:
-        return Reconciler(self._journal.journal, self._backends.get)
+        return Reconciler(self._recorder, self._backends.get)
 
     # -- pushed updates -------------------------------------------------------------------
 
@@ -484,13 +479,13 @@ class AsyncVideoClient:
             return
         self._closed = True
         for backend in self._backends:
-            backend.leave()
+            await self._recorder.run(backend.leave)
             if backend.http is not None:
                 await backend.http.aclose()
             for pending in backend.pm.hook.videoprovider_aclose():
                 if inspect.isawaitable(pending):
                     await pending
-        self._journal.close()
+        await self._recorder.close()
 
     async def __aenter__(self) -> AsyncVideoClient:
         return self

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .backend import Backend
+from .calls import TaskCalls
 from .config import Config
 from .download import ProgressFn, download_to
 from .errors import TaskNotReady
-from .journal.recorder import Recorder
 from .models import Task, TaskStatus
 from .outcomes import raise_for_ending
 from .provider import Operation
@@ -24,15 +23,12 @@ __all__ = ["Collector"]
 class Collector:
     """Saves videos for one client, through the backend of each task's provider.
 
-    `url` and `status` are the client's own operations, so what they learn is journaled and
-    announced as any other call's.
+    URLs and statuses come through `calls`, the client's own operations, so what they learn
+    is journaled as any other call's.
     """
 
     config: Config
-    recorder: Recorder
-    backend: Callable[[str], Backend]
-    url: Callable[[Task], Awaitable[str]]
-    status: Callable[[Task], Awaitable[TaskStatus]]
+    calls: TaskCalls
 
     async def download(
         self,
@@ -45,9 +41,9 @@ class Collector:
     ) -> tuple[Path, int]:
         """Save `task`'s video to `path`; `status`, when it carries the URL, saves a call."""
         url = await self._video_url(task, status)
-        backend = self.backend(task.provider)
+        backend = self.calls.backend(task.provider)
         saved, size = await self.save(backend, url, path, task.task_id, overwrite, on_bytes)
-        self.recorder.collected(task.provider, task.task_id, str(saved))
+        await self.calls.recorder.collected(task.provider, task.task_id, str(saved))
         return saved, size
 
     async def save(
@@ -75,9 +71,9 @@ class Collector:
     async def _video_url(self, task: Task, status: TaskStatus | None) -> str:
         if status is not None and status.video_url:
             return status.video_url
-        if Operation.URL in self.backend(task.provider).capabilities:
-            return await self.url(task)
-        status = await self.status(task)
+        if Operation.URL in self.calls.backend(task.provider).capabilities:
+            return await self.calls.url(task)
+        status = await self.calls.status(task)
         raise_for_ending(task, status)
         if not status.video_url:
             raise TaskNotReady(
@@ -91,7 +87,7 @@ class Collector:
     def collect_later(self, task: Task, target: str) -> str:
         """The hint for a finished task whose video could not be saved: how to get it."""
         command = f"videoprovider download {shlex.quote(task.ref)} --out {shlex.quote(target)}"
-        if self.recorder.journal is None:
+        if self.calls.recorder.journal is None:
             return f"The task has finished; collect its video with: {command}"
         return (
             "The finished task stays in the journal; collect its video with: "

@@ -1,9 +1,8 @@
 """Pricing as a client does it: the estimate before a submit, the cost of a finished task.
 
 The figures come from `prices.py` (the provider's table behind the config file's rows);
-this module finds what they need: the request (from the task, else its journal entry), the
-provider's default model and catalogue, the region its instance sends to, and what the
-provider said it billed.
+this module finds what they need: the task's request, the provider's default model and
+catalogue, the region its instance sends to, and what the provider said it billed.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import Any
 from .backend import Backend
 from .config import Config
 from .errors import ConfigurationError
-from .journal import Journal
 from .models import Estimate, Task, TaskState, TaskStatus, VideoRequest
 from .prices import Price, actual_cost, estimate
 
@@ -46,12 +44,9 @@ def credential_placeholders(provider: str) -> dict[str, str]:
 class Pricing:
     """Estimates and costs for the providers of one client."""
 
-    def __init__(
-        self, config: Config, backend: Callable[[str], Backend], journal: Journal | None
-    ) -> None:
+    def __init__(self, config: Config, backend: Callable[[str], Backend]) -> None:
         self._config = config
         self._backend = backend
-        self._journal = journal
 
     def user_prices(self, provider: str) -> tuple[Price, ...]:
         return self._config.prices(provider)
@@ -61,16 +56,10 @@ class Pricing:
 
     def settle(self, task: Task, status: TaskStatus) -> TaskStatus:
         """`status` with its `cost` when it is a completion: actual from `status.billed`,
-        else the estimate. Unchanged when already priced, or its request is unknown (a bare
-        task id the journal does not hold)."""
-        if status.cost is not None or status.state is not TaskState.COMPLETED:
-            return status
+        else the estimate. Unchanged when already priced, or `task` carries no request (the
+        client reads a bare task id's request from the journal first: calls.py)."""
         request = task.request
-        if request is None and self._journal is not None:
-            entry = self._journal.get(task.task_id)
-            if entry is not None and entry.provider == task.provider:
-                request = entry.request
-        if request is None:
+        if status.cost is not None or status.state is not TaskState.COMPLETED or request is None:
             return status
         try:
             table = self._table(self._backend(task.provider))

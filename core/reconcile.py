@@ -23,8 +23,8 @@ from uuid import uuid4
 
 from .backend import Backend
 from .errors import ConfigurationError, ProtocolError, VideoProviderError
-from .journal import Journal
 from .journal.entry import JournalEntry, Phase
+from .journal.recorder import Recorder
 from .models import Task, TaskStatus, VideoRequest
 
 __all__ = ["Orphan", "Reconciler", "list_all", "with_submit_id"]
@@ -74,19 +74,24 @@ async def list_all(
 
 
 class Reconciler:
-    def __init__(self, journal: Journal | None, backend: Callable[[str], Backend]) -> None:
-        if journal is None:
+    """Settles one client's unknown outcomes; the journal is read and written in worker
+    threads (journal/recorder.py), each step in one hop."""
+
+    def __init__(self, recorder: Recorder, backend: Callable[[str], Backend]) -> None:
+        if recorder.journal is None:
             raise ConfigurationError(
                 "Settling unknown outcomes needs the journal, and this client has none.",
                 hint="Create the client with journal=True (CLI: the journal is on by default).",
             )
-        self._journal = journal
+        self._recorder = recorder
+        self._journal = recorder.journal
         self._backend = backend
 
     async def recover(self, provider: str | None = None) -> list[Orphan]:
         """Settle the `outcome_unknown` entries of providers with recoverable submits."""
+        entries = await self._recorder.run(self._journal.entries, phase=Phase.OUTCOME_UNKNOWN)
         found = []
-        for entry in self._journal.entries(phase=Phase.OUTCOME_UNKNOWN):
+        for entry in entries:
             if provider is not None and entry.provider != provider:
                 continue
             backend = self._backend(entry.provider)
@@ -113,19 +118,20 @@ class Reconciler:
                 )
         except VideoProviderError as exc:
             return Orphan(entry, None, error=exc)
+        settled = await self._recorder.run(self._settle, entry, task)
+        return Orphan(settled, None, recovered=task)
+
+    def _settle(self, entry: JournalEntry, task: Task) -> JournalEntry:
         self._journal.submitted(entry.id, task)
-        return Orphan(self._journal.get(entry.id) or entry, None, recovered=task)
+        return self._journal.get(entry.id) or entry
 
     async def orphans(self) -> list[Orphan]:
         """Every `outcome_unknown` entry, each with the unclaimed tasks that could be its own;
         entries of providers with recoverable submits are recovered first (`recover`)."""
-        recovered = await self.recover()
-        done = {o.entry.id for o in recovered}
-        entries = [
-            e for e in self._journal.entries(phase=Phase.OUTCOME_UNKNOWN) if e.id not in done
-        ]
-        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
-        found = recovered
+        found = await self.recover()
+        done = {o.entry.id for o in found}
+        entries, claimed = await self._recorder.run(self._unclaimed)
+        entries = [e for e in entries if e.id not in done]
         for entry in entries:
             backend = self._backend(entry.provider)
             if not backend.pm.hook.videoprovider_list_tasks.get_hookimpls():
@@ -142,14 +148,24 @@ class Reconciler:
             found.append(Orphan(entry, candidates))
         return found
 
-    def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
-        """Make `task_id` the task of the unknown-outcome entry `entry_id`; it then resumes."""
-        entry = self._unknown(entry_id)
-        self._journal.submitted(entry.id, Task(provider=entry.provider, task_id=task_id))
-        return self._journal.get(entry.id) or entry
+    def _unclaimed(self) -> tuple[list[JournalEntry], set[tuple[str, str]]]:
+        entries = self._journal.entries(phase=Phase.OUTCOME_UNKNOWN)
+        claimed = {(e.provider, e.task_id) for e in self._journal.entries() if e.task_id}
+        return entries, claimed
 
-    def abandon(self, entry_id: str) -> JournalEntry:
+    async def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+        """Make `task_id` the task of the unknown-outcome entry `entry_id`; it then resumes."""
+        return await self._recorder.run(self._adopt, entry_id, task_id)
+
+    async def abandon(self, entry_id: str) -> JournalEntry:
         """Settle the entry as having no task to follow; it is listed no more."""
+        return await self._recorder.run(self._abandon, entry_id)
+
+    def _adopt(self, entry_id: str, task_id: str) -> JournalEntry:
+        entry = self._unknown(entry_id)
+        return self._settle(entry, Task(provider=entry.provider, task_id=task_id))
+
+    def _abandon(self, entry_id: str) -> JournalEntry:
         entry = self._unknown(entry_id)
         self._journal.submit_failed(
             entry.id, Phase.ABANDONED, "Abandoned by the user: no task to follow."

@@ -77,10 +77,10 @@ class Resumer:
         assert journal is not None
         results: list[Resumed] = []
         mine: list[JournalEntry] = []
-        for entry in journal.unfinished():
+        for entry in await self.recorder.run(journal.unfinished):
             if entry.provider != self.provider or (limit is not None and len(mine) >= limit):
                 continue
-            if journal.acquire(entry.id, self.recorder.owner, self.ttl):
+            if await self.recorder.run(journal.acquire, entry.id, self.recorder.owner, self.ttl):
                 mine.append(entry)
             else:
                 results.append(
@@ -107,7 +107,7 @@ class Resumer:
 
         async def fetch(task: Task) -> TaskStatus:
             # Renewed before every poll: a worker that lost its lease stops polling at once.
-            if not journal.acquire(entry.id, owner, self.ttl):
+            if not await self.recorder.run(journal.acquire, entry.id, owner, self.ttl):
                 raise _LeaseLost
             return await self.status(task)
 
@@ -125,7 +125,9 @@ class Resumer:
             log.warning("resuming task %s: %s", entry.task_id, exc)
             return Resumed(entry.id, entry.task_id, error=exc, provider=task.provider)
         finally:
-            journal.release(entry.id, owner)
+            # Even when cancelled (Ctrl-C): another worker may take the task at once.
+            with anyio.CancelScope(shield=True):
+                await self.recorder.run(journal.release, entry.id, owner)
 
     async def _collect(self, task: Task, final: TaskStatus, target: str) -> str:
         if Path(target).is_file():
@@ -133,6 +135,6 @@ class Resumer:
             # file there now is this task's video, renamed into place just before the
             # previous process died. (A target that is a folder says nothing: the video is
             # saved inside it.)
-            self.recorder.collected(task.provider, task.task_id, target)
+            await self.recorder.collected(task.provider, task.task_id, target)
             return target
         return await self.download(task, target, final)

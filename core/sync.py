@@ -8,17 +8,20 @@ Callbacks (`on_progress`, host event hooks) run on that helper thread.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import os
 import queue
+import threading
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import DEFAULT, AsyncVideoClient, Cap, OnProgress, Outcome, TaskRef
@@ -50,8 +53,7 @@ class VideoClient:
         self._finalizer = weakref.finalize(self, _shutdown, self._portal, cm, self._aclient)
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
-        result: T = self._portal.call(functools.partial(fn, *args, **kwargs))
-        return result
+        return _call(self._portal, functools.partial(fn, *args, **kwargs))
 
     @property
     def async_client(self) -> AsyncVideoClient:
@@ -120,10 +122,10 @@ class VideoClient:
         return self._run(self._aclient.orphans)
 
     def adopt(self, entry_id: str, task_id: str) -> JournalEntry:
-        return self._aclient.adopt(entry_id, task_id)
+        return self._run(self._aclient.adopt, entry_id, task_id)
 
     def abandon(self, entry_id: str) -> JournalEntry:
-        return self._aclient.abandon(entry_id)
+        return self._run(self._aclient.abandon, entry_id)
 
     def receive_webhook(
         self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
@@ -256,12 +258,68 @@ class VideoClient:
         return f"VideoClient(provider={self.provider_name!r})"
 
 
+# How long the calling thread blocks at a time while a call runs on the loop: between two
+# waits it runs Python again, so a Ctrl-C the kernel handed to the loop's thread (or one that
+# arrived while it was blocked) raises KeyboardInterrupt here within this time.
+SLICE = 0.1
+# How long a call interrupted by Ctrl-C is given to unwind (its cancellation, a journal
+# write under way in its worker thread) before the interrupt goes on.
+UNWIND = 5.0
+
+
+class _Interruptible(Generic[T]):
+    """One call on the loop that the calling thread can cancel, from the moment it asked
+    for it: a Ctrl-C may arrive before the portal has handed back the call's future."""
+
+    def __init__(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self.fn = fn
+        self.unwound = threading.Event()
+        self.scope: anyio.CancelScope | None = None
+        self.cancelled = False
+
+    async def run(self) -> T | None:
+        try:
+            with anyio.CancelScope() as self.scope:
+                if not self.cancelled:
+                    return await self.fn()
+            return None  # cancelled by `cancel`; the caller raises KeyboardInterrupt
+        finally:
+            self.unwound.set()
+
+    def cancel(self) -> None:
+        """On the loop: stop the call, or keep it from starting."""
+        self.cancelled = True
+        if self.scope is None:
+            self.unwound.set()
+        else:
+            self.scope.cancel()
+
+
+def _call(portal: BlockingPortal, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `fn()` on the portal's loop and return its result, in timed waits.
+
+    On KeyboardInterrupt the coroutine is cancelled, and given UNWIND s to finish its
+    cleanup, before the interrupt propagates.
+    """
+    call: _Interruptible[T] = _Interruptible(fn)
+    try:
+        future = portal.start_task_soon(call.run)
+        while True:
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                return cast(T, future.result(timeout=SLICE))
+    except KeyboardInterrupt:
+        with contextlib.suppress(RuntimeError):  # the portal has stopped: nothing runs
+            portal.call(call.cancel)
+        call.unwound.wait(UNWIND)
+        raise
+
+
 def _shutdown(
     portal: BlockingPortal, cm: AbstractContextManager[BlockingPortal], aclient: AsyncVideoClient
 ) -> None:
     # A finalizer, not a method: it must not hold a reference to the VideoClient itself.
     try:
-        portal.call(aclient.aclose)
+        _call(portal, aclient.aclose)
     finally:
         # Cancel calls still running (a wait another thread was blocked in, or one left
         # behind by Ctrl-C) instead of waiting for them: closing must not hang.

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from .backend import Backend
+from .calls import TaskCalls
 from .config import Config
 from .errors import VideoProviderError
 from .hosts import HostPlugins
@@ -35,15 +35,13 @@ DEFAULT: Any = _Default()
 class Waiter:
     """Waits for tasks on the poll scheduler of each one's provider.
 
-    `status` is the client's own operation, so every poll is journaled like any other;
-    `price` sets a completion's cost, so a pushed one carries it as a polled one does.
+    Polls go through `calls`, the client's own operations, so every one is priced and
+    journaled like any other status; a pushed completion is priced as a polled one is.
     """
 
     config: Config
     hosts: HostPlugins
-    backend: Callable[[str], Backend]
-    status: Fetch
-    price: Callable[[Task, TaskStatus], TaskStatus]
+    calls: TaskCalls
 
     async def wait(
         self,
@@ -59,7 +57,7 @@ class Waiter:
         `announce_success=False` leaves announcing a completion to the caller (which may
         still have a video to save); `fetch` replaces the status call (resume renews leases).
         """
-        backend = self.backend(task.provider)
+        backend = self.calls.backend(task.provider)
         backend.require(Operation.STATUS)
 
         async def on_change(status: TaskStatus, previous: TaskStatus | None) -> None:
@@ -73,11 +71,11 @@ class Waiter:
 
         final = await backend.scheduler.wait(
             task,
-            fetch or self.status,
+            fetch or self.calls.status,
             on_change,
             self.config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
-        final = self.price(task, final)
+        final = await self.calls.price(task, final)
         if final.state is not TaskState.COMPLETED or announce_success:
             await self.finished(task, final, None)
         raise_for_ending(task, final)
@@ -104,5 +102,5 @@ class Waiter:
                 yield await receive.receive()
 
     async def finished(self, task: Task, status: TaskStatus, path: str | None) -> None:
-        status = self.price(task, status)
+        status = await self.calls.price(task, status)
         await self.hosts.emit("videoprovider_task_finished", task=task, status=status, path=path)

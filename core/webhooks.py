@@ -25,8 +25,6 @@ from .models import Task, TaskStatus, WebhookDelivery
 if TYPE_CHECKING:
     from .backend import Backend
     from .client import AsyncVideoClient
-    from .hosts import HostPlugins
-    from .journal.recorder import Recorder
     from .waiting import Waiter
 
 __all__ = [
@@ -78,9 +76,9 @@ class SeenDeliveries:
 class Inbox:
     """Where a client's deliveries arrive: verified by the provider, applied once."""
 
-    def __init__(self, journal: Recorder, hosts: HostPlugins, waiter: Waiter) -> None:
-        self._journal = journal
-        self._hosts = hosts
+    def __init__(self, waiter: Waiter) -> None:
+        self._calls = waiter.calls
+        self._hosts = waiter.hosts
         self._waiter = waiter
         self._seen = SeenDeliveries()
 
@@ -104,7 +102,7 @@ class Inbox:
         if delivery.notice:
             if backend.scheduler.confirm(status.provider, status.task_id):
                 return status  # the waits' own poll fetches it, ahead of the others
-            if self._journal.knows(status.provider, status.task_id) is False:
+            if await self._calls.recorder.knows(status.provider, status.task_id) is False:
                 # Not one of ours: a service may push every task of the account (EventBridge
                 # does), and fetching other programs' tasks would spend the account's budget.
                 return status
@@ -112,12 +110,14 @@ class Inbox:
             # call, so the journal and host plugins see the real final status.
             task = Task(provider=status.provider, task_id=status.task_id)
             try:
-                status = await self._waiter.status(task)
+                status = await self._calls.status(task)
             except BaseException:
                 self._seen.forget(backend.name, delivery.id)
                 raise
         else:
-            self._journal.status(status)
+            status = await self._calls.record(
+                Task(provider=status.provider, task_id=status.task_id), status
+            )
         await self._apply(backend, status)
         return status
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -178,6 +180,9 @@ def run(state: State, body: Callable[[], int | None]) -> None:
 @contextmanager
 def interruptible(state: State, task_id: Callable[[], str | None], provider: str) -> Iterator[None]:
     """Ctrl-C stops waiting, never the task: say how to pick it up again."""
+    # Even when started with SIGINT ignored (a background job of a script, some CI runners:
+    # Python then leaves it ignored, and a wait on a stuck task would never end).
+    previous = _catch_sigint()
     try:
         yield
     except KeyboardInterrupt:
@@ -189,6 +194,20 @@ def interruptible(state: State, task_id: Callable[[], str | None], provider: str
                 err=True,
             )
         sys.exit(INTERRUPTED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _catch_sigint() -> Any:
+    """Make SIGINT raise KeyboardInterrupt; return the handler to restore (None: unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:
+        return None
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return signal.SIG_DFL if previous is None else previous
 
 
 def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:

@@ -309,10 +309,14 @@ def test_generate_as_a_real_subprocess(tmp_path: Path) -> None:
     assert Path(result.stdout.strip()).read_bytes()[4:8] == b"ftyp"
 
 
-def test_ctrl_c_stops_waiting_without_canceling(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_stops_waiting_without_canceling(tmp_path: Path, inherited: str) -> None:
     import signal
 
-    env = {**os.environ, "VIDEOPROVIDER_POLL_INTERVAL": "0.05"}
+    # "ignored": started as a script's background job (or by some CI runners) is, with
+    # SIGINT ignored, which Python then leaves ignored; the wait must stop all the same.
+    disposition = signal.SIG_IGN if inherited == "ignored" else signal.SIG_DFL
+    env = {**os.environ, "VIDEOPROVIDER_POLL_INTERVAL": "0.05", "PYTHONFAULTHANDLER": "1"}
     cli = [sys.executable, "-m", "videoprovider.cli"]
     submitted = subprocess.run(
         [*cli, "--json", "submit", "a cat", "--extra", 'fake={"scenario": "stuck"}'],
@@ -331,12 +335,17 @@ def test_ctrl_c_stops_waiting_without_canceling(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, disposition),
     )
     assert waiting.stderr is not None
     first = waiting.stderr.readline()  # the first progress line: the wait is under way
     assert "pending" in first or "processing" in first
     waiting.send_signal(signal.SIGINT)
-    _, rest = waiting.communicate(timeout=30)
+    try:
+        _, rest = waiting.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        waiting.send_signal(signal.SIGABRT)  # faulthandler prints where every thread is
+        pytest.fail(f"wait did not stop on SIGINT:\n{waiting.communicate()[1][-8000:]}")
     assert waiting.returncode == 130
     assert task_id in rest and "was not canceled" in rest and f"wait {task_id}" in rest
     assert "Traceback" not in rest

@@ -1,10 +1,12 @@
 """The journal store, on SQLite and (when installed) a real PostgreSQL server."""
 
 import os
+import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from videoprovider.config import InsecurePermissionsWarning
+from videoprovider.errors import ConfigurationError
 from videoprovider.journal import Journal, Phase, open_journal
 from videoprovider.journal.store import SQLAlchemyJournal, SQLiteJournal
 from videoprovider.models import Cost, Estimate, Task, TaskState, TaskStatus, VideoRequest
@@ -303,3 +306,76 @@ def test_a_completion_records_its_actual_cost_next_to_the_estimate(journal: Jour
         Decimal("0.30"),
     )
     assert got.cost_basis == "3 s at 0.10 USD/s"
+
+
+def _plan(store: SQLiteJournal, call: Callable[[], object]) -> list[str]:
+    """SQLite's query plan for every SELECT that `call` makes on `store`."""
+    issued: list[tuple[str, Mapping[str, object]]] = []
+    query = store._query
+
+    def spy(sql: str, params: Mapping[str, object] | None = None) -> list[Sequence[object]]:
+        issued.append((sql, params or {}))
+        return query(sql, params)
+
+    store._query = spy  # type: ignore[method-assign]
+    call()
+    store._query = query  # type: ignore[method-assign]
+    return [str(row[-1]) for sql, p in issued for row in query("EXPLAIN QUERY PLAN " + sql, p)]
+
+
+def test_task_lookups_use_an_index_not_a_scan_even_in_an_old_journal(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = SQLiteJournal(path)
+    old._run("DROP INDEX videoprovider_journal_task_id")  # as opened by an older release
+    old.close()
+    store = SQLiteJournal(path)
+    store.submitted(store.intent("fake", REQUEST, None, "w1"), Task(provider="fake", task_id="t1"))
+    by_task = _plan(store, lambda: store.task("fake", "t1"))
+    assert by_task and all("USING INDEX videoprovider_journal_task " in p for p in by_task)
+    by_key = _plan(store, lambda: store.get("t1"))  # a journal id or a task id
+    assert by_key and not any(p.startswith("SCAN") for p in by_key), by_key
+    assert any("videoprovider_journal_task_id" in p for p in by_key)
+    found = store.task("fake", "t1")
+    assert found is not None and store.task("other", "t1") is None
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("/proc/nope/j.sqlite3", "cannot hold the journal"),
+        ("{tmp}", "is a folder"),
+        ("{tmp}/not-a-db", "file is not a database"),
+    ],
+)
+def test_a_path_that_cannot_hold_the_journal_is_a_configuration_error(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    (tmp_path / "not-a-db").write_text("hello, not SQLite" * 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no chmod advice for what is no journal
+        with pytest.raises(ConfigurationError, match="journal_url") as info:
+            open_journal(url.format(tmp=tmp_path))
+    assert says in str(info.value)
+    if url == "{tmp}":
+        assert str(tmp_path / "journal.sqlite3") in str(info.value.hint)
+
+
+def test_a_url_of_an_unsupported_database_names_the_supported_ones() -> None:
+    with pytest.raises(ConfigurationError, match="journal_url") as info:
+        open_journal("mysql://app:hunter2@db/video")
+    message = f"{info.value} {info.value.hint}"
+    assert "'mysql://app:****@db/video'" in message and "hunter2" not in message
+    assert "SQLite and PostgreSQL" in message and "postgresql://" in message
+
+
+def test_an_unreachable_postgresql_url_is_shown_masked_with_its_scheme() -> None:
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigurationError, match="journal_url") as info:
+        open_journal(f"postgresql://app:hunter2@127.0.0.1:{port}/video")
+    assert f"'postgresql://app:****@127.0.0.1:{port}/video'" in str(info.value)
+    assert "hunter2" not in f"{info.value} {info.value.hint}"

@@ -1,0 +1,34 @@
+"""The sync twin's own concerns: calls block the calling thread, and Ctrl-C still stops them."""
+
+import _thread
+import threading
+import time
+
+import pytest
+
+from videoprovider import VideoClient, VirtualClock
+
+
+def test_ctrl_c_reaches_a_blocked_call_and_cancels_its_coroutine() -> None:
+    client = VideoClient("fake", config=False, environ={}, clock=VirtualClock(), scenario="stuck")
+    task = client.submit("a cat")
+    polling = threading.Event()
+    interrupted_at: list[float] = []
+
+    def interrupt() -> None:
+        polling.wait(30)
+        interrupted_at.append(time.monotonic())
+        # What a SIGINT does when the kernel hands it to another thread: the handler waits
+        # for the main thread to run Python again, which a wait without a timeout never does.
+        _thread.interrupt_main()
+        time.sleep(10)  # the bound of the test below, only reached when it fails
+        client.close()  # unblocks the old, untimed wait, so a failure ends instead of hanging
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        client.wait(task, timeout=None, on_progress=lambda status: polling.set())
+    seen_after = time.monotonic() - interrupted_at[0]
+    assert seen_after < 5, f"the interrupt was seen {seen_after:.1f} s late"
+    # The wait's coroutine was cancelled, not left polling on the loop.
+    assert client.async_client.scheduler.unfinished() == []
+    client.close()
