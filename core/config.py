@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from .config_files import ConfigArg, Layer, default_config_paths, merge, read_layers
 from .errors import ConfigurationError
 from .prices import Price, user_prices
-from .trust import URL_PASSWORD, InsecurePermissionsWarning, is_secret
+from .redact import redact_userinfo
+from .trust import InsecurePermissionsWarning, is_secret
 
 __all__ = [
     "Config",
@@ -370,7 +371,7 @@ def redacted(settings: BaseModel) -> dict[str, Any]:
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, str):
-            value = URL_PASSWORD.sub(r"\1****@", value)
+            value = redact_userinfo(value)
         out[name] = value
     return out
 

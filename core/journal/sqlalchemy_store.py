@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from ..clock import Clock
 from ..errors import ConfigurationError
+from ..redact import redact_userinfo
 from .sql import TABLE, Journal, Statement
 
 __all__ = ["SQLAlchemyJournal", "masked"]
@@ -72,9 +72,5 @@ class SQLAlchemyJournal(Journal):
 
 
 def masked(url: str) -> str:
-    """`url` with its password replaced by ****, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:****@{host}"))
+    """`url` with its user and password replaced by ***, for messages (core/redact.py)."""
+    return redact_userinfo(url)

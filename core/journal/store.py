@@ -51,7 +51,7 @@ def open_journal(
         raise ConfigurationError(
             f"The journal_url {masked(text)!r} names a {scheme!r} database; the journal "
             "supports SQLite and PostgreSQL.",
-            hint="Set journal_url to a file path, sqlite:///PATH or "
-            "postgresql://USER:PASSWORD@HOST/DATABASE.",
+            hint="Set journal_url to a file path, sqlite:///PATH or a postgresql:// URL "
+            "(postgresql://HOST/DATABASE, the user and password before the host).",
         )
     return SQLAlchemyJournal(text, clock=clock)

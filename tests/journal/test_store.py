@@ -176,7 +176,7 @@ def test_journal_url_password_is_masked_in_config_reports() -> None:
         config=False,
         environ={"VIDEOPROVIDER_JOURNAL_URL": "postgresql://app:hunter2@db.internal/video"},
     ).core
-    assert redacted(core)["journal_url"] == "postgresql://app:****@db.internal/video"
+    assert redacted(core)["journal_url"] == "postgresql://***@db.internal/video"
 
 
 def finished_task(
@@ -365,7 +365,7 @@ def test_a_url_of_an_unsupported_database_names_the_supported_ones() -> None:
     with pytest.raises(ConfigurationError, match="journal_url") as info:
         open_journal("mysql://app:hunter2@db/video")
     message = f"{info.value} {info.value.hint}"
-    assert "'mysql://app:****@db/video'" in message and "hunter2" not in message
+    assert "'mysql://***@db/video'" in message and "hunter2" not in message
     assert "SQLite and PostgreSQL" in message and "postgresql://" in message
 
 
@@ -377,5 +377,5 @@ def test_an_unreachable_postgresql_url_is_shown_masked_with_its_scheme() -> None
         port = s.getsockname()[1]
     with pytest.raises(ConfigurationError, match="journal_url") as info:
         open_journal(f"postgresql://app:hunter2@127.0.0.1:{port}/video")
-    assert f"'postgresql://app:****@127.0.0.1:{port}/video'" in str(info.value)
+    assert f"'postgresql://***@127.0.0.1:{port}/video'" in str(info.value)
     assert "hunter2" not in f"{info.value} {info.value.hint}"
