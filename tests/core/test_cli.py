@@ -135,7 +135,8 @@ def test_cancel_on_the_fake() -> None:
 def test_a_cancel_from_another_process_is_remembered_and_never_resumed(
     tmp_path: Path,
 ) -> None:
-    code, task = run_json("submit", "a cat", "--extra", 'fake={"seconds": 2}')
+    # A task that never ends by itself: on a loaded machine a timed one could finish first.
+    code, task = run_json("submit", "a cat", "--extra", 'fake={"scenario": "stuck"}')
     assert code == 0
     cancel = subprocess.run(
         [sys.executable, "-m", "videoprovider.cli", "--json", "cancel", task["task_id"]],
