@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoProviderError, WebhookRejected
 from .models import Task, TaskStatus, WebhookDelivery
 
 if TYPE_CHECKING:
     from .backend import Backend
-    from .client import AsyncVideoClient
     from .hosts import HostPlugins
     from .journal.recorder import Recorder
     from .waiting import Waiter
@@ -35,6 +34,15 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+class WebhookReceiver(Protocol):
+    """What `asgi_app` serves: `AsyncVideoClient` is one (a protocol, so this module never
+    imports the client that imports it)."""
+
+    async def receive_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
+    ) -> TaskStatus | None: ...
 
 
 class SeenDeliveries:
@@ -121,7 +129,7 @@ class Inbox:
 
 
 def asgi_app(
-    client: AsyncVideoClient, *, provider: str | None = None, max_body: int = MAX_BODY
+    client: WebhookReceiver, *, provider: str | None = None, max_body: int = MAX_BODY
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app that hands every POST it receives to `client.receive_webhook`.
 
