@@ -39,6 +39,7 @@ OPERATION_HOOKS = (
     "videoprovider_cancel",
 )
 PROVIDER_SUPPORT_HOOKS = (
+    "videoprovider_check_request",
     "videoprovider_http_mounts",
     "videoprovider_aclose",
     "videoprovider_webhook",
@@ -62,6 +63,17 @@ def videoprovider_submit(request: VideoRequest) -> Awaitable[Task] | None:
     `RequestRejected` (naming the field and the allowed values) when it cannot succeed. Raise
     `SubmitOutcomeUnknown` when the request may have been accepted but no reply arrived, and
     never resend a submit that may have landed: that pays for a duplicate video.
+    """
+
+
+@hookspec
+def videoprovider_check_request(request: VideoRequest) -> None:
+    """Refuse, sending nothing, a request `videoprovider_submit` would refuse: raise
+    `RequestRejected` naming the field and the allowed values. Optional.
+
+    The client calls it before it estimates a cost (`estimate`, `max_cost`, `max_spend`) and
+    before each submit, so an estimate is never printed for a request that cannot run. Check
+    only what needs no request to the service; submit checks the rest again.
     """
 
 

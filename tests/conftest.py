@@ -102,7 +102,7 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
 
 
 NOCANCEL = """
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+from videoprovider.plugin import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
 
 CALLS = []
 

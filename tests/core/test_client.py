@@ -23,6 +23,7 @@ from videoprovider import (
     TaskStatus,
     UnsupportedOperation,
     VideoClient,
+    VideoProviderError,
     VideoRequest,
     VirtualClock,
     WaitTimeout,
@@ -85,12 +86,28 @@ async def test_submit_accepts_a_prompt_a_request_or_fields(make_client: MakeClie
     assert t2.request is not None and t2.request.duration == 5 and t1.task_id != t2.task_id
 
 
-async def test_invalid_fields_fail_before_submitting(make_client: MakeClient) -> None:
-    from pydantic import ValidationError
-
-    c = make_client()
-    with pytest.raises(ValidationError, match="duration"):
-        await c.submit("a cat", duration=0)
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"duration": -3}, "duration"),
+        ({"duration": 0}, "duration"),
+        ({"seed": "seven"}, "seed"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_invalid_fields_are_request_rejected_naming_the_field_before_submitting(
+    make_client: MakeClient, fields: dict[str, Any], field: str, tmp_path: Path
+) -> None:
+    c = make_client(journal=tmp_path / "journal.sqlite3")
+    events = Recorder()
+    c.client.register(events)
+    with pytest.raises(RequestRejected) as info:
+        await c.submit("a cat", **fields)
+    assert isinstance(info.value, VideoProviderError) and info.value.field == field
+    assert field in str(info.value) and "nothing was sent" in str(info.value)
+    with pytest.raises(RequestRejected):
+        await c.submit(VideoRequest(prompt="a cat"), **fields)
+    assert events.calls == [] and c.journal.entries() == []
 
 
 async def test_wait_returns_completed_and_reports_changes(make_client: MakeClient) -> None:

@@ -21,7 +21,7 @@ from datetime import datetime
 import httpx
 from pydantic import SecretStr
 
-from videoprovider import (
+from videoprovider.plugin import (
     Operation, ProviderSettings, Task, TaskPage, TaskState, TaskStatus, hookimpl,
 )
 from videoprovider.errors import (
