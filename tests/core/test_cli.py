@@ -725,3 +725,16 @@ def test_each_documented_exit_code(code: int) -> None:
             _, task = run_json("submit", "a cat", "--extra", f"fake={json.dumps(scenario)}")
             args[args.index(word)] = task["task_id"]
     assert run(*args)[0] == code
+
+
+def test_generate_into_a_folder_saves_a_short_readable_name(tmp_path: Path) -> None:
+    (tmp_path / "videos").mkdir()
+    code, doc = run_json("generate", "a cat", "--out", "videos")
+    assert code == 0
+    saved = Path(doc["path"])
+    assert saved.parent == tmp_path / "videos" and re.fullmatch(
+        r"fake-[0-9a-f]{12}\.mp4", saved.name
+    )
+    assert len(doc["task"]["task_id"]) > 64  # the fake's ids would make an unwieldy name
+    code, _, err = run("download", doc["task"]["task_id"], "--out", "videos")
+    assert code == 1 and "already exists" in err  # the same name again: never replaced

@@ -29,6 +29,7 @@ from videoprovider import (
     WaitTimeout,
     hookimpl,
 )
+from videoprovider.download import video_name
 
 InstallDist = Any  # the install_dist fixture from tests/conftest.py
 
@@ -228,7 +229,7 @@ async def test_a_client_of_one_provider_waits_for_and_downloads_a_task_of_anothe
     outcomes = await c.wait_many([task.ref, "nocancel:n1"], timeout=30)
     assert outcomes[0].status is not None and outcomes[0].status.state is TaskState.COMPLETED
     assert outcomes[1].task.provider == "nocancel" and isinstance(outcomes[1].error, WaitTimeout)
-    assert (await c.download(task.ref, tmp_path)).name == f"{task.task_id}.mp4"
+    assert (await c.download(task.ref, tmp_path)).name == video_name("fake", task.task_id)
 
 
 async def test_a_ref_to_a_provider_not_installed_is_refused_unsent(

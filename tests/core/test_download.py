@@ -1,4 +1,5 @@
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -344,3 +345,14 @@ async def test_the_client_refuses_internal_urls_unless_the_user_allows_them(
             with pytest.raises(DownloadError, match="loopback"):
                 await c.download_url(f"{root}/v.mp4", tmp_path)
     assert seen == (["/v.mp4"] if allow else [])
+
+
+def test_a_short_url_name_is_kept_in_a_folder_and_a_long_one_replaced(tmp_path: Path) -> None:
+    from videoprovider.download import target_path, video_name
+
+    short = target_path(tmp_path, "https://cdn.example/v/cat.mp4?sig=x", "fallback.mp4")
+    assert short == tmp_path / "cat.mp4"
+    long = target_path(tmp_path, f"https://cdn.example/{'a' * 150}.mp4", "fallback.mp4")
+    assert long == tmp_path / "fallback.mp4"
+    assert video_name("fake", "x" * 150) == video_name("fake", "x" * 150) != video_name("fake", "y")
+    assert re.fullmatch(r"fake-[0-9a-f]{12}\.mp4", video_name("fake", "x" * 150))

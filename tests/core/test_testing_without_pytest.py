@@ -36,15 +36,11 @@ def test_emulator_building_blocks_import_without_pytest(module: str) -> None:
         "assert 'pytest' not in sys.modules and '_pytest' not in sys.modules\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_the_block_really_blocks_pytest() -> None:
     code = BLOCK_PYTEST + "import pytest\n"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "No module named 'pytest'" in done.stderr
