@@ -128,7 +128,8 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
     assert reasons == {
         "acme declares uses_http = False",
-        "acme has no free string setting to check precedence with",
+        "acme has no string setting that conformance_settings leaves free; set "
+        "conformance_string_setting to check precedence with one",
         "acme does not implement videoprovider_list_tasks (optional)",
     }
 
