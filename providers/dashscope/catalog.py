@@ -88,6 +88,22 @@ def _media_family(
     return Family(name, models, kind, T2V_PATH, geometry, **rest)
 
 
+def _happyhorse(name: str, suffix: str, kind: Kind, geometry: Geometry, **rest: Any) -> Family:
+    # What the three HappyHorse 1.0 references share (see FAMILIES).
+    return _media_family(
+        name,
+        (f"happyhorse-1.0-{suffix}",),
+        kind,
+        geometry,
+        resolutions=("720P", "1080P"),
+        durations=THREE_TO_FIFTEEN,
+        prompt_max=5000,
+        image="media",
+        regions=HAPPYHORSE_REGIONS,
+        **rest,
+    )
+
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         "wan2.1 t2v turbo",
@@ -329,43 +345,16 @@ FAMILIES: tuple[Family, ...] = (
     # HappyHorse 1.0 [HappyHorse text-to-video, image-to-video (first frame) and
     # reference-to-video API references, 2026-04-26]: the wan2.7 `input.media` shape on the
     # same path; 720P/1080P, 3-15 s, in Singapore and Beijing.
-    _media_family(
-        "happyhorse t2v",
-        ("happyhorse-1.0-t2v",),
-        "t2v",
-        "resolution+ratio",
-        resolutions=("720P", "1080P"),
-        ratios=RATIOS,
-        durations=THREE_TO_FIFTEEN,
-        prompt_max=5000,
-        image="media",
-        regions=HAPPYHORSE_REGIONS,
-    ),
-    _media_family(
-        "happyhorse i2v",
-        ("happyhorse-1.0-i2v",),
-        "i2v",
-        "resolution",
-        resolutions=("720P", "1080P"),
-        durations=THREE_TO_FIFTEEN,
-        prompt_max=5000,
-        image="media",
-        media_types=("first_frame",),
-        regions=HAPPYHORSE_REGIONS,
-    ),
-    _media_family(
+    _happyhorse("happyhorse t2v", "t2v", "t2v", "resolution+ratio", ratios=RATIOS),
+    _happyhorse("happyhorse i2v", "i2v", "i2v", "resolution", media_types=("first_frame",)),
+    _happyhorse(
         "happyhorse r2v",
-        ("happyhorse-1.0-r2v",),
+        "r2v",
         "r2v",
         "resolution+ratio",
-        resolutions=("720P", "1080P"),
         ratios=RATIOS,
-        durations=THREE_TO_FIFTEEN,
-        prompt_max=5000,
-        image="media",
         media_types=("reference_image",),
         references=9,
-        regions=HAPPYHORSE_REGIONS,
     ),
     Family(
         "wan2.1 kf2v plus",

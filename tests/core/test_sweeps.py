@@ -368,15 +368,23 @@ def failing_listing(service: Service, fail: Callable[[int], Exception | None]) -
     return list_page
 
 
-async def test_a_throttled_listing_page_waits_its_retry_after_and_loses_nothing() -> None:
+async def with_failing_listing(
+    fail: Callable[[int], Exception | None], median: float
+) -> tuple[Service, PollScheduler, Run]:
+    """Thirty tasks waited on while listing page `n` raises `fail(n)` (None: it works)."""
     clock = VirtualClock()
     service = Service(clock, {})
     sched = scheduler(clock, service)
-    throttled = RateLimited("429 Too Many Requests", retry_after=30.0)
-    sched.use_listing(failing_listing(service, lambda n: throttled if n < 2 else None))
-    run = await wait_all(sched, service, durations(30, 40.0))
+    sched.use_listing(failing_listing(service, fail))
+    run = await wait_all(sched, service, durations(30, median))
     assert len(run.results) == 30
     assert all(s.state is TaskState.COMPLETED for s in run.results.values())
+    return service, sched, run
+
+
+async def test_a_throttled_listing_page_waits_its_retry_after_and_loses_nothing() -> None:
+    throttled = RateLimited("429 Too Many Requests", retry_after=30.0)
+    service, _, _ = await with_failing_listing(lambda n: throttled if n < 2 else None, 40.0)
     failed = [t for t, what in service.requests if what == "list-failed"]
     assert len(failed) == 2 and failed[1] - failed[0] >= 30.0
     # The retry-after holds the account: no request of any kind in the 30 s after a 429.
@@ -385,23 +393,16 @@ async def test_a_throttled_listing_page_waits_its_retry_after_and_loses_nothing(
     assert service.count("list") > 2  # the listing is used again once the throttle passes
 
 
-async def test_a_listing_that_keeps_failing_with_5xx_falls_back_to_the_safety_net() -> None:
-    clock = VirtualClock()
-    service = Service(clock, {})
-    sched = scheduler(clock, service)
-    sched.use_listing(failing_listing(service, lambda n: ProviderUnavailable("HTTP 503")))
-    run = await wait_all(sched, service, durations(30, 20.0))
-    assert len(run.results) == 30 and service.count("list-failed") >= 5
-    assert all(s.state is TaskState.COMPLETED for s in run.results.values())
+async def test_a_listing_that_keeps_failing_with_5xx_falls_back_to_polling_each_task() -> None:
+    # Not to the safety net alone, whose polls come minutes apart.
+    unavailable = ProviderUnavailable("HTTP 503")
+    service, _, run = await with_failing_listing(lambda n: unavailable, 20.0)
+    assert service.count("list-failed") >= 5
     assert max(run.lags(service)) <= 0.1 * max(run.ended.values()) + 60
 
 
 async def test_a_listing_that_raises_a_bug_falls_back_to_polling_each_task() -> None:
-    clock = VirtualClock()
-    service = Service(clock, {})
-    sched = scheduler(clock, service)
-    sched.use_listing(failing_listing(service, lambda n: KeyError("next_token")))
-    run = await wait_all(sched, service, durations(30, 20.0))
-    assert len(run.results) == 30 and service.count("list-failed") == 1
+    service, sched, run = await with_failing_listing(lambda n: KeyError("next_token"), 20.0)
+    assert service.count("list-failed") == 1
     assert sched.sweeper is not None and not sched.sweeper.enabled
     assert max(run.lags(service)) <= 0.1 * max(run.ended.values()) + 15
