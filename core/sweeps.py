@@ -45,7 +45,7 @@ import anyio
 
 from .budget import RequestWindow
 from .clock import Clock
-from .errors import ProtocolError, VideoProviderError
+from .errors import ProtocolError, VideoProviderError, end_sentence
 from .models import TaskPage
 from .policy import AdaptivePolicy
 from .provider import single_attempt
@@ -378,13 +378,15 @@ class Sweeper:
 
     def _after_error(self, exc: VideoProviderError) -> None:
         if not (exc.retryable or isinstance(exc, ProtocolError)):
-            log.warning("listing tasks failed: %s; polling each task instead", exc.message)
+            log.warning(
+                "Listing tasks failed: %s Polling each task instead.", end_sentence(exc.message)
+            )
             self.stop()
             return
         self.errors += 1
         delay = self.scheduler.retry_delay(exc, self.errors)
         if self.errors >= MAX_SWEEP_ERRORS:
-            log.warning("listing tasks failed: %s; skipping this sweep", exc.message)
+            log.warning("Listing tasks failed: %s Skipping this sweep.", end_sentence(exc.message))
             self.errors = 0
             # Until a listing works again, every task is polled on the ordinary schedule:
             # the safety net alone would see a task's end up to ten minutes late.

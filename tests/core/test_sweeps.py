@@ -406,3 +406,12 @@ async def test_a_listing_that_raises_a_bug_falls_back_to_polling_each_task() -> 
     assert service.count("list-failed") == 1
     assert sched.sweeper is not None and not sched.sweeper.enabled
     assert max(run.lags(service)) <= 0.1 * max(run.ended.values()) + 15
+
+
+async def test_a_failing_listing_is_logged_in_whole_sentences(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="videoprovider.scheduler")
+    await with_failing_listing(lambda n: ProviderUnavailable("HTTP 503"), 20.0)
+    said = [r.getMessage() for r in caplog.records if "Listing tasks failed" in r.getMessage()]
+    assert said and all("HTTP 503. Skipping this sweep." in m for m in said)
