@@ -6,20 +6,22 @@
         video = client.generate("A cat running on the grass", "cat.mp4")
 
 Names are imported on first use, so `import videoprovider` (and the CLI's `--help`) stays
-fast; the public API is exactly `__all__`.
+fast; the public API is exactly `__all__`: what a host application uses. Provider plugins
+import from `videoprovider.plugin`; the provider-author names that used to be here still
+import, with a DeprecationWarning naming the module to use.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .backoff import Backoff
     from .client import AsyncVideoClient, Outcome
-    from .clock import Clock, SystemClock, VirtualClock
+    from .clock import Clock, VirtualClock
     from .errors import (
         AccountError,
         AuthenticationError,
@@ -45,16 +47,12 @@ if TYPE_CHECKING:
     from .models import (
         GeneratedVideo,
         Task,
-        TaskPage,
         TaskState,
         TaskStatus,
         VideoRequest,
-        WebhookDelivery,
     )
     from .plugins import ProviderInfo, list_providers
-    from .policy import AdaptivePolicy
-    from .provider import Operation, ProviderContext, ProviderSettings
-    from .scheduler import PollScheduler
+    from .provider import Operation
     from .sync import VideoClient
 
 _LOCATIONS = {
@@ -63,21 +61,13 @@ _LOCATIONS = {
     "VideoClient": "sync",
     "VideoRequest": "models",
     "Task": "models",
-    "TaskPage": "models",
     "TaskState": "models",
     "TaskStatus": "models",
     "GeneratedVideo": "models",
-    "WebhookDelivery": "models",
     "Operation": "provider",
-    "ProviderContext": "provider",
-    "ProviderSettings": "provider",
     "hookimpl": "hookspecs",
     "Clock": "clock",
-    "SystemClock": "clock",
     "VirtualClock": "clock",
-    "Backoff": "backoff",
-    "AdaptivePolicy": "policy",
-    "PollScheduler": "scheduler",
     "ProviderInfo": "plugins",
     "list_providers": "plugins",
     **{
@@ -108,10 +98,8 @@ _LOCATIONS = {
 
 __all__ = [
     "AccountError",
-    "AdaptivePolicy",
     "AsyncVideoClient",
     "AuthenticationError",
-    "Backoff",
     "Clock",
     "ConfigurationError",
     "ContentRejected",
@@ -120,22 +108,17 @@ __all__ = [
     "Operation",
     "Outcome",
     "PermissionDenied",
-    "PollScheduler",
     "ProtocolError",
-    "ProviderContext",
     "ProviderInfo",
-    "ProviderSettings",
     "ProviderUnavailable",
     "RateLimited",
     "RequestRejected",
     "SubmitOutcomeUnknown",
-    "SystemClock",
     "Task",
     "TaskCanceled",
     "TaskFailed",
     "TaskNotFound",
     "TaskNotReady",
-    "TaskPage",
     "TaskState",
     "TaskStatus",
     "UnsupportedOperation",
@@ -144,7 +127,6 @@ __all__ = [
     "VideoRequest",
     "VirtualClock",
     "WaitTimeout",
-    "WebhookDelivery",
     "WebhookRejected",
     "__version__",
     "hookimpl",
@@ -152,8 +134,30 @@ __all__ = [
 ]
 
 
+# Provider-author names the top level once held; they live in `videoprovider.plugin` now.
+_MOVED = {
+    "AdaptivePolicy": "policy",
+    "Backoff": "backoff",
+    "PollScheduler": "scheduler",
+    "ProviderContext": "provider",
+    "ProviderSettings": "provider",
+    "SystemClock": "clock",
+    "TaskPage": "models",
+    "WebhookDelivery": "models",
+}
+
+
 def __getattr__(name: str) -> Any:
     module = _LOCATIONS.get(name)
+    if module is None and name in _MOVED:
+        warnings.warn(
+            f"`videoprovider.{name}` is for provider plugins and moved: import it from "
+            f"videoprovider.plugin (or videoprovider.{_MOVED[name]}).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # Not cached in globals(): every old import keeps saying where the name went.
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __name__), name)
     if module is None:
         raise AttributeError(f"module 'videoprovider' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)

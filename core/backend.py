@@ -17,17 +17,24 @@ from typing import Any, TypeVar
 
 import httpx
 import pluggy
+from pydantic import ValidationError
 
 from ._version import __version__
 from .clock import Clock
 from .config import Config, CoreSettings
 from .download import download_client
 from .download_credentials import CredentialHeaders
-from .errors import ConfigurationError, ProtocolError, UnsupportedOperation, VideoProviderError
+from .errors import (
+    ConfigurationError,
+    ProtocolError,
+    SubmitOutcomeUnknown,
+    UnsupportedOperation,
+    VideoProviderError,
+)
 from .journal import Journal, worker_id
 from .journal.workers import AccountShare, account_key
-from .models import Task, TaskPage
-from .plugins import load_provider_class, make_plugin_manager
+from .models import Task, TaskPage, TaskState, VideoRequest
+from .plugins import distribution_of, load_provider_class, make_plugin_manager
 from .policy import AdaptivePolicy
 from .provider import Declaration, Operation, ProviderContext
 from .refs import TaskRef, installed_provider_names, to_task
@@ -42,6 +49,61 @@ def user_agent() -> str:
     return (
         f"videoprovider/{__version__} python/{platform.python_version()} "
         f"{platform.system().lower()}"
+    )
+
+
+def require(name: str, declared: Declaration, op: Operation) -> None:
+    """Refuse, unsent, an operation the provider `name` does not declare."""
+    if op not in declared.capabilities:
+        why = declared.unsupported.get(op, "")
+        raise UnsupportedOperation(
+            f"The {name} provider does not support {op.value}. {why}".strip(),
+            provider=name,
+            operation=op.value,
+        )
+
+
+def plugin_bug(
+    name: str,
+    operation: str,
+    task_id: str | None,
+    exc: Exception,
+    request: VideoRequest | None = None,
+) -> VideoProviderError:
+    """What a provider's unexpected exception becomes: an error naming the plugin and its
+    package. A submit's is SubmitOutcomeUnknown: nothing says the request had not left, and
+    a task that may be billed must not be journaled as refused."""
+    package = distribution_of(name)
+    text = str(exc).split("\n", 2)[:2] if isinstance(exc, ValidationError) else [str(exc)]
+    said = f"{type(exc).__name__}: {' '.join(text)}" if text[0] else type(exc).__name__
+    message = f"The {name} provider" + (f" (package {package})" if package else "")
+    message += f" failed in {operation} with {said}"
+    message += _unmapped_state(exc)
+    hint = f"This is a bug in the {name} provider plugin; report it to its authors"
+    hint += f" ({package})." if package else "."
+    where: dict[str, Any] = {"provider": name, "operation": operation, "task_id": task_id}
+    if operation == "submit":
+        hint += (
+            " The request may have reached the service: check its task list before "
+            "submitting again (videoprovider tasks list shows it as outcome unknown)."
+        )
+        return SubmitOutcomeUnknown(message, request=request, hint=hint, **where)
+    return ProtocolError(message, hint=hint, **where)
+
+
+def _unmapped_state(exc: Exception) -> str:
+    # TaskState("RUNNING") or TaskStatus(state="RUNNING"): the service's own word for a
+    # state reached the core unmapped; say what the plugin must do about it.
+    if isinstance(exc, ValidationError):
+        unmapped = any(e["loc"][-1:] == ("state",) and e["type"] == "enum" for e in exc.errors())
+    else:
+        unmapped = isinstance(exc, ValueError) and "is not a valid TaskState" in str(exc)
+    if not unmapped:
+        return ""
+    allowed = ", ".join(s.value for s in TaskState)
+    return (
+        f". It handed TaskStatus a state string that is not a TaskState ({allowed}): map "
+        "each of the service's states to one in the plugin, UNKNOWN for any it cannot place"
     )
 
 
@@ -66,13 +128,7 @@ class Backend:
         return self.declared.capabilities
 
     def require(self, op: Operation) -> None:
-        if op not in self.capabilities:
-            why = self.declared.unsupported.get(op, "")
-            raise UnsupportedOperation(
-                f"The {self.name} provider does not support {op.value}. {why}".strip(),
-                provider=self.name,
-                operation=op.value,
-            )
+        require(self.name, self.declared, op)
 
     def learn_from(self, journal: Journal | None) -> None:
         """Start the poll policy from how long this provider's tasks took in earlier runs."""
@@ -105,6 +161,8 @@ class Backend:
             exc.operation = exc.operation or operation
             exc.task_id = exc.task_id or for_task
             raise
+        except Exception as exc:
+            raise plugin_bug(self.name, operation, for_task, exc, kwargs.get("request")) from exc
         if not isinstance(result, expect):
             raise ProtocolError(
                 f"The {self.name} provider's {operation} returned "
@@ -115,6 +173,15 @@ class Backend:
                 task_id=for_task,
             )
         return result
+
+    def check_request(self, request: VideoRequest) -> None:
+        """The provider's own refusal of `request`, unsent (its optional check hook)."""
+        try:
+            self.pm.hook.videoprovider_check_request(request=request)
+        except VideoProviderError as exc:
+            exc.provider = exc.provider or self.name
+            exc.operation = exc.operation or "submit"
+            raise
 
     async def list_page(
         self, since: datetime, until: datetime, model: str | None, finished: bool, page: str | None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
-__all__ = ["MAX_RETRY_AFTER", "Backoff", "cap_retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "Backoff", "cap_retry_after", "retry_after_header"]
 
 MAX_RETRY_AFTER = 300.0  # seconds: a confused server must not park a client for a day
 
@@ -16,6 +19,33 @@ def cap_retry_after(seconds: float, cap: float = MAX_RETRY_AFTER) -> float:
     if not seconds > 0:  # also NaN
         return 0.0
     return min(seconds, cap)
+
+
+def retry_after_header(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds a reply's headers ask to wait: `retry-after-ms`, else `Retry-After` as seconds
+    or as an HTTP date (RFC 9110 10.2.3), counted from `now` (default: the wall clock).
+    None when neither is there or readable. Pass a case-insensitive mapping (httpx's)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # `-0000` ("no zone information", RFC 5322 3.3) parses naive; HTTP dates are UTC.
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .errors import (
     DownloadError,
 )
 from .hosts import HostPlugins
+from .intake import to_request as _request
 from .journal import Journal, open_journal
 from .journal.entry import JournalEntry
 from .journal.recorder import Recorder
@@ -52,14 +53,6 @@ from .webhooks import Inbox
 __all__ = ["DEFAULT", "AsyncVideoClient", "OnProgress", "Outcome", "TaskRef"]
 
 Cap = Decimal | float | int | str
-
-
-def _request(request: VideoRequest | str, fields: Mapping[str, Any]) -> VideoRequest:
-    if isinstance(request, str):
-        return VideoRequest(prompt=request, **fields)
-    if fields:
-        return VideoRequest.model_validate({**request.model_dump(), **fields})
-    return request
 
 
 class AsyncVideoClient:
@@ -204,7 +197,9 @@ class AsyncVideoClient:
     def estimate(self, request: VideoRequest | str, **fields: Any) -> Estimate:
         """What `request` is expected to cost on the configured provider (docs/configuration.md):
         the amount, currency, basis and price date, or unknown with the reason."""
-        return self._pricing.estimate(self._backends.main, _request(request, fields))
+        request = _request(request, fields)
+        self._backends.main.check_request(request)  # an estimate only for what would run
+        return self._pricing.estimate(self._backends.main, request)
 
     async def _submit(
         self,

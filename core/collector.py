@@ -10,7 +10,7 @@ from pathlib import Path
 from .backend import Backend
 from .calls import TaskCalls
 from .config import Config
-from .download import ProgressFn, download_to
+from .download import ProgressFn, download_to, video_name
 from .errors import TaskNotReady
 from .models import Task, TaskStatus
 from .outcomes import raise_for_ending
@@ -62,7 +62,7 @@ class Collector:
             path,
             max_bytes=self.config.core.download_max_bytes,
             overwrite=overwrite,
-            default_name=f"{task_id or 'video'}.mp4",
+            default_name=video_name(backend.name, task_id),
             on_bytes=on_bytes,
             context={"provider": backend.name, "operation": "download", "task_id": task_id},
             timeout=self.config.core.download_timeout,

@@ -10,6 +10,7 @@ allowed) and redirects from https to http, so a URL from a user cannot reach int
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -110,13 +111,25 @@ def download_client(
     )
 
 
+MAX_URL_NAME = 64  # characters: a longer file name in a URL is an id, not a name
+
+
 def target_path(path: str | os.PathLike[str], url: str, default_name: str) -> Path:
-    """The file to write: `path` itself, or a name taken from the URL inside a directory."""
+    """The file to write: `path` itself, or inside a directory the URL's file name when it
+    is short (at most MAX_URL_NAME characters), else `default_name`."""
     target = Path(path).expanduser()
     if target.is_dir():
         name = _SAFE_NAME.sub("_", unquote(Path(urlsplit(url).path).name)).strip("._")
-        target = target / (name or default_name)
+        target = target / (name if 0 < len(name) <= MAX_URL_NAME else default_name)
     return target
+
+
+def video_name(provider: str, task_id: str | None) -> str:
+    """A short file name for a task's video saved into a folder: `<provider>-<12 hex>.mp4`,
+    the same for the same task (a digest of its id, which may run to 150 characters)."""
+    if not task_id:
+        return "video.mp4"
+    return f"{provider}-{hashlib.sha256(task_id.encode()).hexdigest()[:12]}.mp4"
 
 
 async def download_to(

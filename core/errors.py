@@ -39,6 +39,15 @@ __all__ = [
 ]
 
 
+def end_sentence(text: str) -> str:
+    """`text` ending as a sentence does, so that the next one never runs on from it
+    ("... '/proc/nope'. This is a bug", not "... '/proc/nope' This is a bug")."""
+    text = text.rstrip()
+    if not text or text[-1] in ".!?…:":
+        return text
+    return f"{text}."
+
+
 class VideoProviderError(Exception):
     """Base class of every error videoprovider raises on purpose.
 
@@ -86,12 +95,12 @@ class VideoProviderError(Exception):
         return {k: v for k, v in fields.items() if v is not None}
 
     def __str__(self) -> str:
-        text = self.message
+        text = end_sentence(self.message)
         where = ", ".join(f"{k}={v}" for k, v in self.context().items())
         if where:
             text = f"{text} [{where}]"
         if self.hint:
-            text = f"{text} {self.hint}"
+            text = f"{text} {end_sentence(self.hint)}"
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:

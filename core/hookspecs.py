@@ -39,6 +39,7 @@ OPERATION_HOOKS = (
     "videoprovider_cancel",
 )
 PROVIDER_SUPPORT_HOOKS = (
+    "videoprovider_check_request",
     "videoprovider_http_mounts",
     "videoprovider_aclose",
     "videoprovider_webhook",
@@ -67,6 +68,17 @@ def videoprovider_submit(request: VideoRequest) -> Awaitable[Task] | None:
     that declares `recoverable_submits` may instead ask for the task by the submit's
     client-chosen id (see `videoprovider_recover_submit`) and return it, resending only
     when the service answers that it has no such task.
+    """
+
+
+@hookspec
+def videoprovider_check_request(request: VideoRequest) -> None:
+    """Refuse, sending nothing, a request `videoprovider_submit` would refuse: raise
+    `RequestRejected` naming the field and the allowed values. Optional.
+
+    The client calls it before it estimates a cost (`estimate`, `max_cost`, `max_spend`) and
+    before each submit, so an estimate is never printed for a request that cannot run. Check
+    only what needs no request to the service; submit checks the rest again.
     """
 
 

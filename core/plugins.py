@@ -66,6 +66,11 @@ def _distributions() -> dict[tuple[str, str], str]:
     return found
 
 
+def distribution_of(name: str) -> str | None:
+    """The package ("name version") that installed the provider `name`, if one did."""
+    return next((d for (ep, _), d in _distributions().items() if ep == name), None)
+
+
 def list_providers() -> list[ProviderInfo]:
     """Every provider plugin installed, sorted by name. A broken one is listed with its error
     instead of stopping the others from being listed."""

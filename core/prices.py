@@ -155,10 +155,14 @@ def _priced(
     where = f" in region {region}" if region else ""
     rows = [p for p in prices if p.fits(model, region)]
     if not rows:
-        return Estimate(
-            basis=f"no known price for {model}{where}; add one under [prices] in the config "
-            "file (docs/configuration.md)"
-        )
+        models = tuple(models)
+        add = "add one under [prices] in the config file (docs/configuration.md)"
+        if models and not any(fnmatch.fnmatchcase(model, m.id) for m in models):
+            return Estimate(
+                basis=f"{model} is an unknown model (`videoprovider models` lists the known "
+                f"ones) with no known price{where}; check its name, or {add}"
+            )
+        return Estimate(basis=f"no known price for {model}{where}; {add}")
     # The first matching table (the user's) decides alone: a negotiated rate replaces the list.
     rows = [p for p in rows if (p.source, p.as_of) == (rows[0].source, rows[0].as_of)]
     billed_tier = billed.resolution.strip().upper() if billed and billed.resolution else None

@@ -207,7 +207,7 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
         return "capabilities", "it must be a frozenset of videoprovider.Operation"
     settings = values["Settings"]
     if not (isinstance(settings, type) and issubclass(settings, ProviderSettings)):
-        return "Settings", "it must be a subclass of videoprovider.ProviderSettings"
+        return "Settings", "it must be a subclass of videoprovider.plugin.ProviderSettings"
     unsupported = values.get("unsupported", {})
     if not isinstance(unsupported, Mapping) or not all(
         isinstance(k, Operation) and isinstance(v, str) for k, v in unsupported.items()

@@ -34,7 +34,7 @@ import anyio
 from .backoff import cap_retry_after
 from .budget import IDLE_STEP, RequestWindow
 from .clock import Clock
-from .errors import ProtocolError, VideoProviderError, WaitTimeout
+from .errors import ProtocolError, VideoProviderError, WaitTimeout, end_sentence
 from .models import Task, TaskStatus
 from .policy import AdaptivePolicy
 from .provider import single_attempt
@@ -449,7 +449,10 @@ class PollScheduler:
         entry.errors += 1
         delay = self.retry_delay(exc, entry.errors)
         log.warning(
-            "polling task %s: %s; retrying in %.1f s", entry.task.task_id, exc.message, delay
+            "polling task %s: %s Retrying in %.1f s.",
+            entry.task.task_id,
+            end_sentence(exc.message),
+            delay,
         )
         entry.due = now + delay
         self._push(entry)

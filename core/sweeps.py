@@ -39,18 +39,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 
-from .errors import ProtocolError, VideoProviderError
+from .budget import RequestWindow
+from .clock import Clock
+from .errors import ProtocolError, VideoProviderError, end_sentence
 from .models import TaskPage
+from .policy import AdaptivePolicy
 from .provider import single_attempt
+from .tracked import Tracked
 
-if TYPE_CHECKING:
-    from .scheduler import PollScheduler
-
-__all__ = ["MAX_WINDOW", "ListPage", "Sweeper", "Window"]
+__all__ = ["MAX_WINDOW", "ListPage", "SweepHost", "Sweeper", "Window"]
 
 log = logging.getLogger("videoprovider.scheduler")
 # (since, until, model, finished, page) -> one page of the provider's listing, one request
@@ -76,6 +77,42 @@ class Swept(Protocol):
 
     @property
     def model(self) -> str | None: ...
+
+
+class SweepHost(Protocol):
+    """What a sweeper needs of the scheduler that runs it (`PollScheduler` is one): its
+    clock, policy and request window, the tasks it waits on, and a way to have a task
+    polled. The sweeper knows no more of it, so sweeps.py never imports the scheduler."""
+
+    clock: Clock
+    policy: AdaptivePolicy
+    window: RequestWindow  # every listing page counts in the budget, as a poll
+
+    @property
+    def limit(self) -> int | None:
+        """This client's requests per second, or None for no budget."""
+
+    @property
+    def backlog(self) -> int:
+        """Tasks known finished whose final status is still to fetch."""
+
+    def unfinished(self) -> list[Tracked]:
+        """The waits that have not ended."""
+
+    def waits_on(self, provider: str, task_id: str) -> list[Tracked]:
+        """The waits on this task that have not ended (none: not one of ours)."""
+
+    def fetch_first(self, entry: Tracked) -> None:
+        """Poll `entry` at the next free slot, ahead of the scheduled polls."""
+
+    def confirm(self, provider: str, task_id: str) -> bool:
+        """A listing showed the task finished: fetch its final status soon."""
+
+    def reschedule(self, entry: Tracked) -> None:
+        """Poll `entry` on the ordinary schedule again."""
+
+    def retry_delay(self, exc: VideoProviderError, consecutive_errors: int) -> float:
+        """Seconds before a failed request is tried again (honouring its retry-after)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +172,7 @@ class Sweeper:
     """The sweeps of one scheduler: what to list and when, walking the pages in its budget,
     and what the pages showed."""
 
-    def __init__(self, scheduler: PollScheduler, list_page: ListPage) -> None:
+    def __init__(self, scheduler: SweepHost, list_page: ListPage) -> None:
         self.scheduler = scheduler
         self.policy = scheduler.policy
         self.list_page = list_page
@@ -341,20 +378,27 @@ class Sweeper:
 
     def _after_error(self, exc: VideoProviderError) -> None:
         if not (exc.retryable or isinstance(exc, ProtocolError)):
-            log.warning("listing tasks failed: %s; polling each task instead", exc.message)
+            log.warning(
+                "Listing tasks failed: %s Polling each task instead.", end_sentence(exc.message)
+            )
             self.stop()
             return
         self.errors += 1
         delay = self.scheduler.retry_delay(exc, self.errors)
         if self.errors >= MAX_SWEEP_ERRORS:
-            log.warning("listing tasks failed: %s; skipping this sweep", exc.message)
+            log.warning("Listing tasks failed: %s Skipping this sweep.", end_sentence(exc.message))
             self.errors = 0
-            self._walks.clear()  # the safety-net polls and the next sweep cover it
+            # Until a listing works again, every task is polled on the ordinary schedule:
+            # the safety net alone would see a task's end up to ten minutes late.
+            self._unsweep()
         self._page_at = self.scheduler.clock.monotonic() + delay
 
     def stop(self) -> None:
         """Poll every task on the ordinary schedule from now on."""
         self.enabled = False
+        self._unsweep()
+
+    def _unsweep(self) -> None:
         self._walks.clear()
         for entry in self.scheduler.unfinished():
             if entry.swept:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -24,7 +24,6 @@ from .models import Task, TaskStatus, WebhookDelivery
 
 if TYPE_CHECKING:
     from .backend import Backend
-    from .client import AsyncVideoClient
     from .waiting import Waiter
 
 __all__ = [
@@ -45,6 +44,15 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+class WebhookReceiver(Protocol):
+    """What `asgi_app` serves: `AsyncVideoClient` is one (a protocol, so this module never
+    imports the client that imports it)."""
+
+    async def receive_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, provider: str | None = None
+    ) -> TaskStatus | None: ...
 
 
 class SeenDeliveries:
@@ -137,7 +145,7 @@ class WebhookApp:
 
     def __init__(
         self,
-        client: AsyncVideoClient,
+        client: WebhookReceiver,
         provider: str | None,
         max_body: int,
         body_timeout: float,
@@ -196,7 +204,7 @@ _RETRY_SOON = [(b"retry-after", b"1"), (b"connection", b"close")]
 
 
 def asgi_app(
-    client: AsyncVideoClient,
+    client: WebhookReceiver,
     *,
     provider: str | None = None,
     max_body: int = MAX_BODY,

@@ -1,5 +1,6 @@
 import asyncio
 import importlib
+import os
 import ssl
 import sys
 import textwrap
@@ -26,12 +27,40 @@ def anyio_backend() -> str:
 InstallDist = Callable[..., Path]
 
 
+# The environment variables a developer's shell may hold that change what a client builds:
+# our own settings, every provider's settings and conventional key names, proxies' CAs aside.
+ISOLATED_PREFIXES = ("VIDEOPROVIDER_", "DASHSCOPE_", "WANAI_", "REPLICATE_")
+
+
 @pytest.fixture(autouse=True)
-def private_data_dir(
+def private_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keep the user data dir (the default journal, the fake's cancels) out of every test."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    """Keep the developer's settings, keys, config files and data dir out of every test.
+
+    HOME moves too, so platformdirs finds no config or data under `~` on any platform (macOS
+    reads `~/Library`, Windows-style homes aside), and the XDG folders point inside it.
+    """
+    for name in list(os.environ):
+        if name.startswith(ISOLATED_PREFIXES):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+
+
+@pytest.fixture(scope="session")
+def unavailable() -> Callable[[str], Any]:
+    """`unavailable(reason)`: skip a test whose tool is missing, visibly; in CI (`CI=true`,
+    where .ci/run installs every tool) fail instead, so a check cannot vanish from CI unseen."""
+
+    def give_up(reason: str) -> Any:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; CI must run this test (.ci/run installs it)", pytrace=False)
+        pytest.skip(reason)
+
+    return give_up
 
 
 @pytest.fixture
@@ -73,7 +102,7 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
 
 
 NOCANCEL = """
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+from videoprovider.plugin import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
 
 CALLS = []
 

@@ -81,3 +81,48 @@ def test_every_source_package_is_packaged() -> None:
             parts = init.parent.relative_to(source).parts
             found.add(".".join((name, *parts)))
     assert found == listed, "pyproject's packages list and the source tree differ"
+
+
+def core_imports() -> dict[str, set[str]]:
+    """Each core module (dotted, under `videoprovider`) and the core modules it imports,
+    `if TYPE_CHECKING:` imports included: a circle a type checker walks is a circle."""
+    import ast
+
+    core = ROOT / "core"
+    graph: dict[str, set[str]] = {}
+    for path in core.rglob("*.py"):
+        parts = list(path.relative_to(core).with_suffix("").parts)
+        package = parts[:-1]
+        if parts[-1] == "__init__":
+            continue  # a package re-exports its modules; it is not a step in a circle
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                deps.add(target)
+        graph[".".join(parts)] = deps
+    return graph
+
+
+def test_no_core_modules_import_each_other_in_a_circle() -> None:
+    graph = core_imports()
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+    path: list[str] = []
+
+    def walk(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for dep in sorted(graph.get(module, ())):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep in graph and dep not in state and (circle := walk(dep)):
+                return circle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            circle = walk(module)
+            assert circle is None, " -> ".join(circle)

@@ -135,7 +135,7 @@ def run(state: State, body: Callable[[], int | None]) -> None:
     """Run a command body; expected errors become one message and an exit code."""
     from pydantic import ValidationError
 
-    from ..errors import VideoProviderError
+    from ..errors import VideoProviderError, end_sentence
 
     try:
         code = body() or 0
@@ -169,7 +169,8 @@ def run(state: State, body: Callable[[], int | None]) -> None:
         if state.debug:
             raise
         hint = "This is a bug; run again with --debug for the traceback and report it."
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} {hint}", err=True)
+        said = end_sentence(f"unexpected {type(exc).__name__}: {exc}")
+        click.echo(f"error: {said} {hint}", err=True)
         if state.json:
             error = {"type": type(exc).__name__, "message": str(exc), "hint": hint}
             click.echo(json.dumps({"error": error}, indent=2, sort_keys=True))

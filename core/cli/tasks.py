@@ -221,10 +221,23 @@ def cancel(state: State, /, task: str) -> None:
     """Cancel TASK, where the provider offers it (exit 3 and nothing sent otherwise)."""
 
     def body() -> None:
+        _cancel_is_offered(state, task)
         result = state.on_task(task, lambda client, ref: client.cancel(ref))
         state.show(_status_line(result), result)
 
     run(state, body)
+
+
+def _cancel_is_offered(state: State, task: str) -> None:
+    # Before a client is built: a provider that cannot cancel says so (exit 3) even where
+    # its key is missing, since no key would make the cancel possible.
+    from ..backend import require
+    from ..config import load_config
+    from ..plugins import load_provider_class
+    from ..provider import Declaration, Operation
+
+    name = state.task(task)[0] or state.provider or load_config().core.provider
+    require(name, Declaration.of(load_provider_class(name), name), Operation.CANCEL)
 
 
 def _task_id(ref: str | Task) -> str:

@@ -106,6 +106,13 @@ class ProviderConformance(ListingChecks):
         return VideoRequest(prompt="A cat", resolution="9000P"), "resolution"
 
     @pytest.fixture
+    def conformance_string_setting(self) -> tuple[str, tuple[str, str, str]] | None:
+        """A string setting and three values it accepts (for the file, the environment and
+        the arguments), to check their precedence; None picks a free string setting and
+        tries "from-file", "from-env" and "from-args"."""
+        return None
+
+    @pytest.fixture
     def conformance_unknown_task_id(self) -> str:
         """A well-formed id of a task your service does not have."""
         return "00000000-0000-4000-8000-000000000000"
@@ -151,6 +158,10 @@ class ProviderConformance(ListingChecks):
             if field is not None and "SecretStr" in str(field.annotation):
                 found.append(value.get_secret_value() if isinstance(value, SecretStr) else value)
         return [s for s in found if isinstance(s, str) and s]
+
+    def _secret_fields(self) -> list[str]:
+        model = load_provider_class(self.provider).Settings
+        return [n for n, f in model.model_fields.items() if "SecretStr" in str(f.annotation)]
 
     def _submit(self, client: VideoClient, request: VideoRequest) -> Task:
         return client.submit(request)
@@ -305,7 +316,11 @@ class ProviderConformance(ListingChecks):
         request, field = conformance_invalid_request
         with pytest.raises(RequestRejected) as info:
             kit_client.submit(request)
-        assert field in str(info.value), f"the refusal should name {field!r}: {info.value}"
+        assert info.value.field == field, (
+            f"the refusal should carry field={field!r}, it has field={info.value.field!r}: "
+            f"raise RequestRejected(..., field={field!r}) so a host can point at the field "
+            f"({info.value})"
+        )
         sent = [s for s in kit_transport.seen if s.method != "GET"]
         assert not sent, f"an invalid request was sent: {sent}"
 
@@ -322,8 +337,14 @@ class ProviderConformance(ListingChecks):
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         secrets = self._secrets(conformance_settings)
-        if not secrets:
-            pytest.skip(f"{self.provider} has no secret setting in conformance_settings")
+        declared = self._secret_fields()
+        if not declared:
+            pytest.skip(f"{self.provider} declares no SecretStr setting: it holds no key")
+        assert secrets, (
+            f"{self.provider} has secret settings ({', '.join(declared)}) but "
+            "conformance_settings gives none of them a value, so the kit cannot check that "
+            "the key never leaks: return a fake one there (e.g. 'sk-test-...')"
+        )
         texts = [repr(kit_client), str(kit_client.settings_report())]
         caplog.set_level(logging.DEBUG)
         kit_client.status(conformance_unknown_task_id)
@@ -451,35 +472,52 @@ class ProviderConformance(ListingChecks):
     # -- 5. settings ---------------------------------------------------------------------
 
     def test_settings_load_from_arguments_environment_and_file_in_that_order(
-        self, conformance_settings: dict[str, Any], tmp_path: Path
+        self,
+        conformance_settings: dict[str, Any],
+        conformance_string_setting: tuple[str, tuple[str, str, str]] | None,
+        tmp_path: Path,
     ) -> None:
+        from pydantic import ValidationError
+
         from ..config import load_config
+        from ..errors import ConfigurationError
 
         cls = load_provider_class(self.provider)
-        name = next(
-            (
-                n
-                for n, f in cls.Settings.model_fields.items()
-                if f.annotation in (str, str | None) and n not in conformance_settings
-            ),
-            None,
-        )
-        if name is None:
-            pytest.skip(f"{self.provider} has no free string setting to check precedence with")
-        section = f"[{self.provider}]\n{name} = 'from-file'\n"
+        if conformance_string_setting is not None:
+            name, values = conformance_string_setting
+        else:
+            values = ("from-file", "from-env", "from-args")
+            name = next(
+                (
+                    n
+                    for n, f in cls.Settings.model_fields.items()
+                    if f.annotation in (str, str | None) and n not in conformance_settings
+                ),
+                "",
+            )
+            if not name:
+                pytest.skip(
+                    f"{self.provider} has no string setting that conformance_settings leaves "
+                    "free; set conformance_string_setting to check precedence with one"
+                )
+        in_file, in_env, in_args = values
         path = tmp_path / "videoprovider.toml"
-        path.write_text(section)
+        path.write_text(f"[{self.provider}]\n{name} = {in_file!r}\n")
         env_name = f"VIDEOPROVIDER_{self.provider.upper()}_{name.upper()}"
         for env, args, expected in (
-            ({}, {}, "from-file"),
-            ({env_name: "from-env"}, {}, "from-env"),
-            ({env_name: "from-env"}, {name: "from-args"}, "from-args"),
+            ({}, {}, in_file),
+            ({env_name: in_env}, {}, in_env),
+            ({env_name: in_env}, {name: in_args}, in_args),
         ):
             config = load_config(config=path, environ=env, args={})
             try:
                 settings, _ = config.resolve_provider(
                     self.provider, cls.Settings, {**conformance_settings, **args}
                 )
-            except Exception as exc:  # a value the provider's own validation refuses
-                pytest.skip(f"{name} cannot take a test value: {exc}")
+            except (ValidationError, ConfigurationError) as exc:
+                pytest.fail(
+                    f"{self.provider} setting {name!r} refused the kit's test values {values}: "
+                    f"{exc}. Set the conformance_string_setting fixture to a string setting "
+                    "and three values it accepts."
+                )
             assert getattr(settings, name) == expected, (env, args)

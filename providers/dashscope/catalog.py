@@ -26,9 +26,11 @@ SIZES_1080P = ("1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632")
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
 TWO_TO_TEN = tuple(range(2, 11))
 TWO_TO_FIFTEEN = tuple(range(2, 16))
+THREE_TO_FIFTEEN = tuple(range(3, 16))
 
 # Region names as in settings.REGIONS, without the "-workspace" suffix.
 ALL_REGIONS = ("singapore", "virginia", "beijing", "hongkong", "frankfurt")
+HAPPYHORSE_REGIONS = ("singapore", "beijing")  # the endpoints its references give
 
 Geometry = Literal["size", "resolution", "resolution+ratio"]
 # Where media go: none; input.img_url; input.first_frame_url/last_frame_url; input.reference_urls
@@ -84,6 +86,22 @@ def _media_family(
     name: str, models: tuple[str, ...], kind: Kind, geometry: Geometry, **rest: Any
 ) -> Family:
     return Family(name, models, kind, T2V_PATH, geometry, **rest)
+
+
+def _happyhorse(name: str, suffix: str, kind: Kind, geometry: Geometry, **rest: Any) -> Family:
+    # What the three HappyHorse 1.0 references share (see FAMILIES).
+    return _media_family(
+        name,
+        (f"happyhorse-1.0-{suffix}",),
+        kind,
+        geometry,
+        resolutions=("720P", "1080P"),
+        durations=THREE_TO_FIFTEEN,
+        prompt_max=5000,
+        image="media",
+        regions=HAPPYHORSE_REGIONS,
+        **rest,
+    )
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -245,7 +263,7 @@ FAMILIES: tuple[Family, ...] = (
         T2V_PATH,
         "resolution",
         resolutions=("720P", "1080P"),
-        durations=(5, 10, 15),
+        durations=TWO_TO_FIFTEEN,  # [image-to-video guide: "any integer from 2 to 15"]
         prompt_max=1500,
         image="img_url",
         audio_url=True,
@@ -290,7 +308,9 @@ FAMILIES: tuple[Family, ...] = (
         durations=TWO_TO_FIFTEEN,
         prompt_max=5000,
         image="media",
-        media_types=("first_frame", "last_frame", "driving_audio"),
+        # first_clip: video continuation, from a clip alone or a clip and a last frame
+        # [image-to-video 2.7 guide]; an image_url naming a video is sent as one.
+        media_types=("first_frame", "last_frame", "driving_audio", "first_clip"),
         audio_url=True,
     ),
     _media_family(
@@ -322,6 +342,20 @@ FAMILIES: tuple[Family, ...] = (
         reference_videos=5,
         reference_images=10,
     ),
+    # HappyHorse 1.0 [HappyHorse text-to-video, image-to-video (first frame) and
+    # reference-to-video API references, 2026-04-26]: the wan2.7 `input.media` shape on the
+    # same path; 720P/1080P, 3-15 s, in Singapore and Beijing.
+    _happyhorse("happyhorse t2v", "t2v", "t2v", "resolution+ratio", ratios=RATIOS),
+    _happyhorse("happyhorse i2v", "i2v", "i2v", "resolution", media_types=("first_frame",)),
+    _happyhorse(
+        "happyhorse r2v",
+        "r2v",
+        "r2v",
+        "resolution+ratio",
+        ratios=RATIOS,
+        media_types=("reference_image",),
+        references=9,
+    ),
     Family(
         "wan2.1 kf2v plus",
         ("wanx2.1-kf2v-plus", "wan2.1-kf2v-plus"),
@@ -343,7 +377,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "video editing",
-        ("wan2.7-videoedit", "wan2.7-videoedit-*", "wan2.1-vace-*", "wanx2.1-vace-*"),
+        (
+            "wan2.7-videoedit",
+            "wan2.7-videoedit-*",
+            "wan2.1-vace-*",
+            "wanx2.1-vace-*",
+            "happyhorse-1.0-video-edit",
+        ),
         "edit",
         T2V_PATH,
         "resolution",
@@ -355,7 +395,7 @@ FAMILIES: tuple[Family, ...] = (
 
 # Unknown ids of these generations take the newer `input.media` shape, as the catalogued
 # wan2.7 and wan3.0 families do [Vercel AI SDK; LiteLLM].
-MEDIA_SHAPE_PREFIXES = ("wan2.7", "wan3", "wan4")
+MEDIA_SHAPE_PREFIXES = ("wan2.7", "wan3", "wan4", "happyhorse")
 
 DEFAULT_MODELS = {
     "t2v": "wan2.6-t2v",
@@ -369,6 +409,7 @@ DEFAULT_MODELS = {
 REGION_ONLY: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wanx2.1-*", ("beijing",)),
     ("wan2.1-*", ("singapore",)),
+    ("happyhorse-*", HAPPYHORSE_REGIONS),
 )
 
 

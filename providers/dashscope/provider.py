@@ -11,6 +11,7 @@ are retried on network errors, 429 and 5xx.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,7 @@ from . import task_pages, wire
 from .catalog import model_infos
 from .events import check_token, read_event
 from .prices import PRICES
-from .request import build_submit
+from .request import PromptTruncatedWarning, Submit, UnknownModelWarning, build_submit
 from .settings import DashScopeSettings
 from .signatures import EventBridgeSignatures, trusted_cas
 from .upload import (
@@ -139,14 +140,25 @@ class DashScopeProvider:
 
     # -- submit ---------------------------------------------------------------------------
 
-    @hookimpl
-    async def videoprovider_submit(self, request: VideoRequest) -> Task:
-        submit = build_submit(
+    def _build(self, request: VideoRequest) -> Submit:
+        return build_submit(
             request,
             default_model=self.settings.model,
             truncate_prompt=self.settings.truncate_prompt,
             region=self.settings.serving_region(),
         )
+
+    @hookimpl
+    def videoprovider_check_request(self, request: VideoRequest) -> None:
+        with warnings.catch_warnings():
+            # Said once, by the submit that sends it; an estimate sends nothing.
+            warnings.simplefilter("ignore", UnknownModelWarning)
+            warnings.simplefilter("ignore", PromptTruncatedWarning)
+            self._build(request)
+
+    @hookimpl
+    async def videoprovider_submit(self, request: VideoRequest) -> Task:
+        submit = self._build(request)
         # [DOC] HTTP supports only async calls; the header is mandatory on submit.
         headers = {"X-DashScope-Async": "enable", "Content-Type": "application/json"}
         body = await self._with_uploads(request, submit.body, headers)

@@ -231,7 +231,15 @@ def _check_media(family: Family, model: str, r: VideoRequest) -> None:
         )
     if family.kind in ("i2v", "kf2v") and not r.image_url:
         raise _reject("image_url", f"{model} animates an image: image_url is required.")
-    if r.last_frame_url and family.kind == "i2v" and family.image != "media":
+    if r.image_url and is_video(r.image_url) and "first_clip" not in family.media_types:
+        raise _reject(
+            "image_url",
+            f"image_url names a video, and {model} does not continue videos; it takes a "
+            "first frame image.",
+            "Pass an image, or continue the video with wan2.7-i2v.",
+        )
+    takes_last = family.image == "media" and "last_frame" in family.media_types
+    if r.last_frame_url and family.kind == "i2v" and not takes_last:
         raise _reject(
             "last_frame_url",
             f"{model} takes a first frame only.",
@@ -322,10 +330,12 @@ def _check_body(family: Family, model: str, inp: dict[str, Any], params: dict[st
 
 
 def _media_items(r: VideoRequest) -> list[dict[str, str | Path]]:
-    """`input.media` items [SDK v2/resources/videos.py; wan2.7/wan3.0 API references]."""
+    """`input.media` items [SDK v2/resources/videos.py; wan2.7/wan3.0/HappyHorse API
+    references]. A video as `image_url` is a first clip to continue (wan2.7-i2v)."""
     items = []
     if r.image_url:
-        items.append({"type": "first_frame", "url": r.image_url})
+        first = "first_clip" if is_video(r.image_url) else "first_frame"
+        items.append({"type": first, "url": r.image_url})
     if r.last_frame_url:
         items.append({"type": "last_frame", "url": r.last_frame_url})
     for url in r.reference_urls:

@@ -11,7 +11,6 @@ import logging
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from videoprovider import errors
 from videoprovider.apiclient import is_video_url, parse_json, reply_context
 from videoprovider.download import redact_url
 from videoprovider.errors import malformed_reply
+from videoprovider.backoff import retry_after_header
 from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.dashscope")
@@ -82,24 +82,7 @@ def parse_time(value: Any) -> datetime | None:
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
     """Seconds the server asked to wait: `retry-after-ms`, or `Retry-After` (seconds or date)."""
-    ms = response.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    return retry_after_header(response.headers, now)
 
 
 def json_body(response: httpx.Response, operation: str, task_id: str | None = None) -> Any:

@@ -151,6 +151,11 @@ class FakeProvider:
             )
 
     @hookimpl
+    def videoprovider_check_request(self, request: VideoRequest) -> None:
+        self._check(request)
+        self._scenario_for(request)
+
+    @hookimpl
     async def videoprovider_submit(self, request: VideoRequest) -> Task:
         self._check(request)
         scenario = self._scenario_for(request)

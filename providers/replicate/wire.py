@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +19,7 @@ import httpx
 from videoprovider import errors
 from videoprovider.apiclient import is_video_url, parse_json, reply_context
 from videoprovider.errors import malformed_reply
+from videoprovider.backoff import retry_after_header
 from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.replicate")
@@ -119,18 +119,9 @@ def parse_time(value: Any) -> datetime | None:
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
     """Seconds to wait: `Retry-After` (seconds or a date), else the body's "resets in ~30s"."""
-    value = response.headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None and now is not None:
-            return max(0.0, (when - now).total_seconds())
+    header = retry_after_header(response.headers, now)
+    if header is not None:
+        return header
     match = _RESETS_IN.search(response.text)
     return float(match.group(1)) if match else None
 

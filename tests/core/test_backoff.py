@@ -1,10 +1,13 @@
 import random
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videoprovider.backoff import MAX_RETRY_AFTER, Backoff, cap_retry_after
+from videoprovider.backoff import MAX_RETRY_AFTER, Backoff, cap_retry_after, retry_after_header
 
 
 def test_delays_grow_to_the_ceiling_without_jitter() -> None:
@@ -61,3 +64,34 @@ def test_same_seed_same_delays() -> None:
 def test_invalid_backoff_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="backoff"):
         Backoff(**kwargs)
+
+
+NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, 1.5),
+        ({"retry-after-ms": "soon", "Retry-After": "9"}, 9.0),
+        ({"Retry-After": "12"}, 12.0),
+        ({"Retry-After": "Fri, 04 Dec 2026 12:00:30 GMT"}, 30.0),
+        # RFC 5322's "no zone information": parsed naive, read as UTC, never a TypeError.
+        ({"Retry-After": "Fri, 04 Dec 2026 12:00:30 -0000"}, 30.0),
+        ({"Retry-After": "Fri, 04 Dec 2026 13:00:30 +0100"}, 30.0),
+        ({"Retry-After": "Fri, 04 Dec 2026 11:00:00 GMT"}, 0.0),
+        ({"Retry-After": "-5"}, 0.0),
+        ({"Retry-After": "next tuesday"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_header_reads_every_form(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    assert retry_after_header(httpx.Headers(headers), NOW) == expected
+
+
+def test_a_dated_retry_after_counts_from_the_wall_clock_by_default() -> None:
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    value = retry_after_header({"retry-after": format_datetime(later, usegmt=True)})
+    assert value is not None and 7100 < value <= 7200

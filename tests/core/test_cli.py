@@ -1,6 +1,7 @@
 import errno
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -135,7 +136,8 @@ def test_cancel_on_the_fake() -> None:
 def test_a_cancel_from_another_process_is_remembered_and_never_resumed(
     tmp_path: Path,
 ) -> None:
-    code, task = run_json("submit", "a cat", "--extra", 'fake={"seconds": 2}')
+    # A task that never ends by itself: on a loaded machine a timed one could finish first.
+    code, task = run_json("submit", "a cat", "--extra", 'fake={"scenario": "stuck"}')
     assert code == 0
     cancel = subprocess.run(
         [sys.executable, "-m", "videoprovider.cli", "--json", "cancel", task["task_id"]],
@@ -645,3 +647,117 @@ def test_tasks_reconcile_lists_unknown_outcomes_and_settles_them() -> None:
     code, out, _ = run("tasks", "reconcile", "--abandon", entry_id[:8])
     assert code == 0 and "abandoned" in out
     assert run("tasks", "reconcile")[1].strip() == "no unknown outcomes to settle"
+
+
+BOOM = """
+from videoprovider.plugin import Operation, ProviderSettings, TaskState, TaskStatus, hookimpl
+
+class Settings(ProviderSettings):
+    pass
+
+class Boom:
+    capabilities = frozenset({Operation.SUBMIT, Operation.STATUS})
+    unsupported = {Operation.CANCEL: "Boom tasks cannot be stopped."}
+    Settings = Settings
+
+    def __init__(self, settings, context):
+        self.name = context.name
+
+    @hookimpl
+    async def videoprovider_submit(self, request):
+        raise Exception("boom")  # say, after the request went out
+
+    @hookimpl
+    async def videoprovider_status(self, task_id):
+        return TaskStatus(provider=self.name, task_id=task_id, state="RUNNING")
+"""
+
+
+@pytest.fixture
+def boom(install_dist: InstallDist) -> None:
+    """A third-party provider `boom` whose submit raises and whose status is unmapped."""
+    install_dist(
+        "boom-video", {"boom_video": BOOM}, {"videoprovider.providers": {"boom": "boom_video:Boom"}}
+    )
+
+
+@pytest.mark.usefixtures("boom")
+def test_a_plugin_bug_names_the_plugin_and_its_package_and_keeps_the_outcome_open() -> None:
+    code, out, err = run("--provider", "boom", "submit", "a cat")
+    assert code == 5 and out == ""
+    assert "The boom provider (package boom-video 1.0) failed in submit with Exception: boom" in err
+    assert "bug in the boom provider plugin" in err and "may have reached" in err
+    (entry,) = run_json("tasks", "list")[1]
+    assert entry["phase"] == "outcome_unknown"
+
+
+@pytest.mark.usefixtures("boom")
+def test_a_plugin_that_hands_over_an_unmapped_state_is_told_what_to_do() -> None:
+    code, _, err = run("--provider", "boom", "status", "b1")
+    assert code == 5 and "(package boom-video 1.0) failed in status" in err
+    assert "not a TaskState" in err and "map each of the service's states" in err
+
+
+def test_estimate_refuses_what_submit_refuses() -> None:
+    code, out, err = run(
+        "--provider", "dashscope", "estimate", "a cat", "--model", "wan2.1-t2v-turbo",
+        "--duration", "7",
+    )  # fmt: skip
+    assert code == 1 and out == "" and "duration 7 is not offered by wan2.1-t2v-turbo" in err
+    code, out, _ = run("estimate", "a cat", "--resolution", "9000P")
+    assert code == 1 and out == ""
+
+
+def test_estimate_of_an_unknown_model_says_so() -> None:
+    code, out, _ = run("--provider", "dashscope", "estimate", "a cat", "--model", "wan9-nope")
+    assert code == 0 and "wan9-nope is an unknown model" in out
+
+
+def test_cancel_on_a_provider_that_cannot_cancel_exits_3_before_asking_for_a_key() -> None:
+    code, _, err = run("--provider", "dashscope", "cancel", "dashscope:0a1b2c3d")
+    assert code == 3 and "does not support cancel" in err and "api_key" not in err
+
+
+UNAVAILABLE = {"scenario": "unavailable", "unavailable_first": 1000}
+DOCUMENTED_EXIT_CODES: dict[int, list[str] | None] = {
+    0: ["generate", "a cat", "--out", "cat.mp4"],
+    1: ["generate", "a cat", "--out", "x.mp4", "--extra", 'fake={"scenario": "fail"}'],
+    2: ["generate", "a cat", "--out", "x.mp4", "--duration", "0"],
+    3: ["--provider", "dashscope", "cancel", "dashscope:0a1b2c3d"],
+    4: ["wait", "STUCK", "--timeout", "0.01"],
+    5: ["status", "UNAVAILABLE"],
+    # Ctrl-C needs a real signal in a child process: test_ctrl_c_* above.
+    130: None,
+}
+
+
+def test_the_documented_exit_codes_are_the_ones_tested() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    table = doc.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert documented == set(DOCUMENTED_EXIT_CODES)
+
+
+@pytest.mark.parametrize(
+    "code", [c for c, args in DOCUMENTED_EXIT_CODES.items() if args is not None]
+)
+def test_each_documented_exit_code(code: int) -> None:
+    args = list(DOCUMENTED_EXIT_CODES[code] or [])
+    for word, scenario in (("STUCK", {"scenario": "stuck"}), ("UNAVAILABLE", UNAVAILABLE)):
+        if word in args:
+            _, task = run_json("submit", "a cat", "--extra", f"fake={json.dumps(scenario)}")
+            args[args.index(word)] = task["task_id"]
+    assert run(*args)[0] == code
+
+
+def test_generate_into_a_folder_saves_a_short_readable_name(tmp_path: Path) -> None:
+    (tmp_path / "videos").mkdir()
+    code, doc = run_json("generate", "a cat", "--out", "videos")
+    assert code == 0
+    saved = Path(doc["path"])
+    assert saved.parent == tmp_path / "videos" and re.fullmatch(
+        r"fake-[0-9a-f]{12}\.mp4", saved.name
+    )
+    assert len(doc["task"]["task_id"]) > 64  # the fake's ids would make an unwieldy name
+    code, _, err = run("download", doc["task"]["task_id"], "--out", "videos")
+    assert code == 1 and "already exists" in err  # the same name again: never replaced

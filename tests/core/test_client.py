@@ -1,5 +1,6 @@
 """The client's behaviour, run through both the async client and its sync twin."""
 
+import errno
 import inspect
 import os
 from collections.abc import AsyncIterator, Callable
@@ -22,11 +23,13 @@ from videoprovider import (
     TaskStatus,
     UnsupportedOperation,
     VideoClient,
+    VideoProviderError,
     VideoRequest,
     VirtualClock,
     WaitTimeout,
     hookimpl,
 )
+from videoprovider.download import video_name
 
 InstallDist = Any  # the install_dist fixture from tests/conftest.py
 
@@ -84,12 +87,28 @@ async def test_submit_accepts_a_prompt_a_request_or_fields(make_client: MakeClie
     assert t2.request is not None and t2.request.duration == 5 and t1.task_id != t2.task_id
 
 
-async def test_invalid_fields_fail_before_submitting(make_client: MakeClient) -> None:
-    from pydantic import ValidationError
-
-    c = make_client()
-    with pytest.raises(ValidationError, match="duration"):
-        await c.submit("a cat", duration=0)
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"duration": -3}, "duration"),
+        ({"duration": 0}, "duration"),
+        ({"seed": "seven"}, "seed"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_invalid_fields_are_request_rejected_naming_the_field_before_submitting(
+    make_client: MakeClient, fields: dict[str, Any], field: str, tmp_path: Path
+) -> None:
+    c = make_client(journal=tmp_path / "journal.sqlite3")
+    events = Recorder()
+    c.client.register(events)
+    with pytest.raises(RequestRejected) as info:
+        await c.submit("a cat", **fields)
+    assert isinstance(info.value, VideoProviderError) and info.value.field == field
+    assert field in str(info.value) and "nothing was sent" in str(info.value)
+    with pytest.raises(RequestRejected):
+        await c.submit(VideoRequest(prompt="a cat"), **fields)
+    assert events.calls == [] and c.journal.entries() == []
 
 
 async def test_wait_returns_completed_and_reports_changes(make_client: MakeClient) -> None:
@@ -210,7 +229,7 @@ async def test_a_client_of_one_provider_waits_for_and_downloads_a_task_of_anothe
     outcomes = await c.wait_many([task.ref, "nocancel:n1"], timeout=30)
     assert outcomes[0].status is not None and outcomes[0].status.state is TaskState.COMPLETED
     assert outcomes[1].task.provider == "nocancel" and isinstance(outcomes[1].error, WaitTimeout)
-    assert (await c.download(task.ref, tmp_path)).name == f"{task.task_id}.mp4"
+    assert (await c.download(task.ref, tmp_path)).name == video_name("fake", task.task_id)
 
 
 async def test_a_ref_to_a_provider_not_installed_is_refused_unsent(
@@ -273,12 +292,20 @@ async def test_generate_refuses_an_unwritable_target_before_submitting(
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders anyway")
 async def test_generate_refuses_a_read_only_folder_before_submitting(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "ro"
     folder.mkdir(mode=0o555)
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        # Root writes to a 0555 folder anyway: refuse as the OS does for everyone else.
+        if Path(path).parent == folder and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr("videoprovider.download.os.open", read_only)
     c = make_client()
     events = Recorder()
     c.client.register(events)

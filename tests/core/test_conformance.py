@@ -19,9 +19,9 @@ import re
 from datetime import datetime
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
-from videoprovider import (
+from videoprovider.plugin import (
     Operation, ProviderSettings, Task, TaskPage, TaskState, TaskStatus, hookimpl,
 )
 from videoprovider.errors import (
@@ -228,6 +228,18 @@ BROKEN = {
         """state=TaskState(row["state"]),""",
         """state=TaskState.COMPLETED,  # the listing runs ahead of status""",
     ),
+    "field_only_in_message": (
+        'is not offered; use 720P.", field="resolution"',
+        'is not offered; use 720P."',
+    ),
+    "unmapped_state": (
+        'clock.monotonic() - task["created"] >= 10 else "PROCESSING"',
+        'clock.monotonic() - task["created"] >= 10 else "RUNNING"',
+    ),
+    "settings_refuse_test_values": (
+        '    base_url: str = "http://ref.invalid"',
+        '    base_url: str = Field("http://ref.invalid", pattern="^https?://")',
+    ),
     "no_listing": (
         "    @hookimpl\n    async def videoprovider_list_tasks(self,",
         "    async def videoprovider_list_tasks(  # not marked: no hook\n        self,",
@@ -235,11 +247,13 @@ BROKEN = {
 }
 
 
-def run_kit(pytester: pytest.Pytester, install_dist, source: str) -> pytest.RunResult:
+def run_kit(
+    pytester: pytest.Pytester, install_dist, source: str, kit: str = KIT_TESTS
+) -> pytest.RunResult:
     install_dist(
         "ref-video", {"ref_video": source}, {"videoprovider.providers": {"ref": "ref_video:Ref"}}
     )
-    pytester.makepyfile(test_kit=textwrap.dedent(KIT_TESTS))
+    pytester.makepyfile(test_kit=textwrap.dedent(kit))
     return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
 
 
@@ -257,6 +271,9 @@ def test_a_correct_provider_passes_the_whole_kit(pytester: pytest.Pytester, inst
         ("list_walks_every_page", "*made 2 requests for one page*make exactly 1 per call*"),
         ("list_trusts_tokens", "*sent a request for the page token*which it did not issue*"),
         ("list_says_done_early", "*listed task ref-* as COMPLETED but status reports PROCESSING*"),
+        ("field_only_in_message", "*should carry field='resolution', it has field=None*"),
+        ("unmapped_state", "*state string that is not a TaskState*map each of the service's*"),
+        ("settings_refuse_test_values", "*'base_url' refused the kit's test values*"),
     ],
 )
 def test_a_broken_provider_fails_the_kit_saying_what_is_wrong(
@@ -295,3 +312,31 @@ async def test_the_fault_transport_records_and_injects() -> None:
         ("POST", None),
     ]
     assert transport.seen[1].body == b'{"x":1}'
+
+
+def test_a_provider_with_a_key_cannot_pass_without_the_leak_check(
+    pytester: pytest.Pytester, install_dist
+) -> None:
+    keyless = KIT_TESTS.replace('return {"api_key": "sk-test-ref-conformance-0123"}', "return {}")
+    assert keyless != KIT_TESTS
+    result = run_kit(pytester, install_dist, REFERENCE, keyless)
+    result.stdout.fnmatch_lines(
+        ["*ref has secret settings (api_key) but conformance_settings gives none*"]
+    )
+    assert result.ret != 0
+
+
+def test_the_kit_skips_nothing_by_catching_errors() -> None:
+    import ast
+    import inspect
+
+    import videoprovider.testing.conformance as kit
+    import videoprovider.testing.listing_checks as listing
+
+    for module in (kit, listing):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ExceptHandler):
+                caught = ast.unparse(node.type) if node.type else "everything"
+                assert caught not in ("Exception", "BaseException", "everything"), (
+                    f"{module.__name__} catches {caught}: a broken provider would pass"
+                )

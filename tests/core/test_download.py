@@ -1,6 +1,7 @@
 import ipaddress
 import os
 import socket
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -494,3 +495,14 @@ async def test_file_writes_and_fsync_run_off_the_event_loop(
     names = {name for name, _ in calls}
     assert {"open", "write", "fsync", "link"} <= names
     assert [c for c in calls if c[1]] == []  # none of them on the loop's thread
+
+
+def test_a_short_url_name_is_kept_in_a_folder_and_a_long_one_replaced(tmp_path: Path) -> None:
+    from videoprovider.download import target_path, video_name
+
+    short = target_path(tmp_path, "https://cdn.example/v/cat.mp4?sig=x", "fallback.mp4")
+    assert short == tmp_path / "cat.mp4"
+    long = target_path(tmp_path, f"https://cdn.example/{'a' * 150}.mp4", "fallback.mp4")
+    assert long == tmp_path / "fallback.mp4"
+    assert video_name("fake", "x" * 150) == video_name("fake", "x" * 150) != video_name("fake", "y")
+    assert re.fullmatch(r"fake-[0-9a-f]{12}\.mp4", video_name("fake", "x" * 150))

@@ -74,10 +74,8 @@ def test_public_api_is_pinned() -> None:
     assert videoprovider.__all__ == sorted(
         [
             "AccountError",
-            "AdaptivePolicy",
             "AsyncVideoClient",
             "AuthenticationError",
-            "Backoff",
             "Clock",
             "ConfigurationError",
             "ContentRejected",
@@ -86,22 +84,17 @@ def test_public_api_is_pinned() -> None:
             "Operation",
             "Outcome",
             "PermissionDenied",
-            "PollScheduler",
             "ProtocolError",
-            "ProviderContext",
             "ProviderInfo",
-            "ProviderSettings",
             "ProviderUnavailable",
             "RateLimited",
             "RequestRejected",
             "SubmitOutcomeUnknown",
-            "SystemClock",
             "Task",
             "TaskCanceled",
             "TaskFailed",
             "TaskNotFound",
             "TaskNotReady",
-            "TaskPage",
             "TaskState",
             "TaskStatus",
             "UnsupportedOperation",
@@ -110,7 +103,6 @@ def test_public_api_is_pinned() -> None:
             "VideoRequest",
             "VirtualClock",
             "WaitTimeout",
-            "WebhookDelivery",
             "WebhookRejected",
             "__version__",
             "hookimpl",
@@ -121,3 +113,93 @@ def test_public_api_is_pinned() -> None:
         assert getattr(videoprovider, name) is not None
     with pytest.raises(AttributeError):
         videoprovider.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+MOVED = [
+    "AdaptivePolicy",
+    "Backoff",
+    "PollScheduler",
+    "ProviderContext",
+    "ProviderSettings",
+    "SystemClock",
+    "TaskPage",
+    "WebhookDelivery",
+]
+
+
+@pytest.mark.parametrize("name", MOVED)
+def test_provider_author_names_left_the_top_level_but_still_import(name: str) -> None:
+    import videoprovider.plugin
+
+    assert name not in videoprovider.__all__ and name not in dir(videoprovider)
+    with pytest.warns(DeprecationWarning, match=rf"videoprovider\.{name}.*videoprovider\.plugin"):
+        value = getattr(videoprovider, name)
+    assert value is getattr(videoprovider.plugin, name)
+
+
+def test_the_plugin_module_holds_what_a_provider_author_needs() -> None:
+    import videoprovider.plugin as plugin
+
+    needed = {
+        *MOVED,
+        "Operation",
+        "hookimpl",
+        "api_client",
+        "send_bounded",
+        "RequestRejected",
+        "SubmitOutcomeUnknown",
+        "ProviderUnavailable",
+        "RateLimited",
+        "Task",
+        "TaskState",
+        "TaskStatus",
+        "VideoRequest",
+        "ModelInfo",
+        "VirtualClock",
+    }
+    assert needed <= set(plugin.__all__)
+    for name in plugin.__all__:
+        assert getattr(plugin, name) is not None
+
+
+def test_importing_the_plugin_module_loads_no_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, videoprovider.plugin; "
+        "print(sorted(m for m in sys.modules if m in "
+        "('videoprovider.client', 'videoprovider.sync', 'videoprovider.backend')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("message", "hint", "shown"),
+    [
+        ("Cannot open '/proc/nope'", "Fix it", "Cannot open '/proc/nope'. Fix it."),
+        ("Done.", "Next step.", "Done. Next step."),
+        ("Really?", "Try: again", "Really? Try: again."),
+    ],
+)
+def test_message_and_hint_never_run_together(message: str, hint: str, shown: str) -> None:
+    assert str(errors.VideoProviderError(message, hint=hint)) == shown
+    located = str(errors.VideoProviderError(message, hint=hint, provider="fake"))
+    assert located == shown.replace(hint, f"[provider=fake] {hint}")
+
+
+def test_an_unexpected_error_in_the_cli_ends_its_sentence_before_the_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from videoprovider.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/proc/nope")
+
+    monkeypatch.setattr("videoprovider.plugins.list_providers", broken)
+    result = CliRunner().invoke(main, ["providers"])
+    assert result.exit_code == 1
+    assert "'/proc/nope'. This is a bug" in result.stderr

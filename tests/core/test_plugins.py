@@ -12,7 +12,7 @@ from videoprovider.provider import Operation, ProviderSettings
 InstallDist = Any  # the install_dist fixture from tests/conftest.py
 
 BYCONFIG = """
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+from videoprovider.plugin import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
 
 class ByConfigSettings(ProviderSettings):
     greeting: str = "hello"

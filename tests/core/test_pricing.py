@@ -106,8 +106,8 @@ def test_failures_carry_no_cost(config: Path) -> None:
 PUSHED = """
 import json
 
-from videoprovider import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
-from videoprovider import WebhookDelivery
+from videoprovider.plugin import Operation, ProviderSettings, Task, TaskState, TaskStatus, hookimpl
+from videoprovider.plugin import WebhookDelivery
 from videoprovider.models import Billed
 
 

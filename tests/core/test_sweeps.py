@@ -3,18 +3,20 @@
 import math
 import random
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import anyio
 import pytest
 
 from videoprovider.clock import VirtualClock
-from videoprovider.errors import UnsupportedOperation
+from videoprovider.errors import ProviderUnavailable, RateLimited, UnsupportedOperation
 from videoprovider.models import Task, TaskPage, TaskState, TaskStatus, VideoRequest
 from videoprovider.policy import AdaptivePolicy
 from videoprovider.scheduler import PollScheduler
-from videoprovider.sweeps import MAX_WINDOW, Sweeper
+from videoprovider.sweeps import MAX_WINDOW, ListPage, Sweeper
 
 pytestmark = pytest.mark.anyio
 PAGE = 100  # rows a page of the listing holds, as DashScope's
@@ -348,3 +350,68 @@ def test_what_ended_more_than_two_days_before_is_forgotten() -> None:
     for day in range(5):
         sweeper.ended(day * 86400.0)
     assert sweeper.finished == [2 * 86400.0, 3 * 86400.0, 4 * 86400.0]
+
+
+def failing_listing(service: Service, fail: Callable[[int], Exception | None]) -> ListPage:
+    """The service's listing, but page request `n` (0-based) raises `fail(n)` when not None."""
+    calls = 0
+
+    async def list_page(*args: Any) -> TaskPage:
+        nonlocal calls
+        calls += 1
+        exc = fail(calls - 1)
+        if exc is None:
+            return await service.list_page(*args)
+        service.requests.append((service.clock.monotonic(), "list-failed"))
+        raise exc
+
+    return list_page
+
+
+async def with_failing_listing(
+    fail: Callable[[int], Exception | None], median: float
+) -> tuple[Service, PollScheduler, Run]:
+    """Thirty tasks waited on while listing page `n` raises `fail(n)` (None: it works)."""
+    clock = VirtualClock()
+    service = Service(clock, {})
+    sched = scheduler(clock, service)
+    sched.use_listing(failing_listing(service, fail))
+    run = await wait_all(sched, service, durations(30, median))
+    assert len(run.results) == 30
+    assert all(s.state is TaskState.COMPLETED for s in run.results.values())
+    return service, sched, run
+
+
+async def test_a_throttled_listing_page_waits_its_retry_after_and_loses_nothing() -> None:
+    throttled = RateLimited("429 Too Many Requests", retry_after=30.0)
+    service, _, _ = await with_failing_listing(lambda n: throttled if n < 2 else None, 40.0)
+    failed = [t for t, what in service.requests if what == "list-failed"]
+    assert len(failed) == 2 and failed[1] - failed[0] >= 30.0
+    # The retry-after holds the account: no request of any kind in the 30 s after a 429.
+    for when in failed:
+        assert not [t for t, _ in service.requests if when < t < when + 30.0]
+    assert service.count("list") > 2  # the listing is used again once the throttle passes
+
+
+async def test_a_listing_that_keeps_failing_with_5xx_falls_back_to_polling_each_task() -> None:
+    # Not to the safety net alone, whose polls come minutes apart.
+    unavailable = ProviderUnavailable("HTTP 503")
+    service, _, run = await with_failing_listing(lambda n: unavailable, 20.0)
+    assert service.count("list-failed") >= 5
+    assert max(run.lags(service)) <= 0.1 * max(run.ended.values()) + 60
+
+
+async def test_a_listing_that_raises_a_bug_falls_back_to_polling_each_task() -> None:
+    service, sched, run = await with_failing_listing(lambda n: KeyError("next_token"), 20.0)
+    assert service.count("list-failed") == 1
+    assert sched.sweeper is not None and not sched.sweeper.enabled
+    assert max(run.lags(service)) <= 0.1 * max(run.ended.values()) + 15
+
+
+async def test_a_failing_listing_is_logged_in_whole_sentences(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="videoprovider.scheduler")
+    await with_failing_listing(lambda n: ProviderUnavailable("HTTP 503"), 20.0)
+    said = [r.getMessage() for r in caplog.records if "Listing tasks failed" in r.getMessage()]
+    assert said and all("HTTP 503. Skipping this sweep." in m for m in said)

@@ -27,7 +27,7 @@ import json
 
 import anyio
 
-from videoprovider import (
+from videoprovider.plugin import (
     Operation, ProviderSettings, ProviderUnavailable, Task, TaskState, TaskStatus,
     WebhookDelivery, WebhookRejected, hookimpl,
 )

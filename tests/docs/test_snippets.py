@@ -10,11 +10,13 @@ VIDEOPROVIDER_PROVIDER=fake; a block that defines `test_` functions is run by py
 client gets a VirtualClock by default, so waits finish at once and nothing sleeps.
 
 bash and console blocks (in console blocks, the `$ ` lines) run each `videoprovider` command
-in-process through click's CliRunner; blocks of one file share a directory and journal, as in
-one terminal. A command must exit 0, unless `echo $?` follows it, then with the code shown
-below that. `export NAME=VALUE` and `NAME=VALUE videoprovider ...` set the environment,
-`> FILE` saves stdout, `"$(cat FILE)"` is the file's text, and a task id shortened with `…`
-(`fake-eyJu…`) is the latest fake task id printed in that file. Any other command fails the
+in-process through click's CliRunner. A file's shell blocks run in order inside one test,
+sharing a directory, journal and clock as in one terminal, so no test order can separate a
+`wait` from the `submit` before it; each Python block gets its own directory and clock.
+A command must exit 0, unless `echo $?` follows it, then with the code shown below that.
+`export NAME=VALUE` and `NAME=VALUE videoprovider ...` set the environment, `> FILE` saves
+stdout, `"$(cat FILE)"` is the file's text, and a task id shortened with `…` (`fake-eyJu…`)
+is the latest fake task id printed in that file. Any other command fails the
 test: run it or mark the block.
 """
 
@@ -24,6 +26,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,20 +80,20 @@ def read_blocks(path: Path) -> list[Block]:
 
 
 BLOCKS = [block for path in DOCS for block in read_blocks(path)]
+SHELL = {"bash", "console", "sh", "shell"}
+# Python blocks and marked blocks are one test each; a file's runnable shell blocks, one test.
+SINGLE = [b for b in BLOCKS if b.lang == "python" or b.skip is not None]
+SESSIONS = {
+    path: shell
+    for path in DOCS
+    if (shell := [b for b in BLOCKS if b.path == path and b.lang in SHELL and b.skip is None])
+}
 
 
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, tuple[Path, VirtualClock]]:
-    """A working directory and a clock per markdown file, shared by its blocks as by one
-    terminal (a task submitted in one block is further along in the next)."""
-    return {path: (tmp_path_factory.mktemp(path.stem), VirtualClock()) for path in DOCS}
-
-
-@pytest.fixture
-def home(
-    block: Block, homes: dict[Path, tuple[Path, VirtualClock]], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    directory, clock = homes[block.path]
+@contextmanager
+def fresh_home(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`directory` as a new user's home and working directory, the fake as provider."""
+    clock = VirtualClock()
     for name in list(os.environ):
         if name.startswith(("VIDEOPROVIDER_", "DASHSCOPE_", "WANAI_")):
             monkeypatch.delenv(name)
@@ -106,21 +109,23 @@ def home(
     yield directory
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "block" in metafunc.fixturenames:
-        metafunc.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
-
-
+@pytest.mark.parametrize("block", SINGLE, ids=[b.name for b in SINGLE])
 def test_snippet(
-    block: Block, home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    block: Block, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if block.skip is not None:
         assert block.skip, f"{block.name}: a not-run marker must say why"
         pytest.skip(f"not-run: {block.skip}")
-    if block.lang == "python":
+    with fresh_home(tmp_path, monkeypatch):
         run_python(block, request)
-    else:
-        run_shell(block, home, monkeypatch)
+
+
+@pytest.mark.parametrize("path", list(SESSIONS), ids=[str(p.relative_to(ROOT)) for p in SESSIONS])
+def test_shell_session(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's shell blocks, in the order a reader types them, in one terminal."""
+    with fresh_home(tmp_path, monkeypatch) as home:
+        for block in SESSIONS[path]:
+            run_shell(block, home, monkeypatch)
 
 
 def run_python(block: Block, request: pytest.FixtureRequest) -> None:
@@ -134,8 +139,6 @@ def run_python(block: Block, request: pytest.FixtureRequest) -> None:
         result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
         assert result.ret == 0, f"{block.name}\n" + "\n".join(result.outlines[-30:])
         return
-    # A fresh working directory each, as a reader trying the snippet would have.
-    request.getfixturevalue("monkeypatch").chdir(request.getfixturevalue("tmp_path"))
     exec(compile(block.code, block.name, "exec"), {"__name__": "__main__"})
 
 
@@ -234,3 +237,9 @@ def test_only_a_marker_with_a_reason_skips_a_block(tmp_path: Path) -> None:
         (15, "python", None),
     ]
     assert [c for c, _ in commands(blocks[1])] == ["videoprovider providers"]
+
+
+def test_a_files_shell_blocks_run_in_one_session_in_reading_order() -> None:
+    cli = SESSIONS[ROOT / "docs" / "cli.md"]
+    assert len(cli) > 1 and [b.line for b in cli] == sorted(b.line for b in cli)
+    assert not any(b.lang in SHELL and b.skip is None for b in SINGLE)

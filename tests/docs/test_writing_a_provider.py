@@ -116,7 +116,7 @@ def test_tutorial_commands_work_offline(
 def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     acme: Path, pytester: pytest.Pytester
 ) -> None:
-    files = tutorial_files("tests/")
+    files = {n: c for n, c in tutorial_files("tests/").items() if "bolt" not in n}
     assert set(files) == {"tests/test_acme.py", "tests/test_conformance.py"}
     for name, code in files.items():
         pytester.makepyfile(**{Path(name).stem: code})
@@ -128,7 +128,8 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
     assert reasons == {
         "acme declares uses_http = False",
-        "acme has no free string setting to check precedence with",
+        "acme has no string setting that conformance_settings leaves free; set "
+        "conformance_string_setting to check precedence with one",
         "acme does not implement videoprovider_list_tasks (optional)",
     }
 
@@ -165,3 +166,57 @@ def test_the_project_tests_of_plugins_pass_with_the_tutorial_plugin_installed(
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+@pytest.fixture
+def bolt(install_dist: InstallDist) -> Path:
+    """Section 6's HTTP provider and its emulator, installed as one package."""
+    files = tutorial_files("bolt_")
+    assert set(files) == {"bolt_video.py", "bolt_emulator.py"}
+    sources = {Path(name).stem: code for name, code in files.items()}
+    entry_points = {"videoprovider.providers": {"bolt": "bolt_video:BoltProvider"}}
+    site: Path = install_dist("videoprovider-bolt", sources, entry_points)
+    return site
+
+
+def test_the_http_provider_passes_the_kit_against_its_emulator(
+    bolt: Path, pytester: pytest.Pytester
+) -> None:
+    ((name, code),) = tutorial_files("tests/test_bolt").items()
+    pytester.makepyfile(**{Path(name).stem: code})
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
+    # Nothing skipped but by declaration: Bolt has no free string setting and no listing.
+    reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
+    assert reasons == {
+        "bolt has no string setting that conformance_settings leaves free; set "
+        "conformance_string_setting to check precedence with one",
+        "bolt does not implement videoprovider_list_tasks (optional)",
+    }, "\n".join(result.outlines[-40:])
+    result.assert_outcomes(passed=24, skipped=11)
+
+
+def test_the_http_provider_generates_and_cancels_through_the_client(
+    bolt: Path, tmp_path: Path
+) -> None:
+    from functools import partial
+
+    import bolt_emulator  # type: ignore[import-not-found]
+
+    from videoprovider import TaskCanceled
+    from videoprovider.testing.emulator import base_url, in_thread, serve
+
+    clock = VirtualClock()
+    service = bolt_emulator.BoltService(clock)
+    with in_thread(partial(serve, service, "127.0.0.1", 0)) as server:
+        service.base_url = base_url(server, "127.0.0.1", None)
+        settings = {"api_key": service.key, "base_url": f"{service.base_url}/v1"}
+        with VideoClient("bolt", config=False, environ={}, clock=clock, **settings) as client:
+            video = client.generate("a red ball", tmp_path / "ball.mp4", duration=8)
+            assert video.status.state is TaskState.COMPLETED and video.bytes > 0
+            task = client.submit("a blue ball")
+            assert client.cancel(task).state is TaskState.CANCELED
+            with pytest.raises(TaskCanceled):
+                client.wait(task)
+            with pytest.raises(RequestRejected) as info:
+                client.estimate("a red ball", duration=7)
+            assert info.value.field == "duration"

@@ -4,8 +4,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,11 @@ def _pg_bin() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(unavailable: Callable[[str], Any]) -> Iterator[str]:
     """A throwaway PostgreSQL server on 127.0.0.1, started for this test session."""
     pg = _pg_bin()
     if pg is None:
-        pytest.skip(
+        unavailable(
             "PostgreSQL is not installed (Debian: apt-get install postgresql); "
             "the PostgreSQL journal is not tested in this run"
         )

@@ -87,7 +87,7 @@ SERVED: dict[str, Served] = {
     "wan2.2-i2v-plus": _i2v({"480P", "1080P"}),
     "wan2.2-i2v-flash": _i2v({"480P", "720P", "1080P"}),
     "wan2.5-i2v-preview": _i2v({"480P", "720P", "1080P"}, frozenset({5, 10}), "audio_url"),
-    "wan2.6-i2v": _i2v({"720P", "1080P"}, frozenset({5, 10, 15}), "audio_url", "shot_type"),
+    "wan2.6-i2v": _i2v({"720P", "1080P"}, seconds(2, 15), "audio_url", "shot_type"),
     "wan2.6-i2v-flash": _i2v({"720P", "1080P"}, seconds(2, 15), "audio_url", "shot_type", "audio"),
     "wan2.6-i2v-us": _i2v({"720P", "1080P"}, frozenset({5, 10}), "audio_url", "shot_type"),
     "wan2.7-i2v": Served(
@@ -137,6 +137,24 @@ SERVED: dict[str, Served] = {
         most_reference_videos=5,
         most_reference_images=10,
         media_required=False,
+    ),
+    # HappyHorse 1.0 (its text-, image- and reference-to-video API references)
+    "happyhorse-1.0-t2v": Served(
+        resolution=frozenset({"720P", "1080P"}), ratio=RATIOS, duration=seconds(3, 15)
+    ),
+    "happyhorse-1.0-i2v": Served(
+        resolution=frozenset({"720P", "1080P"}),
+        duration=seconds(3, 15),
+        takes="media",
+        media=frozenset({"first_frame"}),
+    ),
+    "happyhorse-1.0-r2v": Served(
+        resolution=frozenset({"720P", "1080P"}),
+        ratio=RATIOS,
+        duration=seconds(3, 15),
+        takes="media",
+        media=frozenset({"reference_image"}),
+        most_references=9,
     ),
     # video editing: an input video plus instructions
     "wan2.7-videoedit": Served(

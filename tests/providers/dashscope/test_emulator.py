@@ -304,7 +304,7 @@ def _representative_request(family: object) -> dict[str, object]:
     if family.kind == "kf2v":
         fields["last_frame_url"] = img
     if family.kind == "r2v":
-        fields["reference_urls"] = [img, vid]
+        fields["reference_urls"] = [img, vid] if family.reference_videos else [img]
     return fields
 
 
@@ -336,6 +336,12 @@ def _catalogued_bodies() -> list[tuple[str, str, dict[str, object]]]:
             variants.append({"extra": {"shot_type": "multi"}})
         if family.template:
             variants.append({"extra": {"template": "flying"}})
+        if "first_clip" in family.media_types:  # video continuation, with a last frame too
+            clip = "https://cdn.example.com/first.mp4"
+            variants += [
+                {"image_url": clip},
+                {"image_url": clip, "last_frame_url": "https://x/l.png"},
+            ]
         # Every mix of reference images and videos up to one past the limits: the provider
         # must refuse (RequestRejected) whatever the service would.
         mixes = [
@@ -381,7 +387,14 @@ def test_the_emulator_accepts_everything_the_catalogue_lets_through() -> None:
         ("wan2.5-t2v-preview", {}, {"shot_type": "multi"}),
         ("wan2.6-t2v", {"template": "flying"}, {}),
         ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"audio": False}),
-        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"duration": 7}),
+        ("wan2.6-i2v", {"img_url": "https://x/a.png"}, {"duration": 16}),
+        ("happyhorse-1.0-t2v", {}, {"duration": 2}),
+        (
+            "happyhorse-1.0-r2v",
+            {"media": [{"type": "reference_video", "url": "https://x/a.mp4"}]},
+            {},
+        ),
+        ("happyhorse-1.0-i2v", {"img_url": "https://x/a.png"}, {}),
         ("wan2.2-i2v-plus", {"img_url": "https://x/a.png"}, {"resolution": "720P"}),
         ("wan2.7-i2v", {"img_url": "https://x/a.png"}, {}),
         ("wan2.6-r2v", {"reference_urls": ["https://x/a.png"] * 6}, {}),

@@ -145,6 +145,7 @@ async def test_poll_does_not_retry_permanent_errors(make_provider: MakeProvider)
         ({"Retry-After": "12"}, 12.0),
         ({"retry-after-ms": "1500"}, 1.5),
         ({"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, None),
+        ({"Retry-After": "Wed, 21 Oct 2099 07:28:00 -0000"}, None),
     ],
 )
 def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> None:

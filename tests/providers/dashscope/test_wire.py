@@ -20,6 +20,7 @@ KF2V = "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/image2video/vid
 IMG = "https://cdn.example.com/first.png"
 LAST = "https://cdn.example.com/last.png"
 AUDIO = "https://cdn.example.com/voice.mp3"
+CLIP = "https://cdn.example.com/first-clip.mp4"
 VID = "https://cdn.example.com/dancer.mov"
 
 CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
@@ -137,6 +138,63 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
                 ],
             },
             "parameters": {"resolution": "1080P"},
+        },
+    ),
+    (
+        "wan2.7 i2v continues a video given as image_url: a first_clip",
+        {"model": "wan2.7-i2v", "image_url": CLIP, "last_frame_url": LAST, "duration": 12},
+        T2V,
+        {
+            "model": "wan2.7-i2v",
+            "input": {
+                "prompt": "P",
+                "media": [
+                    {"type": "first_clip", "url": CLIP},
+                    {"type": "last_frame", "url": LAST},
+                ],
+            },
+            "parameters": {"duration": 12},
+        },
+    ),
+    (
+        "happyhorse t2v: resolution and ratio",
+        {
+            "model": "happyhorse-1.0-t2v",
+            "resolution": "720P",
+            "aspect_ratio": "16:9",
+            "duration": 5,
+        },
+        T2V,
+        {
+            "model": "happyhorse-1.0-t2v",
+            "input": {"prompt": "P"},
+            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5},
+        },
+    ),
+    (
+        "happyhorse i2v: its first frame in input.media",
+        {"model": "happyhorse-1.0-i2v", "image_url": IMG, "resolution": "720P", "duration": 5},
+        T2V,
+        {
+            "model": "happyhorse-1.0-i2v",
+            "input": {"prompt": "P", "media": [{"type": "first_frame", "url": IMG}]},
+            "parameters": {"resolution": "720P", "duration": 5},
+        },
+    ),
+    (
+        "happyhorse r2v: reference images in input.media",
+        {"model": "happyhorse-1.0-r2v", "reference_urls": [IMG, LAST], "duration": 15},
+        T2V,
+        {
+            "model": "happyhorse-1.0-r2v",
+            "input": {
+                "prompt": "P",
+                "media": [
+                    {"type": "reference_image", "url": IMG},
+                    {"type": "reference_image", "url": LAST},
+                ],
+            },
+            "parameters": {"duration": 15},
         },
     ),
     (

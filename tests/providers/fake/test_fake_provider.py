@@ -3,6 +3,7 @@ import struct
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -313,8 +314,9 @@ def test_sample_is_a_real_mp4_with_a_duration() -> None:
     assert duration / timescale == pytest.approx(3.0, abs=0.2)
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed")
-def test_sample_decodes_with_ffprobe(tmp_path: Path) -> None:
+def test_sample_decodes_with_ffprobe(tmp_path: Path, unavailable: Any) -> None:
+    if shutil.which("ffprobe") is None:
+        unavailable("ffprobe is not installed (Debian: apt-get install ffmpeg)")
     path = tmp_path / "v.mp4"
     path.write_bytes(sample_video())
     out = subprocess.run(

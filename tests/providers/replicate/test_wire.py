@@ -174,3 +174,9 @@ def test_a_success_compute_time_is_billed_and_priced_per_compute_second(
     cost = actual_cost(request, status.billed, prices=prices)
     assert cost.actual is (seconds is not None)
     assert cost.amount == (Decimal("0.0850") if seconds else None)
+
+
+def test_a_dated_retry_after_is_honoured_without_being_handed_the_time() -> None:
+    dated = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 -0000"})
+    value = wire.retry_after(dated)
+    assert value is not None and value > 3600
