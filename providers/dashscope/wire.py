@@ -17,9 +17,9 @@ import httpx
 
 from videoprovider import errors
 from videoprovider.apiclient import is_video_url, parse_json, reply_context
+from videoprovider.backoff import retry_after_header
 from videoprovider.download import redact_url
 from videoprovider.errors import malformed_reply
-from videoprovider.backoff import retry_after_header
 from videoprovider.models import Billed, Task, TaskState, TaskStatus, VideoRequest
 
 log = logging.getLogger("videoprovider.dashscope")

@@ -1,7 +1,7 @@
 import ipaddress
 import os
-import socket
 import re
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -185,14 +185,16 @@ def test_the_http_provider_passes_the_kit_against_its_emulator(
     ((name, code),) = tutorial_files("tests/test_bolt").items()
     pytester.makepyfile(**{Path(name).stem: code})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
-    # Nothing skipped but by declaration: Bolt has no free string setting and no listing.
+    # Nothing skipped but by declaration: Bolt has no free string setting, no listing and
+    # no client-chosen task ids.
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
     assert reasons == {
         "bolt has no string setting that conformance_settings leaves free; set "
         "conformance_string_setting to check precedence with one",
         "bolt does not implement videoprovider_list_tasks (optional)",
+        "bolt does not declare recoverable_submits",
     }, "\n".join(result.outlines[-40:])
-    result.assert_outcomes(passed=24, skipped=11)
+    result.assert_outcomes(passed=24, skipped=14)
 
 
 def test_the_http_provider_generates_and_cancels_through_the_client(
