@@ -1,0 +1,202 @@
+"""The gateway's own tables: its videos (each a journaled task seen through OpenAI's eyes),
+the callers' keys and their idempotency keys.
+
+They live in their own SQLite file beside the task journal, so the journal stays the
+library's and the gateway adds nothing to it. Every write is one statement, atomic on its
+own; the (caller, idempotency key) pair is UNIQUE, so a retried create finds the row the
+first one made, even after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KeyRow", "Store", "VideoRow"]
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS gateway_videos (
+        id TEXT PRIMARY KEY, caller TEXT NOT NULL, provider TEXT NOT NULL, task_id TEXT,
+        model TEXT NOT NULL, seconds TEXT NOT NULL, size TEXT NOT NULL, prompt TEXT,
+        status TEXT NOT NULL, progress INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+        completed_ms INTEGER, expires_ms INTEGER, error_code TEXT, error_message TEXT,
+        path TEXT, cancelled INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT,
+        cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS gateway_videos_idem ON gateway_videos "
+    "(caller, idempotency_key) WHERE idempotency_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS gateway_videos_caller ON gateway_videos (caller, created_ms)",
+    """CREATE TABLE IF NOT EXISTS gateway_keys (
+        name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, providers TEXT NOT NULL,
+        models TEXT NOT NULL, rate_per_minute INTEGER, max_spend TEXT,
+        spend_period TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER)""",
+]
+# Statuses before a task is known to have ended; "submitting" is a row whose submit has not
+# answered yet (after a crash: outcome unknown).
+OPEN = ("submitting", "queued", "in_progress")
+
+
+@dataclass
+class VideoRow:
+    id: str
+    caller: str
+    provider: str
+    task_id: str | None
+    model: str
+    seconds: str
+    size: str
+    prompt: str | None
+    status: str
+    progress: int
+    created_ms: int
+    completed_ms: int | None = None
+    expires_ms: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    path: str | None = None
+    cancelled: int = 0
+    idempotency_key: str | None = None
+    cost_currency: str | None = None
+    cost_estimate: str | None = None
+    cost_actual: str | None = None
+    request_json: str = "{}"
+
+
+@dataclass
+class KeyRow:
+    name: str
+    hash: str
+    providers: tuple[str, ...]
+    models: tuple[str, ...]
+    rate_per_minute: int | None
+    max_spend: str | None
+    spend_period: str
+    created_ms: int
+    revoked_ms: int | None = None
+
+
+_VIDEO_COLUMNS = [f.name for f in fields(VideoRow)]
+
+
+class Store:
+    """One SQLite file in WAL mode; one connection, its statements kept from interleaving."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        for statement in SCHEMA:
+            self._db.execute(statement)
+        path.chmod(0o600)
+
+    def _run(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- videos ---------------------------------------------------------------------------
+
+    def add(self, row: VideoRow) -> VideoRow:
+        """Insert `row`; when its (caller, idempotency key) exists, return that row instead."""
+        names = ", ".join(_VIDEO_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _VIDEO_COLUMNS)
+        try:
+            self._run(f"INSERT INTO gateway_videos ({names}) VALUES ({marks})", vars(row))
+        except sqlite3.IntegrityError:
+            found = self._one(
+                "caller = ? AND idempotency_key = ?", (row.caller, row.idempotency_key)
+            )
+            if found is None:
+                raise
+            return found
+        return row
+
+    def update(self, video_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        self._run(f"UPDATE gateway_videos SET {sets} WHERE id = :id", {**values, "id": video_id})
+
+    def delete(self, video_id: str) -> None:
+        self._run("DELETE FROM gateway_videos WHERE id = ?", (video_id,))
+
+    def get(self, video_id: str, caller: str | None = None) -> VideoRow | None:
+        if caller is None:
+            return self._one("id = ?", (video_id,))
+        return self._one("id = ? AND caller = ?", (video_id, caller))
+
+    def _one(self, where: str, params: Sequence[Any]) -> VideoRow | None:
+        rows = self._select(where, params)
+        return rows[0] if rows else None
+
+    def _select(self, where: str, params: Sequence[Any], tail: str = "") -> list[VideoRow]:
+        sql = f"SELECT {', '.join(_VIDEO_COLUMNS)} FROM gateway_videos WHERE {where} {tail}"
+        return [VideoRow(*r) for r in self._run(sql, params)]
+
+    def page(self, caller: str, after: str | None, limit: int, order: str) -> list[VideoRow]:
+        """Up to `limit` + 1 of the caller's videos after the one named `after`."""
+        direction = "DESC" if order == "desc" else "ASC"
+        where, params = "caller = ?", [caller]
+        extra: list[Any] = []
+        if after is not None:
+            anchor = self.get(after, caller)
+            if anchor is not None:
+                op = "<" if order == "desc" else ">"
+                where += f" AND (created_ms, id) {op} (?, ?)"
+                extra = [anchor.created_ms, anchor.id]
+        tail = f"ORDER BY created_ms {direction}, id {direction} LIMIT {int(limit) + 1}"
+        return self._select(where, [*params, *extra], tail)
+
+    def open_rows(self) -> list[VideoRow]:
+        marks = ", ".join("?" for _ in OPEN)
+        return self._select(f"status IN ({marks})", OPEN, "ORDER BY created_ms")
+
+    def expired(self, now_ms: int) -> list[VideoRow]:
+        return self._select("path IS NOT NULL AND expires_ms <= ?", (now_ms,))
+
+    def spent(self, caller: str, since_ms: int, currency: str) -> Decimal:
+        """The estimated (actual, once known) cost of the caller's videos since `since_ms`."""
+        rows = self._run(
+            "SELECT cost_estimate, cost_actual FROM gateway_videos WHERE caller = ? "
+            "AND created_ms >= ? AND cost_currency = ? AND NOT (status = 'failed' "
+            "AND task_id IS NULL)",
+            (caller, since_ms, currency),
+        )
+        return sum((Decimal(actual or estimate or "0") for estimate, actual in rows), Decimal(0))
+
+    # -- caller keys ----------------------------------------------------------------------
+
+    def add_key(self, row: KeyRow) -> None:
+        values = {**vars(row), "providers": json.dumps(row.providers)}
+        values["models"] = json.dumps(row.models)
+        names = ", ".join(values)
+        self._run(
+            f"INSERT INTO gateway_keys ({names}) VALUES ({', '.join(':' + n for n in values)})",
+            values,
+        )
+
+    def key_rows(self) -> list[KeyRow]:
+        rows = self._run(
+            "SELECT name, hash, providers, models, rate_per_minute, max_spend, spend_period, "
+            "created_ms, revoked_ms FROM gateway_keys ORDER BY created_ms, name"
+        )
+        return [
+            KeyRow(r[0], r[1], tuple(json.loads(r[2])), tuple(json.loads(r[3])), *r[4:])
+            for r in rows
+        ]
+
+    def revoke_key(self, name: str, now_ms: int) -> bool:
+        found = self._run(
+            "UPDATE gateway_keys SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL "
+            "RETURNING name",
+            (now_ms, name),
+        )
+        return bool(found)
