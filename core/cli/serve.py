@@ -102,8 +102,10 @@ def _store(ctx: click.Context, config_path: Path | None) -> Any:
 
 @keys.command("create")
 @click.argument("name")
-@click.option("--provider", "providers", multiple=True, help="A provider it may use (repeat).")
-@click.option("--model", "models", multiple=True, help="A model it may use (repeat).")
+@click.option(
+    "--allow-provider", "providers", multiple=True, help="A provider it may use (repeat)."
+)
+@click.option("--allow-model", "models", multiple=True, help="A model it may use (repeat).")
 @click.option("--rate", "rate_per_minute", type=int, help="Requests per minute.")
 @click.option("--max-spend", help='Estimated spending per period, e.g. "5 USD".')
 @click.option("--spend-period", type=click.Choice(["hour", "day", "week", "month"]), default="day")

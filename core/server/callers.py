@@ -83,7 +83,7 @@ class KeyRing:
         self._settings = settings
         self._store = store
 
-    def _all(self) -> list[tuple[str, Caller]]:
+    def _active(self) -> list[tuple[str, Caller]]:
         found = [
             (
                 k.hash,
@@ -97,12 +97,13 @@ class KeyRing:
         return found
 
     def any_configured(self) -> bool:
-        return bool(self._all())
+        """Whether a key was ever made: revoking the last one must not open the gateway."""
+        return bool(self._settings.keys) or bool(self._store.key_rows())
 
     def caller(self, authorization: str | None) -> Caller:
-        keys = self._all()
-        if not keys:
+        if not self.any_configured():
             return ANONYMOUS
+        keys = self._active()
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(
