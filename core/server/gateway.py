@@ -131,6 +131,7 @@ class Gateway:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        log.info("gateway stopped; %d open videos resume at the next start", len(trackers))
 
     # -- create ---------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def to_wire(row: VideoRow) -> Video:
         progress=row.progress,
         created_at=row.created_ms // 1000,
         completed_at=None if row.completed_ms is None else row.completed_ms // 1000,
-        expires_at=None if row.expires_ms is None or not row.path else row.expires_ms // 1000,
+        expires_at=None if row.expires_ms is None else row.expires_ms // 1000,
         error=error,
         model=row.model,
         seconds=row.seconds,

@@ -9,6 +9,7 @@ polls are what let the fake provider's tasks progress, so no test depends on rea
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
 
@@ -31,6 +32,8 @@ class Tick:
 
 
 async def main(config_path: str, tick: float) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("videoprovider.server").setLevel(logging.INFO)
     clock = HeldClock()
     app = create_app(load_config(config=config_path), clock=clock)
     sock = socket.socket()
