@@ -1,0 +1,81 @@
+"""What a real provider would need a network for, in-process: the app on Starlette's test
+client, time held still (HeldClock), so nothing ends unless a test says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient
+
+from videoprovider import errors as e
+from videoprovider.client import AsyncVideoClient
+from videoprovider.config import load_config
+from videoprovider.provider import Operation
+from videoprovider.server import create_app
+from videoprovider.server.errors import from_provider_error
+from videoprovider.testing.clocks import HeldClock
+
+from .conftest import write_config
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(load_config(config=write_config(tmp_path)), clock=HeldClock())
+    with TestClient(app) as client:
+        yield client
+
+
+def test_deleting_a_running_task_the_provider_cannot_cancel_keeps_it(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = app_client.post("/v1/videos", json={"prompt": "A cat"}).json()
+    monkeypatch.setattr(AsyncVideoClient, "capabilities", frozenset(Operation) - {Operation.CANCEL})
+    answer = app_client.delete(f"/v1/videos/{video['id']}")
+    assert answer.status_code == 409
+    error = answer.json()["error"]
+    assert error["code"] == "cancel_unsupported" and "kept" in error["message"]
+    assert answer.headers["x-should-retry"] == "false"
+    assert app_client.get(f"/v1/videos/{video['id']}").json()["status"] == "queued"
+
+
+def test_content_of_an_open_video_is_a_409(app_client: TestClient) -> None:
+    video = app_client.post("/v1/videos", json={"prompt": "A cat"}).json()
+    answer = app_client.get(f"/v1/videos/{video['id']}/content")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "video_not_ready"
+
+
+def test_json_body_errors_name_the_field(app_client: TestClient) -> None:
+    answer = app_client.post("/v1/videos", json={"model": "fake/fake-1"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "prompt"
+    listing = app_client.get("/v1/videos", params={"limit": 0})
+    assert listing.status_code == 400 and listing.json()["error"]["param"] == "limit"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "retry_after"),
+    [
+        (e.RateLimited("slow down", retry_after=3.2), 429, "4"),
+        (e.ProviderUnavailable("down"), 503, "10"),
+        (e.RequestRejected("bad", field="duration"), 400, None),
+        (e.ContentRejected("no", field="prompt"), 400, None),
+        (e.AuthenticationError("key"), 502, None),
+        (e.SubmitOutcomeUnknown("lost"), 502, None),
+        (e.TaskNotFound("gone"), 404, None),
+        (e.UnsupportedOperation("no", provider="p", operation="cancel"), 409, None),
+    ],
+)
+def test_library_errors_map_to_openai_statuses(
+    error: e.VideoProviderError, status: int, retry_after: str | None
+) -> None:
+    response = from_provider_error(error).response()
+    assert response.status_code == status
+    assert response.headers.get("retry-after") == retry_after
+    if isinstance(error, e.RequestRejected):
+        assert b'"param":"seconds"' in response.body or b'"param":"prompt"' in response.body
