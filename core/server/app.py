@@ -22,6 +22,7 @@ from .callers import KeyRing, RateLimiter
 from .errors import ApiError, install_handlers
 from .gateway import Gateway
 from .health import router as health_router
+from .native import router as native_router
 from .settings import ServerSettings, server_settings
 from .store import Store
 from .videos import router as videos_router
@@ -67,6 +68,7 @@ def create_app(
     )
     install_handlers(app)
     app.include_router(videos_router)
+    app.include_router(native_router)
     app.include_router(health_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -25,7 +25,7 @@ from .. import errors as e
 from ..client import AsyncVideoClient
 from ..clock import Clock
 from ..config import Config
-from ..models import TaskState, TaskStatus
+from ..models import TaskState, TaskStatus, VideoRequest
 from ..provider import Operation
 from ..refs import installed_provider_names
 from ..spending import period_start
@@ -135,10 +135,33 @@ class Gateway:
 
     # -- create ---------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, asked: Asked, idempotency_key: str | None) -> VideoRow:
+    async def create(
+        self, caller: Caller, asked: Asked, idempotency_key: str | None, upload: Path | None
+    ) -> VideoRow:
+        """Submit what a /v1/videos create asked for; `upload` is its checked first frame."""
         provider, model, name = self.resolve_model(asked.model)
         caller.check_model(provider, model, name)
         request = to_request(asked, model)
+        where = None if upload is None else str(upload)
+        return await self.submit(
+            caller, provider, name, request, idempotency_key, asked.size, where
+        )
+
+    async def submit(
+        self,
+        caller: Caller,
+        provider: str,
+        name: str,
+        request: VideoRequest,
+        idempotency_key: str | None,
+        size: str | None = None,
+        upload: str | None = None,
+        max_cost: str | None = None,
+    ) -> VideoRow:
+        """Submit `request` to `provider` once per (caller, idempotency key), under the
+        caller's spending cap; `upload` is the caller's stored first frame."""
+        if upload is not None:
+            request = request.model_copy(update={"image_url": upload})
         client = self.client(provider)
         client.capabilities  # noqa: B018 - loads and checks the provider first
         estimate = client.estimate(request)
@@ -150,7 +173,7 @@ class Gateway:
             task_id=None,
             model=name,
             seconds=str(request.duration) if request.duration else "",
-            size=asked.size or "",
+            size=size or (request.size or "").replace("*", "x"),
             prompt=request.prompt,
             status="submitting",
             progress=0,
@@ -158,7 +181,7 @@ class Gateway:
             idempotency_key=idempotency_key,
             cost_currency=estimate.currency,
             cost_estimate=None if estimate.amount is None else str(estimate.amount),
-            request_json=request.model_dump_json(exclude={"image_url"}),
+            request_json=request.model_dump_json(exclude={"image_url"} if upload else set()),
         )
         async with self._spend_lock:
             self._check_spend(caller, estimate)
@@ -174,7 +197,7 @@ class Gateway:
                 )
             return stored
         try:
-            task = await client.submit(request)
+            task = await client.submit(request, max_cost=max_cost)
         except e.SubmitOutcomeUnknown as exc:
             self._update(
                 row, status="failed", error_code="submit_outcome_unknown", error_message=exc.message

@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from ..models import VideoRequest
 from .errors import ApiError
 
-__all__ = ["Asked", "to_request"]
+__all__ = ["Asked", "remote_media_only", "to_request"]
+
+_REMOTE = ("https://", "http://", "data:")
 
 _SIZE = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})$")
 # VideoRequest's names, as the caller of /v1/videos knows them.
@@ -58,10 +60,27 @@ def to_request(asked: Asked, model: str) -> VideoRequest:
     if asked.image_url:
         fields["image_url"] = asked.image_url
     try:
-        return VideoRequest.model_validate(fields)
+        return remote_media_only(VideoRequest.model_validate(fields))
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "prompt"
         param = _OPENAI_NAMES.get(name, name)
         message = first["msg"].removeprefix("Value error, ")
         raise _bad(param, f"{param}: {message}.") from None
+
+
+def remote_media_only(request: VideoRequest) -> VideoRequest:
+    """Refuse media a caller names by path: the gateway's own files are not theirs to send.
+    (An upload becomes a local file only after the gateway has checked and stored it.)"""
+    for name in ("image_url", "last_frame_url", "audio_url"):
+        value = getattr(request, name)
+        if value is not None and not value.lower().startswith(_REMOTE):
+            raise _bad(
+                _OPENAI_NAMES.get(name, name),
+                f"{_OPENAI_NAMES.get(name, name)} must "
+                "be an http(s) URL or a data: URI; upload a file as multipart instead.",
+            )
+    for value in request.reference_urls:
+        if not value.lower().startswith(_REMOTE):
+            raise _bad("reference_urls", "reference_urls must be http(s) URLs or data: URIs.")
+    return request

@@ -172,6 +172,14 @@ class Store:
         )
         return sum((Decimal(actual or estimate or "0") for estimate, actual in rows), Decimal(0))
 
+    def currencies(self, caller: str) -> list[str]:
+        rows = self._run(
+            "SELECT DISTINCT cost_currency FROM gateway_videos WHERE caller = ? "
+            "AND cost_currency IS NOT NULL ORDER BY cost_currency",
+            (caller,),
+        )
+        return [r[0] for r in rows]
+
     # -- caller keys ----------------------------------------------------------------------
 
     def add_key(self, row: KeyRow) -> None:

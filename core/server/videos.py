@@ -106,7 +106,7 @@ async def create_video(
     clients send it."""
     asked, upload = await _asked(request, gw)
     try:
-        row = await gw.create(who, asked, idempotency_key)
+        row = await gw.create(who, asked, idempotency_key, upload)
     finally:
         if upload is not None:
             upload.unlink(missing_ok=True)
@@ -123,7 +123,6 @@ async def _asked(request: Request, gw: Gateway) -> tuple[Asked, Path | None]:
         reference = form.get("input_reference")
         if isinstance(reference, UploadFile):
             upload = await _save_upload(reference, gw)
-            image_url = str(upload)
         if not values.get("prompt"):
             raise ApiError(400, "prompt is required.", param="prompt", code="missing_required")
         asked = Asked(
