@@ -22,6 +22,8 @@ from .callers import KeyRing, RateLimiter
 from .errors import ApiError, install_handlers
 from .gateway import Gateway
 from .health import router as health_router
+from .metrics import Metrics, RequestMetrics
+from .metrics import router as metrics_router
 from .native import router as native_router
 from .settings import ServerSettings, server_settings
 from .store import Store
@@ -70,6 +72,9 @@ def create_app(
     app.include_router(videos_router)
     app.include_router(native_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

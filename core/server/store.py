@@ -172,6 +172,13 @@ class Store:
         )
         return sum((Decimal(actual or estimate or "0") for estimate, actual in rows), Decimal(0))
 
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(provider, status, how many) over every caller."""
+        rows = self._run(
+            "SELECT provider, status, COUNT(*) FROM gateway_videos GROUP BY provider, status"
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
     def currencies(self, caller: str) -> list[str]:
         rows = self._run(
             "SELECT DISTINCT cost_currency FROM gateway_videos WHERE caller = ? "

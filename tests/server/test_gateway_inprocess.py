@@ -79,3 +79,23 @@ def test_library_errors_map_to_openai_statuses(
     assert response.headers.get("retry-after") == retry_after
     if isinstance(error, e.RequestRejected):
         assert b'"param":"seconds"' in response.body or b'"param":"prompt"' in response.body
+
+
+def test_metrics_count_requests_by_route_and_videos_by_status(app_client: TestClient) -> None:
+    video = app_client.post("/v1/videos", json={"prompt": "A cat"}).json()
+    app_client.get(f"/v1/videos/{video['id']}")
+    app_client.get("/v1/videos/video_nope")
+    text = app_client.get("/metrics").text
+    assert 'videoprovider_gateway_videos{provider="fake",status="queued"} 1.0' in text
+    assert (
+        'videoprovider_gateway_requests_total{method="GET",route="/v1/videos/{video_id}",'
+        'status="404"} 1.0'
+    ) in text
+    assert video["id"] not in text
+    assert "videoprovider_gateway_request_seconds_bucket" in text
+
+
+def test_health_and_readiness(app_client: TestClient) -> None:
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+    ready = app_client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
