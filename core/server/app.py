@@ -20,6 +20,7 @@ from ..clock import Clock, SystemClock
 from ..config import Config, load_config
 from .callers import KeyRing, RateLimiter
 from .errors import ApiError, install_handlers
+from .events import router as events_router
 from .gateway import Gateway
 from .health import router as health_router
 from .metrics import Metrics, RequestMetrics
@@ -71,6 +72,7 @@ def create_app(
     install_handlers(app)
     app.include_router(videos_router)
     app.include_router(native_router)
+    app.include_router(events_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.state.metrics = Metrics()

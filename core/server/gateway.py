@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ class Gateway:
         self._trackers: dict[str, asyncio.Task[None]] = {}
         self._spend_lock = asyncio.Lock()
         self.storage = settings.storage_path()
-        self.on_change: Callable[[VideoRow], None] | None = None
+        self._changed: dict[str, asyncio.Event] = {}
 
     # -- clients, one per provider ----------------------------------------------------------
 
@@ -309,11 +308,20 @@ class Gateway:
         )
 
     def _update(self, row: VideoRow, **values: Any) -> None:
+        values["revision"] = row.revision + 1
         for name, value in values.items():
             setattr(row, name, value)
         self.store.update(row.id, **values)
-        if self.on_change is not None:
-            self.on_change(row)
+        self._notify(row.id)
+
+    def watch(self, video_id: str) -> asyncio.Event:
+        """An event set at the video's next change (take it before reading the video)."""
+        return self._changed.setdefault(video_id, asyncio.Event())
+
+    def _notify(self, video_id: str) -> None:
+        changed = self._changed.pop(video_id, None)
+        if changed is not None:
+            changed.set()
 
     # -- reading and deleting -------------------------------------------------------------
 
@@ -373,6 +381,7 @@ class Gateway:
         if row.path:
             Path(row.path).unlink(missing_ok=True)
         self.store.delete(row.id)
+        self._notify(row.id)
 
     def sweep_expired(self) -> int:
         """Delete stored files whose retention ran out; their videos stay, without content."""

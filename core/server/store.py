@@ -27,7 +27,8 @@ SCHEMA = [
         status TEXT NOT NULL, progress INTEGER NOT NULL, created_ms INTEGER NOT NULL,
         completed_ms INTEGER, expires_ms INTEGER, error_code TEXT, error_message TEXT,
         path TEXT, cancelled INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT,
-        cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL)""",
+        cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 0)""",
     "CREATE UNIQUE INDEX IF NOT EXISTS gateway_videos_idem ON gateway_videos "
     "(caller, idempotency_key) WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS gateway_videos_caller ON gateway_videos (caller, created_ms)",
@@ -65,6 +66,8 @@ class VideoRow:
     cost_estimate: str | None = None
     cost_actual: str | None = None
     request_json: str = "{}"
+    # Bumped by every change: the id of the video's server-sent events (events.py).
+    revision: int = 0
 
 
 @dataclass
