@@ -26,6 +26,7 @@ from .health import router as health_router
 from .metrics import Metrics, RequestMetrics
 from .metrics import router as metrics_router
 from .native import router as native_router
+from .provider_hooks import router as provider_hooks_router
 from .settings import ServerSettings, server_settings
 from .store import Store
 from .videos import router as videos_router
@@ -73,6 +74,7 @@ def create_app(
     app.include_router(videos_router)
     app.include_router(native_router)
     app.include_router(events_router)
+    app.include_router(provider_hooks_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.state.metrics = Metrics()

@@ -99,3 +99,37 @@ def test_health_and_readiness(app_client: TestClient) -> None:
     assert app_client.get("/healthz").json() == {"status": "ok"}
     ready = app_client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_provider_webhooks_reach_the_provider_and_its_answer_comes_back(
+    app_client: TestClient,
+) -> None:
+    fake = app_client.post("/v1/webhooks/fake", content=b"{}")
+    assert fake.status_code == 404 and "takes no webhook" in fake.json()["error"]["message"]
+    unknown = app_client.post("/v1/webhooks/nope", content=b"{}")
+    assert unknown.status_code == 404
+
+
+def test_a_forged_provider_delivery_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEOPROVIDER_REPLICATE_API_TOKEN", "r8_test-token")
+    monkeypatch.setenv(
+        "VIDEOPROVIDER_REPLICATE_WEBHOOK_URL", "https://gw.example/v1/webhooks/replicate"
+    )
+    monkeypatch.setenv(
+        "VIDEOPROVIDER_REPLICATE_WEBHOOK_SECRET", "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    )
+    app = create_app(load_config(config=write_config(tmp_path)), clock=HeldClock())
+    with TestClient(app) as client:
+        forged = client.post(
+            "/v1/webhooks/replicate",
+            content=b'{"id": "p1", "status": "failed"}',
+            headers={
+                "webhook-id": "msg_forged",
+                "webhook-timestamp": str(int(HeldClock().now().timestamp())),
+                "webhook-signature": "v1,bm90LWEtc2lnbmF0dXJl",
+            },
+        )
+    assert forged.status_code == 401, forged.text
+    assert "Refused a Replicate webhook delivery" in forged.json()["error"]["message"]
