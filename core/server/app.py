@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._version import __version__
 from ..clock import Clock, SystemClock
 from ..config import Config, load_config
+from .callbacks import Callbacks
 from .callers import KeyRing, RateLimiter
 from .errors import ApiError, install_handlers
 from .events import router as events_router
@@ -40,11 +41,13 @@ def create_app(
     settings: ServerSettings | None = None,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    callback_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """The gateway app for `config` (default: the configured one) and its `[server]` section.
 
     `clock` and `transport` are handed to every client, as in AsyncVideoClient, so tests
-    decide when tasks end. The store and the clients open in the app's lifespan.
+    decide when tasks end; `callback_transport` carries the callbacks. The store and the
+    clients open in the app's lifespan.
     """
     config = config or load_config()
     settings = settings or server_settings(config)
@@ -53,7 +56,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_path())
-        gateway = Gateway(config, settings, store, clock, transport)
+        callbacks = Callbacks(settings, store, clock, callback_transport)
+        gateway = Gateway(config, settings, store, clock, transport, callbacks)
         app.state.gateway = gateway
         app.state.keys = KeyRing(settings, store)
         app.state.rates = RateLimiter(clock)

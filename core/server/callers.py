@@ -43,6 +43,7 @@ class Caller:
     rate_per_minute: int | None = None
     max_spend: str | None = None
     spend_period: Literal["hour", "day", "week", "month"] = "day"
+    callback_url: str | None = None
 
     def spend_cap(self) -> SpendCap | None:
         if self.max_spend is None:
@@ -88,7 +89,13 @@ class KeyRing:
             (
                 k.hash,
                 Caller(
-                    k.name, k.providers, k.models, k.rate_per_minute, k.max_spend, k.spend_period
+                    k.name,
+                    k.providers,
+                    k.models,
+                    k.rate_per_minute,
+                    k.max_spend,
+                    k.spend_period,
+                    k.callback_url,
                 ),
             )
             for k in self._settings.keys

@@ -14,7 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from .videos import Gw, Who, to_wire
+from .videos import Gw, Who
+from .views import to_wire
 
 __all__ = ["router"]
 

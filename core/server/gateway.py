@@ -28,6 +28,7 @@ from ..models import TaskState, TaskStatus, VideoRequest
 from ..provider import Operation
 from ..refs import installed_provider_names
 from ..spending import period_start
+from .callbacks import Callbacks, check_callback_url
 from .callers import Caller
 from .errors import ApiError, from_provider_error, not_found
 from .requests import Asked, to_request
@@ -54,8 +55,10 @@ class Gateway:
         store: Store,
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.config = config
+        self.callbacks = callbacks
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -105,6 +108,8 @@ class Gateway:
         """Pick up every open video (after a restart or a kill) and drop expired files."""
         self.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sweep_expired()
+        if self.callbacks is not None:
+            self.callbacks.start()
         for row in self.store.open_rows():
             if row.task_id is None:
                 # The process ended inside the submit: the journal holds the request as an
@@ -127,6 +132,8 @@ class Gateway:
         for tracker in trackers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await tracker
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
@@ -143,7 +150,14 @@ class Gateway:
         request = to_request(asked, model)
         where = None if upload is None else str(upload)
         return await self.submit(
-            caller, provider, name, request, idempotency_key, asked.size, where
+            caller,
+            provider,
+            name,
+            request,
+            idempotency_key,
+            asked.size,
+            where,
+            callback_url=asked.callback_url,
         )
 
     async def submit(
@@ -156,9 +170,11 @@ class Gateway:
         size: str | None = None,
         upload: str | None = None,
         max_cost: str | None = None,
+        callback_url: str | None = None,
     ) -> VideoRow:
         """Submit `request` to `provider` once per (caller, idempotency key), under the
         caller's spending cap; `upload` is the caller's stored first frame."""
+        callback_url = check_callback_url(callback_url or caller.callback_url, self.settings)
         if upload is not None:
             request = request.model_copy(update={"image_url": upload})
         client = self.client(provider)
@@ -181,6 +197,7 @@ class Gateway:
             cost_currency=estimate.currency,
             cost_estimate=None if estimate.amount is None else str(estimate.amount),
             request_json=request.model_dump_json(exclude={"image_url"} if upload else set()),
+            callback_url=callback_url,
         )
         async with self._spend_lock:
             self._check_spend(caller, estimate)
@@ -290,6 +307,7 @@ class Gateway:
             expires_ms=done + int(self.settings.retention_hours * 3600 * 1000),
             cost_actual=str(cost.amount) if cost and cost.actual and cost.amount else None,
         )
+        self._ended(row)
 
     def _failed(self, row: VideoRow, exc: e.VideoProviderError, code: str | None = None) -> None:
         status = getattr(exc, "status", None)
@@ -306,6 +324,11 @@ class Gateway:
             )
             or exc.message,
         )
+        self._ended(row)
+
+    def _ended(self, row: VideoRow) -> None:
+        if self.callbacks is not None:
+            self.callbacks.ended(row)
 
     def _update(self, row: VideoRow, **values: Any) -> None:
         values["revision"] = row.revision + 1

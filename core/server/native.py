@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from ..models import Estimate, VideoRequest
 from ..spending import period_start
 from .requests import remote_media_only
-from .videos import Gw, Who, to_wire
+from .videos import Gw, Who
+from .views import to_wire
 from .wire import Video
 
 __all__ = ["router"]
@@ -29,6 +30,9 @@ class TaskCreate(BaseModel):
     request: VideoRequest = Field(description="The request; its own `model` is ignored.")
     max_cost: str | None = Field(
         default=None, description='Refuse, unsent, an estimate above this ("2.50 USD").'
+    )
+    callback_url: str | None = Field(
+        default=None, description="Where the video is POSTed, signed, when it ends."
     )
 
 
@@ -57,7 +61,15 @@ async def create_task(
 ) -> TaskView:
     """Submit a full VideoRequest; the answer's `video` is the same object /v1/videos shows."""
     provider, asked, request = _resolved(gw, who, body.model, body.request)
-    row = await gw.submit(who, provider, asked, request, idempotency_key, max_cost=body.max_cost)
+    row = await gw.submit(
+        who,
+        provider,
+        asked,
+        request,
+        idempotency_key,
+        max_cost=body.max_cost,
+        callback_url=body.callback_url,
+    )
     return TaskView(video=to_wire(row), request=request.model_dump(mode="json"))
 
 

@@ -34,6 +34,7 @@ class Asked:
     size: str | None = None
     image_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
 
 
 def _bad(param: str, message: str) -> ApiError:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ..config import Config, resolve
 from ..errors import ConfigurationError
@@ -45,6 +45,9 @@ class KeySettings(BaseModel):
     )
     spend_period: Literal["hour", "day", "week", "month"] = Field(
         default="day", description="The calendar period (UTC) max_spend applies to."
+    )
+    callback_url: str | None = Field(
+        default=None, description="Where this caller's videos are POSTed when they end."
     )
 
 
@@ -89,6 +92,19 @@ class ServerSettings(BaseModel):
     models: dict[str, str] = Field(
         default_factory=dict,
         description='Aliases: [server.models] "my-video" = "dashscope/wan2.6-t2v".',
+    )
+    callback_secret: SecretStr | None = Field(
+        default=None,
+        description='The Standard Webhooks secret callbacks are signed with ("whsec_<base64>"); '
+        "unset: no callbacks.",
+    )
+    callback_allow_private: bool = Field(
+        default=False,
+        description="Deliver callbacks to loopback and private addresses too (your own "
+        "network); off, they are refused like such downloads.",
+    )
+    callback_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Deliveries tried per callback before giving up."
     )
     keys: tuple[KeySettings, ...] = Field(
         default=(), description="Caller keys kept in the config ([[server.keys]])."

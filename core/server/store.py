@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KeyRow", "Store", "VideoRow"]
+__all__ = ["CallbackRow", "KeyRow", "Store", "VideoRow"]
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gateway_videos (
@@ -28,7 +28,7 @@ SCHEMA = [
         completed_ms INTEGER, expires_ms INTEGER, error_code TEXT, error_message TEXT,
         path TEXT, cancelled INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT,
         cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL,
-        revision INTEGER NOT NULL DEFAULT 0)""",
+        revision INTEGER NOT NULL DEFAULT 0, callback_url TEXT)""",
     "CREATE UNIQUE INDEX IF NOT EXISTS gateway_videos_idem ON gateway_videos "
     "(caller, idempotency_key) WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS gateway_videos_caller ON gateway_videos (caller, created_ms)",
@@ -36,6 +36,10 @@ SCHEMA = [
         name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, providers TEXT NOT NULL,
         models TEXT NOT NULL, rate_per_minute INTEGER, max_spend TEXT,
         spend_period TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS gateway_callbacks (
+        id TEXT PRIMARY KEY, video_id TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL, delivered_ms INTEGER, last_error TEXT,
+        given_up INTEGER NOT NULL DEFAULT 0)""",
 ]
 # Statuses before a task is known to have ended; "submitting" is a row whose submit has not
 # answered yet (after a crash: outcome unknown).
@@ -68,6 +72,7 @@ class VideoRow:
     request_json: str = "{}"
     # Bumped by every change: the id of the video's server-sent events (events.py).
     revision: int = 0
+    callback_url: str | None = None
 
 
 @dataclass
@@ -81,6 +86,17 @@ class KeyRow:
     spend_period: str
     created_ms: int
     revoked_ms: int | None = None
+
+
+@dataclass
+class CallbackRow:
+    id: str
+    video_id: str
+    url: str
+    payload: str
+    attempts: int
+    delivered_ms: int | None = None
+    last_error: str | None = None
 
 
 _VIDEO_COLUMNS = [f.name for f in fields(VideoRow)]
@@ -189,6 +205,45 @@ class Store:
             (caller,),
         )
         return [r[0] for r in rows]
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def add_callback(self, row: CallbackRow) -> None:
+        self._run(
+            "INSERT INTO gateway_callbacks (id, video_id, url, payload, attempts) "
+            "VALUES (:id, :video_id, :url, :payload, :attempts)",
+            vars(row),
+        )
+
+    def pending_callbacks(self) -> list[CallbackRow]:
+        rows = self._run(
+            "SELECT id, video_id, url, payload, attempts, delivered_ms, last_error "
+            "FROM gateway_callbacks WHERE delivered_ms IS NULL AND given_up = 0"
+        )
+        return [CallbackRow(*r) for r in rows]
+
+    def callbacks(self, video_id: str) -> list[CallbackRow]:
+        rows = self._run(
+            "SELECT id, video_id, url, payload, attempts, delivered_ms, last_error "
+            "FROM gateway_callbacks WHERE video_id = ?",
+            (video_id,),
+        )
+        return [CallbackRow(*r) for r in rows]
+
+    def callback_tried(
+        self,
+        callback_id: str,
+        attempts: int,
+        error: str | None,
+        *,
+        delivered_ms: int | None = None,
+        final: bool = False,
+    ) -> None:
+        self._run(
+            "UPDATE gateway_callbacks SET attempts = ?, last_error = ?, delivered_ms = ?, "
+            "given_up = ? WHERE id = ?",
+            (attempts, error, delivered_ms, int(final), callback_id),
+        )
 
     # -- caller keys ----------------------------------------------------------------------
 

@@ -15,10 +15,10 @@ from .callers import Caller
 from .errors import ApiError
 from .gateway import Gateway
 from .requests import Asked
-from .store import VideoRow
-from .wire import Video, VideoCost, VideoCreate, VideoDeleted, VideoError, VideoList
+from .views import to_wire
+from .wire import Video, VideoCreate, VideoDeleted, VideoList
 
-__all__ = ["router", "to_wire"]
+__all__ = ["Gw", "Who", "router"]
 
 router = APIRouter(prefix="/v1")
 # The image formats providers take as a first frame, by their leading bytes.
@@ -60,34 +60,6 @@ async def caller(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> 
 
 Who = Annotated[Caller, Depends(caller)]
 Gw = Annotated[Gateway, Depends(gateway)]
-
-
-def to_wire(row: VideoRow) -> Video:
-    status = "queued" if row.status == "submitting" else row.status
-    error = None
-    if row.status == "failed":
-        error = VideoError(code=row.error_code or "failed", message=row.error_message or "")
-    cost = None
-    if row.cost_currency:
-        cost = VideoCost(
-            currency=row.cost_currency, estimate=row.cost_estimate, actual=row.cost_actual
-        )
-    return Video(
-        id=row.id,
-        status=status,  # type: ignore[arg-type]
-        progress=row.progress,
-        created_at=row.created_ms // 1000,
-        completed_at=None if row.completed_ms is None else row.completed_ms // 1000,
-        expires_at=None if row.expires_ms is None else row.expires_ms // 1000,
-        error=error,
-        model=row.model,
-        seconds=row.seconds,
-        size=row.size,
-        prompt=row.prompt,
-        cancelled=bool(row.cancelled),
-        task=None if row.task_id is None else f"{row.provider}:{row.task_id}",
-        cost=cost,
-    )
 
 
 def _poll_after(response: Response, gw: Gateway) -> None:
@@ -132,6 +104,7 @@ async def _asked(request: Request, gw: Gateway) -> tuple[Asked, Path | None]:
             size=values.get("size"),
             image_url=image_url,
             extra=_bracketed(values, "extra"),
+            callback_url=values.get("callback_url"),
         )
         return asked, upload
     try:
@@ -150,6 +123,7 @@ async def _asked(request: Request, gw: Gateway) -> tuple[Asked, Path | None]:
         size=body.size,
         image_url=image,
         extra=dict(body.extra or {}),
+        callback_url=body.callback_url,
     )
     return asked, None
 

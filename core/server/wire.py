@@ -75,6 +75,9 @@ class VideoCreate(BaseModel):
     extra: dict[str, object] | None = Field(
         default=None, description="Extension: provider-specific settings, VideoRequest.extra."
     )
+    callback_url: str | None = Field(
+        default=None, description="Extension: where the video is POSTed, signed, when it ends."
+    )
 
 
 class VideoList(BaseModel):
