@@ -39,6 +39,7 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 DOWNLOAD_TRIES = 5
+TRACKING_PAUSE = 300.0  # seconds before a stopped tracker looks again, doubling to 1 h
 
 
 def _ms(clock: Clock) -> int:
@@ -269,17 +270,24 @@ class Gateway:
         async def progress(status: TaskStatus) -> None:
             if not status.is_terminal:
                 state = "queued" if status.state is TaskState.PENDING else "in_progress"
-                self._update(row, status=state, progress=max(0, min(99, status.progress)))
+                done = max(0, min(99, status.progress))
+                if (state, done) != (row.status, row.progress):
+                    self._update(row, status=state, progress=done)
 
-        try:
-            final = await client.wait(ref, timeout=None, on_progress=progress)
-        except (e.TaskFailed, e.TaskCanceled, e.TaskNotFound) as exc:
-            self._failed(row, exc)
-            return
-        except e.VideoProviderError as exc:
-            log.warning("tracking %s stopped: %s", row.id, exc)
-            self._failed(row, exc)
-            return
+        pause = TRACKING_PAUSE
+        while True:
+            try:
+                final = await client.wait(ref, timeout=None, on_progress=progress)
+                break
+            except (e.TaskFailed, e.TaskCanceled, e.TaskNotFound) as exc:
+                self._failed(row, exc)
+                return
+            except e.VideoProviderError as exc:
+                # The gateway's side failed (credentials, a changed protocol), not the paid
+                # task: keep it open and look again later; a restart looks at once.
+                log.warning("tracking %s paused %.0f s: %s", row.id, pause, exc.message)
+                await self.clock.sleep(pause)
+                pause = min(pause * 2, 3600.0)
         self._update(row, status="in_progress", progress=99)
         await self._store_video(client, row, ref, final)
 

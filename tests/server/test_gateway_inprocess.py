@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,34 @@ def test_a_forged_provider_delivery_is_refused(
         )
     assert forged.status_code == 401, forged.text
     assert "Refused a Replicate webhook delivery" in forged.json()["error"]["message"]
+
+
+def test_a_tracker_stopped_on_the_gateways_side_keeps_the_video_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = AsyncVideoClient.wait
+    calls: list[str] = []
+
+    async def flaky(self: AsyncVideoClient, task: Any, **kw: Any) -> Any:
+        calls.append(str(task))
+        if len(calls) == 1:
+            raise e.AuthenticationError("the operator rotated the provider key")
+        return await original(self, task, **kw)
+
+    monkeypatch.setattr(AsyncVideoClient, "wait", flaky)
+    clock = HeldClock()
+    app = create_app(load_config(config=write_config(tmp_path)), clock=clock)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        video = client.post("/v1/videos", json={"prompt": "A cat"}).json()
+        for _ in range(1000):  # the tracker runs on the app's loop; bounded by count
+            if calls:
+                break
+            client.get("/healthz")
+        assert client.get(f"/v1/videos/{video['id']}").json()["status"] == "queued"
+        for _ in range(1000):  # time moves on, past the tracker's pause and the task's 3 s
+            client.portal.call(clock.advance, 5)
+            status = client.get(f"/v1/videos/{video['id']}").json()["status"]
+            if status != "queued" and status != "in_progress":
+                break
+    assert status == "completed" and len(calls) == 2
