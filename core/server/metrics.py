@@ -45,6 +45,12 @@ class Metrics:
             ["provider", "status"],
             registry=self.registry,
         )
+        self.callbacks = Gauge(
+            "videoprovider_gateway_callbacks",
+            "Callback deliveries in the gateway's store, by state.",
+            ["state"],
+            registry=self.registry,
+        )
 
 
 class RequestMetrics:
@@ -81,4 +87,7 @@ async def metrics(request: Request) -> Response:
     found.videos.clear()
     for provider, status, count in request.app.state.gateway.store.counts():
         found.videos.labels(provider, status).set(count)
+    found.callbacks.clear()
+    for state, count in request.app.state.gateway.store.callback_counts().items():
+        found.callbacks.labels(state).set(count)
     return Response(generate_latest(found.registry), media_type=CONTENT_TYPE_LATEST)

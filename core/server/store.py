@@ -233,6 +233,15 @@ class Store:
         )
         return [CallbackRow(*r) for r in rows]
 
+    def callback_counts(self) -> dict[str, int]:
+        """How many callbacks are delivered, pending and given up."""
+        rows = self._run(
+            "SELECT CASE WHEN delivered_ms IS NOT NULL THEN 'delivered' WHEN given_up = 1 "
+            "THEN 'given_up' ELSE 'pending' END AS state, COUNT(*) FROM gateway_callbacks "
+            "GROUP BY state"
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
     def callback_tried(
         self,
         callback_id: str,

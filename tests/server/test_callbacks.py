@@ -75,6 +75,11 @@ def test_a_finished_video_is_posted_signed_and_retried_with_the_same_id(tmp_path
         receiver.wait()
         advance(client, clock, 5)  # the first retry's backoff
         receiver.wait()
+        for _ in range(1000):  # the delivery is recorded on the app's loop; bounded by count
+            metrics = client.get("/metrics").text
+            if 'videoprovider_gateway_callbacks{state="delivered"} 1.0' in metrics:
+                break
+        assert 'videoprovider_gateway_callbacks{state="delivered"} 1.0' in metrics
     first, second = receiver.seen
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert str(second.url) == RECEIVER
