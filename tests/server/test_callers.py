@@ -8,6 +8,8 @@ import pytest
 from .conftest import KEY_A, KEY_B, StartServer, keys_table
 
 openai = pytest.importorskip("openai")
+# The openai clients mark their videos resource deprecated since OpenAI closed its service.
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 
 def client(url: str, key: str) -> openai.OpenAI:

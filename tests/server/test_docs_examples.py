@@ -14,6 +14,8 @@ from .conftest import StartServer
 from .docblocks import DOC_URL, block
 
 pytest.importorskip("openai")
+# The openai clients mark their videos resource deprecated since OpenAI closed its service.
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 
 def test_the_documented_curl_call_creates_a_video(start_server: StartServer) -> None:

@@ -13,6 +13,8 @@ import pytest
 from .conftest import Server, StartServer
 
 openai = pytest.importorskip("openai")
+# The openai clients mark their videos resource deprecated since OpenAI closed its service.
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 
 def client(url: str) -> openai.OpenAI:

@@ -8,6 +8,8 @@ import pytest
 from .conftest import KEY_A, StartServer
 
 openai = pytest.importorskip("openai")
+# The openai clients mark their videos resource deprecated since OpenAI closed its service.
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
