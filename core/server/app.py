@@ -24,7 +24,7 @@ from .errors import ApiError, install_handlers
 from .events import router as events_router
 from .gateway import Gateway
 from .health import router as health_router
-from .metrics import Metrics, RequestMetrics
+from .metrics import Metrics, RequestMetrics, TaskMetrics
 from .metrics import router as metrics_router
 from .native import router as native_router
 from .provider_hooks import router as provider_hooks_router
@@ -57,7 +57,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_path())
         callbacks = Callbacks(settings, store, clock, callback_transport)
-        gateway = Gateway(config, settings, store, clock, transport, callbacks)
+        plugins = (TaskMetrics(app.state.metrics),)
+        gateway = Gateway(config, settings, store, clock, transport, callbacks, plugins)
         app.state.gateway = gateway
         app.state.keys = KeyRing(settings, store)
         app.state.rates = RateLimiter(clock)

@@ -57,8 +57,10 @@ class Gateway:
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
         callbacks: Callbacks | None = None,
+        plugins: tuple[object, ...] = (),
     ) -> None:
         self.config = config
+        self._plugins = plugins
         self.callbacks = callbacks
         self.settings = settings
         self.store = store
@@ -81,6 +83,7 @@ class Gateway:
                 clock=self.clock,
                 transport=self._transport,
                 journal=True,
+                plugins=self._plugins,
             )
         return self._clients[provider]
 

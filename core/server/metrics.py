@@ -17,7 +17,10 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Metrics", "RequestMetrics", "router"]
+from ..hookspecs import hookimpl
+from ..models import Task, TaskStatus
+
+__all__ = ["Metrics", "RequestMetrics", "TaskMetrics", "router"]
 
 router = APIRouter()
 
@@ -45,12 +48,42 @@ class Metrics:
             ["provider", "status"],
             registry=self.registry,
         )
+        self.tasks = Counter(
+            "videoprovider_tasks_total",
+            "Provider tasks submitted and ended, by provider and state.",
+            ["provider", "state"],
+            registry=self.registry,
+        )
+        self.spend = Counter(
+            "videoprovider_gateway_spend_total",
+            "What ended tasks cost (actual where reported, else estimated), by currency.",
+            ["provider", "currency"],
+            registry=self.registry,
+        )
         self.callbacks = Gauge(
             "videoprovider_gateway_callbacks",
             "Callback deliveries in the gateway's store, by state.",
             ["state"],
             registry=self.registry,
         )
+
+
+class TaskMetrics:
+    """A host plugin on every client of the gateway: counts tasks as the library sees them."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    @hookimpl
+    def videoprovider_task_submitted(self, task: Task) -> None:
+        self.metrics.tasks.labels(task.provider, "submitted").inc()
+
+    @hookimpl
+    def videoprovider_task_finished(self, task: Task, status: TaskStatus, path: str | None) -> None:
+        self.metrics.tasks.labels(task.provider, status.state.value.lower()).inc()
+        cost = status.cost
+        if cost is not None and cost.amount is not None and cost.currency:
+            self.metrics.spend.labels(task.provider, cost.currency).inc(float(cost.amount))
 
 
 class RequestMetrics:

@@ -80,6 +80,7 @@ def test_a_finished_video_is_posted_signed_and_retried_with_the_same_id(tmp_path
             if 'videoprovider_gateway_callbacks{state="delivered"} 1.0' in metrics:
                 break
         assert 'videoprovider_gateway_callbacks{state="delivered"} 1.0' in metrics
+        assert 'videoprovider_tasks_total{provider="fake",state="completed"} 1.0' in metrics
     first, second = receiver.seen
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert str(second.url) == RECEIVER

@@ -93,6 +93,7 @@ def test_metrics_count_requests_by_route_and_videos_by_status(app_client: TestCl
         'status="404"} 1.0'
     ) in text
     assert video["id"] not in text
+    assert 'videoprovider_tasks_total{provider="fake",state="submitted"} 1.0' in text
     assert "videoprovider_gateway_request_seconds_bucket" in text
 
 
