@@ -101,3 +101,17 @@ def test_bodies_over_the_cap_are_refused_with_413(start_server: StartServer) -> 
     )
     assert upload.status_code == 413
     assert upload.json()["error"]["param"] == "input_reference"
+
+
+def test_the_native_routes_and_events_keep_callers_apart(start_server: StartServer) -> None:
+    url = start_server(keys_table()).url
+    a = {"Authorization": f"Bearer {KEY_A}"}
+    b = {"Authorization": f"Bearer {KEY_B}"}
+    made = httpx.post(f"{url}/v1/tasks", json={"request": {"prompt": "mine"}}, headers=a).json()
+    video_id = made["video"]["id"]
+    assert httpx.get(f"{url}/v1/tasks/{video_id}", headers=a).status_code == 200
+    for path in (f"/v1/tasks/{video_id}", f"/v1/videos/{video_id}/events"):
+        answer = httpx.get(f"{url}{path}", headers=b)
+        assert answer.status_code == 404, path
+    spent = httpx.get(f"{url}/v1/costs", headers=b).json()
+    assert spent["caller"] == "b" and spent["spent"] == {}
