@@ -56,9 +56,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.database_path())
-        callbacks = Callbacks(settings, store, clock, callback_transport)
         plugins = (TaskMetrics(app.state.metrics),)
-        gateway = Gateway(config, settings, store, clock, transport, callbacks, plugins)
+        gateway = Gateway(config, settings, store, clock, transport, plugins=plugins)
+        gateway.callbacks = Callbacks(settings, store, clock, callback_transport, gateway.owner)
         app.state.gateway = gateway
         app.state.keys = KeyRing(settings, store)
         app.state.rates = RateLimiter(clock)

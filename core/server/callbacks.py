@@ -61,8 +61,10 @@ class Callbacks:
         store: Store,
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
+        owner: str = "",
     ) -> None:
         self._settings = settings
+        self._owner = owner
         self._store = store
         self._clock = clock
         guard = AddressGuard(allow_private=settings.callback_allow_private)
@@ -74,9 +76,16 @@ class Callbacks:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self) -> None:
+    def sweep(self) -> None:
+        """Deliver here every pending callback no live process is delivering."""
         for row in self._store.pending_callbacks():
-            self._run(row)
+            if row.id not in self._tasks:
+                self._run(row)
+
+    def _lease(self, row: CallbackRow, seconds: float) -> bool:
+        now = int(self._clock.now().timestamp() * 1000)
+        ttl = int((seconds + self._settings.lease_seconds) * 1000)
+        return self._store.acquire("gateway_callbacks", row.id, self._owner, now, ttl)
 
     async def stop(self) -> None:
         for task in list(self._tasks.values()):
@@ -102,16 +111,29 @@ class Callbacks:
         self._run(row)
 
     def _run(self, row: CallbackRow) -> None:
+        if not self._lease(row, 0):
+            return
         task = asyncio.create_task(self._deliver(row), name=f"callback {row.id}")
         self._tasks[row.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(row.id, None))
 
     async def _deliver(self, row: CallbackRow) -> None:
+        try:
+            await self._attempts(row)
+        finally:
+            # Stopping (SIGTERM) hands it to the next process at once, not after the lease.
+            self._store.release("gateway_callbacks", row.id, self._owner)
+
+    async def _attempts(self, row: CallbackRow) -> None:
         assert self._settings.callback_secret is not None
         signer = Webhook(self._settings.callback_secret.get_secret_value())
         while row.attempts < self._settings.callback_max_attempts:
             if row.attempts:
-                await self._clock.sleep(BACKOFF[min(row.attempts, len(BACKOFF)) - 1])
+                pause = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
+                # Held through the pause, so no other process delivers it meanwhile.
+                if not self._lease(row, pause):
+                    return
+                await self._clock.sleep(pause)
             now: datetime = self._clock.now()
             stamp = now.astimezone(timezone.utc)
             headers = {
@@ -137,4 +159,5 @@ class Callbacks:
                 )
                 return
             self._store.callback_tried(row.id, row.attempts, f"HTTP {answer.status_code}")
+        self._store.callback_tried(row.id, row.attempts, "gave up", final=True)
         log.warning("callback %s gave up after %d attempts", row.id, row.attempts)

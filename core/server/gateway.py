@@ -24,6 +24,7 @@ from .. import errors as e
 from ..client import AsyncVideoClient
 from ..clock import Clock
 from ..config import Config
+from ..journal import worker_id
 from ..models import TaskState, TaskStatus, VideoRequest
 from ..provider import Operation
 from ..refs import installed_provider_names
@@ -71,6 +72,9 @@ class Gateway:
         self._spend_lock = asyncio.Lock()
         self.storage = settings.storage_path()
         self._changed: dict[str, asyncio.Event] = {}
+        self.owner = worker_id()
+        self._ttl = settings.lease_seconds
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- clients, one per provider ----------------------------------------------------------
 
@@ -109,15 +113,22 @@ class Gateway:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Pick up every open video (after a restart or a kill) and drop expired files."""
+        """Pick up every open video (after a restart or a kill) and drop expired files; then
+        look again every half lease for videos whose process has gone."""
         self.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="gateway sweeper")
+
+    def sweep(self) -> None:
         self.sweep_expired()
-        if self.callbacks is not None:
-            self.callbacks.start()
         for row in self.store.open_rows():
-            if row.task_id is None:
-                # The process ended inside the submit: the journal holds the request as an
-                # entry of unknown outcome (`videoprovider tasks orphans` settles it).
+            if row.id in self._trackers:
+                continue
+            if row.task_id is not None:
+                self.track(row)
+            elif self._lease(row):
+                # The process that submitted it ended inside the submit: the journal holds
+                # the request as an entry of unknown outcome (`videoprovider tasks orphans`).
                 self._update(
                     row,
                     status="failed",
@@ -126,10 +137,27 @@ class Gateway:
                     "at the provider. The operator can settle it with `videoprovider tasks "
                     "orphans`.",
                 )
-            else:
-                self.track(row)
+                self.store.release("gateway_videos", row.id, self.owner)
+        if self.callbacks is not None:
+            self.callbacks.sweep()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await self.clock.sleep(self._ttl / 2)
+            try:
+                self.sweep()
+            except Exception:  # a store that failed once must not stop the sweeps
+                log.exception("sweeping the gateway's store failed")
+
+    def _lease(self, row: VideoRow) -> bool:
+        ms = int(self._ttl * 1000)
+        return self.store.acquire("gateway_videos", row.id, self.owner, _ms(self.clock), ms)
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         trackers = list(self._trackers.values())
         for tracker in trackers:
             tracker.cancel()
@@ -202,6 +230,8 @@ class Gateway:
             cost_estimate=None if estimate.amount is None else str(estimate.amount),
             request_json=request.model_dump_json(exclude={"image_url"} if upload else set()),
             callback_url=callback_url,
+            lease_owner=self.owner,
+            lease_expires_ms=now + int(self._ttl * 1000),
         )
         async with self._spend_lock:
             self._check_spend(caller, estimate)
@@ -261,10 +291,29 @@ class Gateway:
     # -- tracking -------------------------------------------------------------------------
 
     def track(self, row: VideoRow) -> None:
-        if row.id not in self._trackers:
-            tracker = asyncio.create_task(self._follow(row), name=f"track {row.id}")
+        """Follow `row` here, unless another live process holds its lease."""
+        if row.id not in self._trackers and self._lease(row):
+            tracker = asyncio.create_task(self._leased(row), name=f"track {row.id}")
             self._trackers[row.id] = tracker
             tracker.add_done_callback(lambda _: self._trackers.pop(row.id, None))
+
+    async def _leased(self, row: VideoRow) -> None:
+        tracker = asyncio.current_task()
+        assert tracker is not None
+        renewing = asyncio.create_task(self._renew(row, tracker))
+        try:
+            await self._follow(row)
+        finally:
+            renewing.cancel()
+            self.store.release("gateway_videos", row.id, self.owner)
+
+    async def _renew(self, row: VideoRow, tracker: asyncio.Task[None]) -> None:
+        while True:
+            await self.clock.sleep(self._ttl / 3)
+            if not self._lease(row):
+                log.warning("lost the lease on %s to another process; it follows it", row.id)
+                tracker.cancel()
+                return
 
     async def _follow(self, row: VideoRow) -> None:
         client = self.client(row.provider)

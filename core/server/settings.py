@@ -93,6 +93,12 @@ class ServerSettings(BaseModel):
         default_factory=dict,
         description='Aliases: [server.models] "my-video" = "dashscope/wan2.6-t2v".',
     )
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a gateway process holds a video or callback it follows; "
+        "another process sharing the store takes over once it runs out.",
+    )
     callback_secret: SecretStr | None = Field(
         default=None,
         description='The Standard Webhooks secret callbacks are signed with ("whsec_<base64>"); '

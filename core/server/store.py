@@ -28,7 +28,8 @@ SCHEMA = [
         completed_ms INTEGER, expires_ms INTEGER, error_code TEXT, error_message TEXT,
         path TEXT, cancelled INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT,
         cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL,
-        revision INTEGER NOT NULL DEFAULT 0, callback_url TEXT)""",
+        revision INTEGER NOT NULL DEFAULT 0, callback_url TEXT,
+        lease_owner TEXT, lease_expires_ms INTEGER)""",
     "CREATE UNIQUE INDEX IF NOT EXISTS gateway_videos_idem ON gateway_videos "
     "(caller, idempotency_key) WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS gateway_videos_caller ON gateway_videos (caller, created_ms)",
@@ -39,8 +40,9 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gateway_callbacks (
         id TEXT PRIMARY KEY, video_id TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
         attempts INTEGER NOT NULL, delivered_ms INTEGER, last_error TEXT,
-        given_up INTEGER NOT NULL DEFAULT 0)""",
+        given_up INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires_ms INTEGER)""",
 ]
+LEASED = ("gateway_videos", "gateway_callbacks")
 # Statuses before a task is known to have ended; "submitting" is a row whose submit has not
 # answered yet (after a crash: outcome unknown).
 OPEN = ("submitting", "queued", "in_progress")
@@ -73,6 +75,10 @@ class VideoRow:
     # Bumped by every change: the id of the video's server-sent events (events.py).
     revision: int = 0
     callback_url: str | None = None
+    # Which gateway process follows the video, until when (store.acquire): several
+    # processes on one store each follow their share, and take over a dead one's.
+    lease_owner: str | None = None
+    lease_expires_ms: int | None = None
 
 
 @dataclass
@@ -208,6 +214,27 @@ class Store:
             (caller,),
         )
         return [r[0] for r in rows]
+
+    # -- leases: one process at a time follows a video or delivers a callback -------------
+
+    def acquire(self, table: str, row_id: str, owner: str, now_ms: int, ttl_ms: int) -> bool:
+        """Take (or renew) the lease on a row; False while another process holds it."""
+        assert table in LEASED
+        taken = self._run(
+            f"UPDATE {table} SET lease_owner = :owner, lease_expires_ms = :expires WHERE "
+            "id = :id AND (lease_owner IS NULL OR lease_owner = :owner OR "
+            "lease_expires_ms IS NULL OR lease_expires_ms < :now) RETURNING id",
+            {"owner": owner, "expires": now_ms + ttl_ms, "now": now_ms, "id": row_id},
+        )
+        return bool(taken)
+
+    def release(self, table: str, row_id: str, owner: str) -> None:
+        assert table in LEASED
+        self._run(
+            f"UPDATE {table} SET lease_owner = NULL, lease_expires_ms = NULL "
+            "WHERE id = ? AND lease_owner = ?",
+            (row_id, owner),
+        )
 
     # -- callbacks ------------------------------------------------------------------------
 

@@ -109,3 +109,18 @@ def test_content_supports_range_requests(start_server: StartServer) -> None:
     assert part.status_code == 206
     assert part.content == whole[4:8] == b"ftyp"
     assert part.headers["content-range"] == f"bytes 4-7/{len(whole)}"
+
+
+def test_a_second_process_on_the_store_takes_over_a_dead_ones_videos(
+    start_server: StartServer,
+) -> None:
+    first = start_server("lease_seconds = 5\n")
+    second = start_server("lease_seconds = 5\n")
+    video = client(first.url).videos.create(prompt="taken over", seconds="4")
+    first.stop(signal.SIGKILL)
+    # The second process's sweeps (every half lease of its clock, which its requests move)
+    # find the lease run out and follow the video to its end.
+    oc = client(second.url)
+    assert settle(oc, video.id) == "completed"
+    assert oc.videos.download_content(video.id).read()[4:8] == b"ftyp"
+    assert journaled(second) == 1
