@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,6 @@ class Gateway:
         self._transport = transport
         self._clients: dict[str, AsyncVideoClient] = {}
         self._trackers: dict[str, asyncio.Task[None]] = {}
-        self._spend_lock = asyncio.Lock()
         self.storage = settings.storage_path()
         self._changed: dict[str, asyncio.Event] = {}
         self.owner = worker_id()
@@ -233,9 +233,7 @@ class Gateway:
             lease_owner=self.owner,
             lease_expires_ms=now + int(self._ttl * 1000),
         )
-        async with self._spend_lock:
-            self._check_spend(caller, estimate)
-            stored = self.store.add(row)
+        stored = self.store.add(row, partial(self._check_spend, caller, estimate))
         if stored.id != row.id:
             if json.loads(stored.request_json) != json.loads(row.request_json):
                 raise ApiError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -115,7 +115,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
+        # Re-entrant: a transaction's steps (add's check) run statements of their own.
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         # As the journal does: in WAL mode a commit survives a process crash without an
         # fsync each; only a power cut can lose the last ones.
@@ -134,20 +135,31 @@ class Store:
 
     # -- videos ---------------------------------------------------------------------------
 
-    def add(self, row: VideoRow) -> VideoRow:
-        """Insert `row`; when its (caller, idempotency key) exists, return that row instead."""
+    def add(self, row: VideoRow, check: Callable[[], None] | None = None) -> VideoRow:
+        """Insert `row`, after `check` (the caller's spending cap) passes; when its (caller,
+        idempotency key) exists, return that row instead, unchecked.
+
+        One write transaction (BEGIN IMMEDIATE): processes sharing the store take turns, so
+        two submits racing under one caller's cap cannot both slip under it."""
         names = ", ".join(_VIDEO_COLUMNS)
         marks = ", ".join(f":{c}" for c in _VIDEO_COLUMNS)
-        try:
-            self._run(f"INSERT INTO gateway_videos ({names}) VALUES ({marks})", vars(row))
-        except sqlite3.IntegrityError:
-            found = self._one(
-                "caller = ? AND idempotency_key = ?", (row.caller, row.idempotency_key)
-            )
-            if found is None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                found = None
+                if row.idempotency_key is not None:
+                    found = self._one(
+                        "caller = ? AND idempotency_key = ?", (row.caller, row.idempotency_key)
+                    )
+                if found is None:
+                    if check is not None:
+                        check()
+                    self._run(f"INSERT INTO gateway_videos ({names}) VALUES ({marks})", vars(row))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
                 raise
-            return found
-        return row
+        return found or row
 
     def update(self, video_id: str, **values: Any) -> None:
         sets = ", ".join(f"{k} = :{k}" for k in values)

@@ -81,7 +81,14 @@ def test_max_spend_per_caller_refuses_what_would_go_over(start_server: StartServ
     a = client(url, KEY_A)
     first = a.videos.create(prompt="5 s at 0.10", seconds="5")
     assert first.model_extra and first.model_extra["cost"]["estimate"] == "0.5"
-    a.videos.create(prompt="another 0.50", seconds="5")
+    second = a.videos.create(
+        prompt="another 0.50", seconds="5", extra_headers={"Idempotency-Key": "second"}
+    )
+    # At the cap now, yet a retry of the same create is the same video, not a refusal.
+    again = a.videos.create(
+        prompt="another 0.50", seconds="5", extra_headers={"Idempotency-Key": "second"}
+    )
+    assert again.id == second.id
     with pytest.raises(openai.RateLimitError) as caught:
         a.videos.create(prompt="over the cap", seconds="5")
     assert caught.value.body["type"] == "insufficient_quota"  # type: ignore[index]
