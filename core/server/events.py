@@ -2,14 +2,15 @@
 
 Each event is the whole video object, its id the video's revision: a client reconnecting
 with `Last-Event-ID` gets the current state if it changed since, never a replay of states
-it has seen, and always the end. Changes are seen by the process that makes them (one
-process per store today).
+it has seen, and always the end. A change this process makes wakes the stream at once; one
+made by another process sharing the store is seen at the next look.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -21,6 +22,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
 ENDED = ("completed", "failed")
+# Another process sharing the store (--workers) changes videos without telling this one:
+# look at the store this often too (seconds of the gateway's clock).
+LOOK_AGAIN = 2.0
 
 
 def _known(video_id: str, who: Who, gw: Gw) -> str:
@@ -51,4 +55,14 @@ async def video_events(
         if row.status in ENDED:
             yield ServerSentEvent(event="end", data={"id": video_id, "status": row.status})
             return
-        await changed.wait()
+        await _either(changed.wait(), gw.clock.sleep(LOOK_AGAIN))
+
+
+async def _either(*waits: Awaitable[Any]) -> None:
+    """Return when the first of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

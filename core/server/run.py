@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
+import os
 from typing import Any
 
-from ..config import Config
+from ..config import CONFIG_ENV, Config
 from ..errors import ConfigurationError
 from .callers import KeyRing
-from .settings import ServerSettings
+from .settings import ENV_PREFIX, ServerSettings
 from .store import Store
 
 __all__ = ["check_exposure", "is_loopback", "serve"]
@@ -49,18 +49,26 @@ def serve(config: Config, settings: ServerSettings, workers: int = 1) -> None:
 
     from .app import create_app
 
-    if workers != 1:
-        raise ConfigurationError(
-            f"--workers {workers}: several gateway processes need a shared store and "
-            "journal on PostgreSQL, which the gateway does not support yet; on SQLite each "
-            "would track every task.",
-            hint="Run one worker (the default); it serves many callers concurrently.",
-        )
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be 1 or more, got {workers}.")
     check_exposure(settings)
-    app = create_app(config, settings=settings)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port}
-    uvicorn.run(app, log_level="info", **options)
+    if workers == 1:
+        uvicorn.run(create_app(config, settings=settings), log_level="info", **options)
+        return
+    # Each worker process builds its own app (one client per provider, its own share of
+    # the videos through the store's leases) from the same config file.
+    os.environ[CONFIG_ENV] = str(config.file or "")
+    os.environ[f"{ENV_PREFIX}DATABASE"] = str(settings.database_path())
+    os.environ[f"{ENV_PREFIX}STORAGE"] = str(settings.storage_path())
+    uvicorn.run("videoprovider.server.run:worker_app", factory=True, workers=workers, **options)
 
 
-def storage_summary(settings: ServerSettings) -> dict[str, Path]:
-    return {"database": settings.database_path(), "storage": settings.storage_path()}
+def worker_app() -> Any:
+    """The app of one `--workers` process (uvicorn imports this by name)."""
+    from ..config import load_config
+    from .app import create_app
+    from .settings import server_settings
+
+    config = load_config(config=os.environ.get(CONFIG_ENV) or False)
+    return create_app(config, settings=server_settings(config))
