@@ -97,7 +97,7 @@ def _store(ctx: click.Context, config_path: Path | None) -> Any:
     from ..server.store import Store
 
     _, settings = _server_settings(config_path or ctx.meta.get("videoprovider.server.config"))
-    return Store(settings.database_path())
+    return Store(settings.database_url())
 
 
 @keys.command("create")

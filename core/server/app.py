@@ -55,7 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.database_path())
+        store = Store(settings.database_url())
         plugins = (TaskMetrics(app.state.metrics),)
         gateway = Gateway(config, settings, store, clock, transport, plugins=plugins)
         gateway.callbacks = Callbacks(settings, store, clock, callback_transport, gateway.owner)

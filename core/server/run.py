@@ -28,7 +28,7 @@ def check_exposure(settings: ServerSettings) -> None:
     """Refuse to listen beyond this machine when no caller key is configured."""
     if is_loopback(settings.host):
         return
-    store = Store(settings.database_path())
+    store = Store(settings.database_url())
     try:
         keyed = KeyRing(settings, store).any_configured()
     finally:
@@ -59,7 +59,7 @@ def serve(config: Config, settings: ServerSettings, workers: int = 1) -> None:
     # Each worker process builds its own app (one client per provider, its own share of
     # the videos through the store's leases) from the same config file.
     os.environ[CONFIG_ENV] = str(config.file or "")
-    os.environ[f"{ENV_PREFIX}DATABASE"] = str(settings.database_path())
+    os.environ[f"{ENV_PREFIX}DATABASE"] = str(settings.database_url())
     os.environ[f"{ENV_PREFIX}STORAGE"] = str(settings.storage_path())
     uvicorn.run("videoprovider.server.run:worker_app", factory=True, workers=workers, **options)
 

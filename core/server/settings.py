@@ -58,10 +58,11 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
-    database: Path | None = Field(
+    database: str | None = Field(
         default=None,
-        description="The gateway's own SQLite file (videos, caller keys, idempotency keys); "
-        "default: gateway.sqlite3 in the user data dir.",
+        description="The gateway's own database (videos, caller keys, idempotency keys, "
+        "callbacks): an SQLite file path or postgresql://...; default: gateway.sqlite3 in "
+        "the user data dir.",
     )
     storage: Path | None = Field(
         default=None,
@@ -127,8 +128,8 @@ class ServerSettings(BaseModel):
                 )
         return v
 
-    def database_path(self) -> Path:
-        return self.database or _data_dir() / "gateway.sqlite3"
+    def database_url(self) -> str:
+        return self.database or str(_data_dir() / "gateway.sqlite3")
 
     def storage_path(self) -> Path:
         return self.storage or _data_dir() / "videos"

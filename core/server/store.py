@@ -1,22 +1,22 @@
 """The gateway's own tables: its videos (each a journaled task seen through OpenAI's eyes),
 the callers' keys and their idempotency keys.
 
-They live in their own SQLite file beside the task journal, so the journal stays the
-library's and the gateway adds nothing to it. Every write is one statement, atomic on its
-own; the (caller, idempotency key) pair is UNIQUE, so a retried create finds the row the
-first one made, even after a restart.
+They live in their own database (database.py: an SQLite file beside the task journal, or
+PostgreSQL), so the journal stays the library's and the gateway adds nothing to it. Every
+write is one statement, atomic on its own, but adding a video, which first looks for its
+idempotency key and checks the caller's spending, runs in one serialised transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from .database import LOCKS, open_database
 
 __all__ = ["CallbackRow", "KeyRow", "Store", "VideoRow"]
 
@@ -24,23 +24,23 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gateway_videos (
         id TEXT PRIMARY KEY, caller TEXT NOT NULL, provider TEXT NOT NULL, task_id TEXT,
         model TEXT NOT NULL, seconds TEXT NOT NULL, size TEXT NOT NULL, prompt TEXT,
-        status TEXT NOT NULL, progress INTEGER NOT NULL, created_ms INTEGER NOT NULL,
-        completed_ms INTEGER, expires_ms INTEGER, error_code TEXT, error_message TEXT,
+        status TEXT NOT NULL, progress INTEGER NOT NULL, created_ms BIGINT NOT NULL,
+        completed_ms BIGINT, expires_ms BIGINT, error_code TEXT, error_message TEXT,
         path TEXT, cancelled INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT,
         cost_currency TEXT, cost_estimate TEXT, cost_actual TEXT, request_json TEXT NOT NULL,
         revision INTEGER NOT NULL DEFAULT 0, callback_url TEXT,
-        lease_owner TEXT, lease_expires_ms INTEGER)""",
+        lease_owner TEXT, lease_expires_ms BIGINT)""",
     "CREATE UNIQUE INDEX IF NOT EXISTS gateway_videos_idem ON gateway_videos "
     "(caller, idempotency_key) WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS gateway_videos_caller ON gateway_videos (caller, created_ms)",
     """CREATE TABLE IF NOT EXISTS gateway_keys (
         name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, providers TEXT NOT NULL,
         models TEXT NOT NULL, rate_per_minute INTEGER, max_spend TEXT,
-        spend_period TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER)""",
+        spend_period TEXT NOT NULL, created_ms BIGINT NOT NULL, revoked_ms BIGINT)""",
     """CREATE TABLE IF NOT EXISTS gateway_callbacks (
         id TEXT PRIMARY KEY, video_id TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL, delivered_ms INTEGER, last_error TEXT,
-        given_up INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires_ms INTEGER)""",
+        attempts INTEGER NOT NULL, delivered_ms BIGINT, last_error TEXT,
+        given_up INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires_ms BIGINT)""",
 ]
 LEASED = ("gateway_videos", "gateway_callbacks")
 # Statuses before a task is known to have ended; "submitting" is a row whose submit has not
@@ -109,29 +109,19 @@ _VIDEO_COLUMNS = [f.name for f in fields(VideoRow)]
 
 
 class Store:
-    """One SQLite file in WAL mode; one connection, its statements kept from interleaving."""
+    """The gateway's tables in its database, created on first use."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        # Re-entrant: a transaction's steps (add's check) run statements of their own.
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # As the journal does: in WAL mode a commit survives a process crash without an
-        # fsync each; only a power cut can lose the last ones.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in SCHEMA:
-            self._db.execute(statement)
-        path.chmod(0o600)
+    def __init__(self, where: str | Path) -> None:
+        self._db = open_database(where)
+        self.url = self._db.url
+        for statement in (*SCHEMA, *LOCKS):
+            self._db.run(statement)
 
-    def _run(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return self._db.run(sql, params)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     # -- videos ---------------------------------------------------------------------------
 
@@ -139,76 +129,74 @@ class Store:
         """Insert `row`, after `check` (the caller's spending cap) passes; when its (caller,
         idempotency key) exists, return that row instead, unchecked.
 
-        One write transaction (BEGIN IMMEDIATE): processes sharing the store take turns, so
-        two submits racing under one caller's cap cannot both slip under it."""
+        One exclusive transaction: processes sharing the store take turns, so two submits
+        racing under one caller's cap cannot both slip under it, nor under one key."""
         names = ", ".join(_VIDEO_COLUMNS)
         marks = ", ".join(f":{c}" for c in _VIDEO_COLUMNS)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                found = None
-                if row.idempotency_key is not None:
-                    found = self._one(
-                        "caller = ? AND idempotency_key = ?", (row.caller, row.idempotency_key)
-                    )
-                if found is None:
-                    if check is not None:
-                        check()
-                    self._run(f"INSERT INTO gateway_videos ({names}) VALUES ({marks})", vars(row))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return found or row
+
+        def steps() -> VideoRow:
+            if row.idempotency_key is not None:
+                found = self._one(
+                    "caller = :caller AND idempotency_key = :key",
+                    {"caller": row.caller, "key": row.idempotency_key},
+                )
+                if found is not None:
+                    return found
+            if check is not None:
+                check()
+            self._run(f"INSERT INTO gateway_videos ({names}) VALUES ({marks})", vars(row))
+            return row
+
+        return self._db.exclusive(steps)
 
     def update(self, video_id: str, **values: Any) -> None:
         sets = ", ".join(f"{k} = :{k}" for k in values)
         self._run(f"UPDATE gateway_videos SET {sets} WHERE id = :id", {**values, "id": video_id})
 
     def delete(self, video_id: str) -> None:
-        self._run("DELETE FROM gateway_videos WHERE id = ?", (video_id,))
+        self._run("DELETE FROM gateway_videos WHERE id = :id", {"id": video_id})
 
     def get(self, video_id: str, caller: str | None = None) -> VideoRow | None:
         if caller is None:
-            return self._one("id = ?", (video_id,))
-        return self._one("id = ? AND caller = ?", (video_id, caller))
+            return self._one("id = :id", {"id": video_id})
+        return self._one("id = :id AND caller = :caller", {"id": video_id, "caller": caller})
 
-    def _one(self, where: str, params: Sequence[Any]) -> VideoRow | None:
+    def _one(self, where: str, params: Mapping[str, Any]) -> VideoRow | None:
         rows = self._select(where, params)
         return rows[0] if rows else None
 
-    def _select(self, where: str, params: Sequence[Any], tail: str = "") -> list[VideoRow]:
+    def _select(self, where: str, params: Mapping[str, Any], tail: str = "") -> list[VideoRow]:
         sql = f"SELECT {', '.join(_VIDEO_COLUMNS)} FROM gateway_videos WHERE {where} {tail}"
         return [VideoRow(*r) for r in self._run(sql, params)]
 
     def page(self, caller: str, after: str | None, limit: int, order: str) -> list[VideoRow]:
         """Up to `limit` + 1 of the caller's videos after the one named `after`."""
         direction = "DESC" if order == "desc" else "ASC"
-        where, params = "caller = ?", [caller]
-        extra: list[Any] = []
+        where, params = "caller = :caller", dict[str, Any](caller=caller)
         if after is not None:
             anchor = self.get(after, caller)
             if anchor is not None:
                 op = "<" if order == "desc" else ">"
-                where += f" AND (created_ms, id) {op} (?, ?)"
-                extra = [anchor.created_ms, anchor.id]
+                where += f" AND (created_ms, id) {op} (:at, :after)"
+                params.update(at=anchor.created_ms, after=anchor.id)
         tail = f"ORDER BY created_ms {direction}, id {direction} LIMIT {int(limit) + 1}"
-        return self._select(where, [*params, *extra], tail)
+        return self._select(where, params, tail)
 
     def open_rows(self) -> list[VideoRow]:
-        marks = ", ".join("?" for _ in OPEN)
-        return self._select(f"status IN ({marks})", OPEN, "ORDER BY created_ms")
+        states = {f"s{i}": state for i, state in enumerate(OPEN)}
+        marks = ", ".join(f":{name}" for name in states)
+        return self._select(f"status IN ({marks})", states, "ORDER BY created_ms")
 
     def expired(self, now_ms: int) -> list[VideoRow]:
-        return self._select("path IS NOT NULL AND expires_ms <= ?", (now_ms,))
+        return self._select("path IS NOT NULL AND expires_ms <= :now", {"now": now_ms})
 
     def spent(self, caller: str, since_ms: int, currency: str) -> Decimal:
         """The estimated (actual, once known) cost of the caller's videos since `since_ms`."""
         rows = self._run(
-            "SELECT cost_estimate, cost_actual FROM gateway_videos WHERE caller = ? "
-            "AND created_ms >= ? AND cost_currency = ? AND NOT (status = 'failed' "
-            "AND task_id IS NULL)",
-            (caller, since_ms, currency),
+            "SELECT cost_estimate, cost_actual FROM gateway_videos WHERE caller = :caller "
+            "AND created_ms >= :since AND cost_currency = :currency AND NOT "
+            "(status = 'failed' AND task_id IS NULL)",
+            {"caller": caller, "since": since_ms, "currency": currency},
         )
         return sum((Decimal(actual or estimate or "0") for estimate, actual in rows), Decimal(0))
 
@@ -221,9 +209,9 @@ class Store:
 
     def currencies(self, caller: str) -> list[str]:
         rows = self._run(
-            "SELECT DISTINCT cost_currency FROM gateway_videos WHERE caller = ? "
+            "SELECT DISTINCT cost_currency FROM gateway_videos WHERE caller = :caller "
             "AND cost_currency IS NOT NULL ORDER BY cost_currency",
-            (caller,),
+            {"caller": caller},
         )
         return [r[0] for r in rows]
 
@@ -244,8 +232,8 @@ class Store:
         assert table in LEASED
         self._run(
             f"UPDATE {table} SET lease_owner = NULL, lease_expires_ms = NULL "
-            "WHERE id = ? AND lease_owner = ?",
-            (row_id, owner),
+            "WHERE id = :id AND lease_owner = :owner",
+            {"id": row_id, "owner": owner},
         )
 
     # -- callbacks ------------------------------------------------------------------------
@@ -267,8 +255,8 @@ class Store:
     def callbacks(self, video_id: str) -> list[CallbackRow]:
         rows = self._run(
             "SELECT id, video_id, url, payload, attempts, delivered_ms, last_error "
-            "FROM gateway_callbacks WHERE video_id = ?",
-            (video_id,),
+            "FROM gateway_callbacks WHERE video_id = :video",
+            {"video": video_id},
         )
         return [CallbackRow(*r) for r in rows]
 
@@ -291,9 +279,15 @@ class Store:
         final: bool = False,
     ) -> None:
         self._run(
-            "UPDATE gateway_callbacks SET attempts = ?, last_error = ?, delivered_ms = ?, "
-            "given_up = ? WHERE id = ?",
-            (attempts, error, delivered_ms, int(final), callback_id),
+            "UPDATE gateway_callbacks SET attempts = :attempts, last_error = :error, "
+            "delivered_ms = :delivered, given_up = :final WHERE id = :id",
+            {
+                "attempts": attempts,
+                "error": error,
+                "delivered": delivered_ms,
+                "final": int(final),
+                "id": callback_id,
+            },
         )
 
     # -- caller keys ----------------------------------------------------------------------
@@ -319,8 +313,8 @@ class Store:
 
     def revoke_key(self, name: str, now_ms: int) -> bool:
         found = self._run(
-            "UPDATE gateway_keys SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL "
+            "UPDATE gateway_keys SET revoked_ms = :now WHERE name = :name AND revoked_ms IS NULL "
             "RETURNING name",
-            (now_ms, name),
+            {"now": now_ms, "name": name},
         )
         return bool(found)

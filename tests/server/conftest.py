@@ -60,15 +60,19 @@ class Server:
         return self.start()
 
 
-def write_config(folder: Path, server: str = "", extra: str = "") -> Path:
+def write_config(
+    folder: Path, server: str = "", extra: str = "", database: str | None = None
+) -> Path:
+    """A config file in `folder` for a gateway keeping everything there (or its store and
+    journal in `database`)."""
     path = folder / "videoprovider.toml"
     path.write_text(
-        f'journal_url = "{folder / "journal.sqlite3"}"\n'
+        f'journal_url = "{database or folder / "journal.sqlite3"}"\n'
         f"{textwrap.dedent(extra)}\n"
         "[fake]\n"
         f'cancel_file = "{folder / "cancels.sqlite3"}"\n'
         "[server]\n"
-        f'database = "{folder / "gateway.sqlite3"}"\n'
+        f'database = "{database or folder / "gateway.sqlite3"}"\n'
         f'storage = "{folder / "videos"}"\n'
         "poll_after_ms = 0\n"
         f"{textwrap.dedent(server)}\n"
@@ -84,8 +88,10 @@ StartServer = Callable[..., Server]
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[Server] = []
 
-    def start(server: str = "", extra: str = "", tick: float = 1.0) -> Server:
-        gateway = Server(write_config(tmp_path, server, extra), tick).start()
+    def start(
+        server: str = "", extra: str = "", tick: float = 1.0, database: str | None = None
+    ) -> Server:
+        gateway = Server(write_config(tmp_path, server, extra, database), tick).start()
         started.append(gateway)
         return gateway
 
@@ -104,3 +110,32 @@ def keys_table(**limits: str) -> str:
         f'[[server.keys]]\nname = "a"\nhash = "{hash_key(KEY_A)}"\n{a}\n'
         f'[[server.keys]]\nname = "b"\nhash = "{hash_key(KEY_B)}"\n'
     )
+
+
+from ..journal.conftest import postgres_url  # noqa: E402, F401 - the throwaway server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives: an SQLite file, or a fresh database on a throwaway PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "gateway.sqlite3")
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+def postgres_database(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the session's throwaway PostgreSQL server."""
+    import uuid
+
+    import sqlalchemy
+
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"gw_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(
+        server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"

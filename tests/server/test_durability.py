@@ -124,3 +124,16 @@ def test_a_second_process_on_the_store_takes_over_a_dead_ones_videos(
     assert settle(oc, video.id) == "completed"
     assert oc.videos.download_content(video.id).read()[4:8] == b"ftyp"
     assert journaled(second) == 1
+
+
+def test_two_gateways_on_postgresql_share_the_videos(
+    start_server: StartServer, postgres_database: str
+) -> None:
+    first = start_server("lease_seconds = 5\n", database=postgres_database)
+    second = start_server("lease_seconds = 5\n", database=postgres_database)
+    video = client(first.url).videos.create(prompt="shared", seconds="4")
+    assert client(second.url).videos.retrieve(video.id).id == video.id  # one store
+    first.stop(signal.SIGKILL)
+    oc = client(second.url)
+    assert settle(oc, video.id) == "completed"
+    assert oc.videos.download_content(video.id).read()[4:8] == b"ftyp"
