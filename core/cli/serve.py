@@ -24,24 +24,24 @@ EXTRA = 'pip install "videoprovider[server]"'
 def _server_settings(config_path: Path | None, **args: Any) -> tuple[Config, ServerSettings]:
     import os
 
-    from ..config import CONFIG_ENV, load_config
+    from ..config import load_config
     from ..errors import ConfigurationError
 
     try:
         import fastapi  # noqa: F401 - the extra's packages, checked before anything starts
         import uvicorn  # noqa: F401
 
-        from ..server.settings import server_settings
+        from ..server.settings import CONFIG_ENV, FILE_NAME, server_settings
     except ImportError as exc:
         raise ConfigurationError(
             f"The gateway needs the server extra ({exc.name} is not installed).",
             hint=f"Install it: {EXTRA}",
         ) from None
     config = load_config(config=config_path)
-    from ..config import default_config_paths
-
+    # A file found in the working directory, not named by the user, may have come with a
+    # cloned repository.
     found_in_cwd = config.file is not None and config.file.resolve() == (
-        default_config_paths({})[0].resolve()
+        (Path.cwd() / FILE_NAME).resolve()
     )
     trusted = config_path is not None or bool(os.environ.get(CONFIG_ENV)) or not found_in_cwd
     settings = server_settings(

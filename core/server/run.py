@@ -6,10 +6,10 @@ import ipaddress
 import os
 from typing import Any
 
-from ..config import CONFIG_ENV, Config
+from ..config import Config
 from ..errors import ConfigurationError
 from .callers import KeyRing
-from .settings import ENV_PREFIX, ServerSettings
+from .settings import CONFIG_ENV, ENV_PREFIX, ServerSettings
 from .store import Store
 
 __all__ = ["check_exposure", "is_loopback", "serve"]

@@ -6,15 +6,18 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from ..config import Config, resolve
+from ..config import Config
 from ..errors import ConfigurationError
 
 __all__ = ["KeySettings", "ServerSettings", "server_settings"]
 
 SECTION = "server"
 ENV_PREFIX = "VIDEOPROVIDER_SERVER_"
+# The documented variable naming the config file (docs/configuration.md).
+CONFIG_ENV = "VIDEOPROVIDER_CONFIG"
+FILE_NAME = "videoprovider.toml"
 _MODEL_REF = re.compile(r"^[a-z0-9][a-z0-9_.-]*/\S+$")
 # What a config file found in the working directory may set (docs/configuration.md): only
 # what cannot open the gateway to callers, move its data or raise what it may spend.
@@ -144,7 +147,8 @@ def _data_dir() -> Path:
 def server_settings(
     config: Config, args: dict[str, Any] | None = None, *, trusted: bool = True
 ) -> ServerSettings:
-    """Resolve the `[server]` section of `config` (arguments, environment, file).
+    """Resolve the `[server]` section of `config`: arguments, then the environment
+    (VIDEOPROVIDER_SERVER_<NAME>), then the file.
 
     A file that is not `trusted` (found in the working directory, not named by the user)
     may set only the settings marked harmless.
@@ -164,14 +168,29 @@ def server_settings(
                 "may not do that.",
                 hint=f"Name the file explicitly: videoprovider serve --config {config.file}.",
             )
-    settings, _ = resolve(
-        ServerSettings,
-        scope=SECTION,
-        args=args or {},
-        environ=config.environ,
-        env_prefix=ENV_PREFIX,
-        aliases={},
-        file_values=section,
-        file=config.file,
-    )
-    return settings
+    values: dict[str, Any] = {}
+    for name in ServerSettings.model_fields:
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        if (args or {}).get(name) is not None:
+            values[name] = (args or {})[name]
+        elif config.environ.get(variable, "") != "":
+            values[name] = config.environ[variable]
+        elif name in section:
+            values[name] = section[name]
+    unknown = sorted(set(section) - set(ServerSettings.model_fields))
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting server.{unknown[0]} in {config.file}. Valid settings: "
+            f"{', '.join(ServerSettings.model_fields)}."
+        )
+    try:
+        return ServerSettings.model_validate(values)
+    except ValidationError as exc:
+        # pydantic's messages, without the input: a value may be a secret.
+        problems = "; ".join(
+            f"server.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"Invalid [server] settings: {problems}.",
+            hint=f"Fix them in {config.file} or in the {ENV_PREFIX}* environment.",
+        ) from None

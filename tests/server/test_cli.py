@@ -85,3 +85,18 @@ def test_a_server_section_in_a_working_directory_file_is_refused(
     code, output = invoke("serve", "keys", "list")
     assert code == 2
     assert "server.database" in output and "--config" in output
+
+
+def test_server_settings_come_from_the_environment_and_name_bad_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoprovider.config import load_config
+    from videoprovider.errors import ConfigurationError
+    from videoprovider.server import server_settings
+
+    config_file = write_config(tmp_path)
+    monkeypatch.setenv("VIDEOPROVIDER_SERVER_PORT", "9123")
+    assert server_settings(load_config(config=config_file)).port == 9123
+    monkeypatch.setenv("VIDEOPROVIDER_SERVER_RETENTION_HOURS", "-1")
+    with pytest.raises(ConfigurationError, match=r"server\.retention_hours"):
+        server_settings(load_config(config=config_file))
