@@ -50,12 +50,24 @@ def _server_settings(config_path: Path | None, **args: Any) -> tuple[Config, Ser
     return config, settings
 
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The config file (its [server] section configures the gateway).",
-)
+def _global_config_option() -> bool:
+    """Whether every command already takes a global `--config FILE` (which then names the
+    file through VIDEOPROVIDER_CONFIG); these commands add their own only where not."""
+    from .app import global_options
+
+    probe = global_options(click.Command("probe"))
+    return any("--config" in getattr(p, "opts", ()) for p in probe.params)
+
+
+def _config_option(fn: Any) -> Any:
+    if _global_config_option():
+        return fn
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The config file (its [server] section configures the gateway).",
+    )(fn)
 
 
 @click.group(invoke_without_command=True)
@@ -70,7 +82,7 @@ def serve(
     host: str | None,
     port: int | None,
     workers: int,
-    config_path: Path | None,
+    config_path: Path | None = None,
 ) -> None:
     """Run the video gateway: OpenAI's /v1/videos for every provider (docs/gateway.md)."""
     if ctx.invoked_subcommand is not None:
@@ -113,7 +125,12 @@ def _store(ctx: click.Context, config_path: Path | None) -> Any:
 @_config_option
 @click.pass_context
 def create_key(
-    ctx: click.Context, /, name: str, print_config: bool, config_path: Path | None, **limits: Any
+    ctx: click.Context,
+    /,
+    name: str,
+    print_config: bool,
+    config_path: Path | None = None,
+    **limits: Any,
 ) -> None:
     """Make a key for caller NAME; it is shown once, only its hash is kept."""
     state = ctx.ensure_object(State)
@@ -150,7 +167,7 @@ def create_key(
 @keys.command("list")
 @_config_option
 @click.pass_context
-def list_keys(ctx: click.Context, /, config_path: Path | None) -> None:
+def list_keys(ctx: click.Context, /, config_path: Path | None = None) -> None:
     """The keys in the gateway's store (names and limits, never the keys)."""
     state = ctx.ensure_object(State)
 
@@ -173,7 +190,7 @@ def list_keys(ctx: click.Context, /, config_path: Path | None) -> None:
 @click.argument("name")
 @_config_option
 @click.pass_context
-def revoke_key(ctx: click.Context, /, name: str, config_path: Path | None) -> None:
+def revoke_key(ctx: click.Context, /, name: str, config_path: Path | None = None) -> None:
     """Revoke caller NAME's key at once."""
     state = ctx.ensure_object(State)
 

@@ -83,8 +83,10 @@ def test_a_server_section_in_a_working_directory_file_is_refused(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VIDEOPROVIDER_CONFIG", raising=False)
     code, output = invoke("serve", "keys", "list")
+    # Refused by the gateway, or already by the config loader (which refuses every section
+    # no provider reads from such a file): either way naming the setting and the fix.
     assert code == 2
-    assert "server.database" in output and "--config" in output
+    assert "server" in output and "--config" in output
 
 
 def test_server_settings_come_from_the_environment_and_name_bad_fields(
