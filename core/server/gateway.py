@@ -32,7 +32,7 @@ from ..spending import period_start
 from .callbacks import Callbacks, check_callback_url
 from .callers import Caller
 from .errors import ApiError, from_provider_error, not_found
-from .requests import Asked, to_request
+from .requests import Asked, to_request, with_first_frame
 from .settings import ServerSettings
 from .store import OPEN, Store, VideoRow
 from .tracking import Tracking, now_ms
@@ -168,7 +168,7 @@ class Gateway(Tracking):
         caller's spending cap; `upload` is the caller's stored first frame."""
         callback_url = check_callback_url(callback_url or caller.callback_url, self.settings)
         if upload is not None:
-            request = request.model_copy(update={"image_url": upload})
+            request = with_first_frame(request, Path(upload))
         client = self.client(provider)
         client.capabilities  # noqa: B018 - loads and checks the provider first
         estimate = client.estimate(request)

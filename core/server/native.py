@@ -49,7 +49,7 @@ class EstimateAsk(BaseModel):
 def _resolved(gw: Any, who: Any, model: str | None, request: VideoRequest) -> Any:
     provider, name, asked = gw.resolve_model(model)
     who.check_model(provider, name, asked)
-    return provider, asked, remote_media_only(request.model_copy(update={"model": name}))
+    return provider, asked, remote_media_only(request.model_copy(update={"model": name}), "request")
 
 
 @router.post("/tasks", response_model=TaskView)

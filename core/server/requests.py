@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from ..models import VideoRequest
 from .errors import ApiError
 
-__all__ = ["Asked", "remote_media_only", "to_request"]
+__all__ = ["Asked", "remote_media_only", "to_request", "with_first_frame"]
 
 _REMOTE = ("https://", "http://", "data:")
 
@@ -70,18 +71,33 @@ def to_request(asked: Asked, model: str) -> VideoRequest:
         raise _bad(param, f"{param}: {message}.") from None
 
 
-def remote_media_only(request: VideoRequest) -> VideoRequest:
+def remote_media_only(request: VideoRequest, prefix: str | None = None) -> VideoRequest:
     """Refuse media a caller names by path: the gateway's own files are not theirs to send.
-    (An upload becomes a local file only after the gateway has checked and stored it.)"""
-    for name in ("image_url", "last_frame_url", "audio_url"):
-        value = getattr(request, name)
-        if value is not None and not value.lower().startswith(_REMOTE):
+    (An upload becomes a local file only after the gateway has checked and stored it.)
+    Errors name OpenAI's fields, or `prefix`.field for the native API."""
+    fields: list[tuple[str, object]] = [
+        (name, getattr(request, name)) for name in ("image_url", "last_frame_url", "audio_url")
+    ]
+    fields += [("reference_urls", value) for value in request.reference_urls]
+    for name, value in fields:
+        remote = isinstance(value, str) and value.lower().startswith(_REMOTE)
+        if value is not None and not remote:
+            param = f"{prefix}.{name}" if prefix else _OPENAI_NAMES.get(name, name)
             raise _bad(
-                _OPENAI_NAMES.get(name, name),
-                f"{_OPENAI_NAMES.get(name, name)} must "
-                "be an http(s) URL or a data: URI; upload a file as multipart instead.",
+                param,
+                f"{param} must be an http(s) URL or a data: URI; upload a file as multipart "
+                "input_reference instead.",
             )
-    for value in request.reference_urls:
-        if not value.lower().startswith(_REMOTE):
-            raise _bad("reference_urls", "reference_urls must be http(s) URLs or data: URIs.")
     return request
+
+
+def with_first_frame(request: VideoRequest, path: Path) -> VideoRequest:
+    """`request` with the stored upload at `path` as its first frame, given the way the
+    request model takes a local file (a Path; a path string in older models)."""
+    data = request.model_dump()
+    for value in (path, str(path)):
+        try:
+            return VideoRequest.model_validate({**data, "image_url": value})
+        except ValidationError:
+            continue
+    raise _bad("input_reference", "input_reference could not be used as the first frame.")

@@ -54,11 +54,12 @@ def test_a_caller_cannot_send_the_gateways_own_files(app_client: TestClient) -> 
         "/v1/tasks", json={"request": {"prompt": "A cat", "image_url": "/etc/passwd"}}
     )
     assert answer.status_code == 400
-    assert answer.json()["error"]["param"] == "input_reference"
+    assert answer.json()["error"]["param"] == "request.image_url"
     json_create = app_client.post(
         "/v1/videos", json={"prompt": "A cat", "input_reference": {"image_url": "/etc/hosts"}}
     )
     assert json_create.status_code == 400
+    assert json_create.json()["error"]["param"] == "input_reference"
 
 
 def test_estimates_and_costs(app_client: TestClient) -> None:
