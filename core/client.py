@@ -131,7 +131,12 @@ class AsyncVideoClient:
         self._journal.price = self._pricing.settle
         self._hosts = HostPlugins()
         self._waiter = Waiter(
-            self._config, self._hosts, self._backends.get, self.status, self._pricing.settle
+            self._config,
+            self._hosts,
+            self._backends.get,
+            self.status,
+            self._pricing.settle,
+            self._journal.status,
         )
         self._collector = Collector(
             self._config, self._journal, self._backends.get, self.url, self.status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -36,7 +37,8 @@ class Waiter:
     """Waits for tasks on the poll scheduler of each one's provider.
 
     `status` is the client's own operation, so every poll is journaled like any other;
-    `price` sets a completion's cost, so a pushed one carries it as a polled one does.
+    `price` sets a completion's cost, so a pushed one carries it as a polled one does;
+    `record` journals what a status stream brings, as `status` journals polls.
     """
 
     config: Config
@@ -44,6 +46,7 @@ class Waiter:
     backend: Callable[[str], Backend]
     status: Fetch
     price: Callable[[Task, TaskStatus], TaskStatus]
+    record: Callable[[TaskStatus], None] | None = None  # the journal, for streamed statuses
 
     async def wait(
         self,
@@ -71,12 +74,15 @@ class Waiter:
                 if inspect.isawaitable(result):
                     await result
 
-        final = await backend.scheduler.wait(
+        wait = partial(
+            backend.scheduler.wait,
             task,
             fetch or self.status,
             on_change,
             self.config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
+        watcher = backend.watcher  # a status stream beside the polls (core/watching.py)
+        final = await (watcher.wait(task, wait, self.price, self.record) if watcher else wait())
         final = self.price(task, final)
         if final.state is not TaskState.COMPLETED or announce_success:
             await self.finished(task, final, None)
