@@ -16,6 +16,8 @@ its own task is done. The scheduler
   and fetches at once the tasks it was told have finished (`confirm`: a completion event),
 * when the provider lists its tasks, learns from that listing which tasks finished and
   polls the others only as a safety net (core/sweeps.py): about one request per task.
+* polls a task a status stream follows (`streamed`, core/watching.py) only as a safety
+  net, and counts each stream's opening in the budget (`begin_request`).
 
 Only the driver sleeps, on the injected clock, so a virtual clock runs it deterministically.
 """
