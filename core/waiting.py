@@ -81,7 +81,9 @@ class Waiter:
             on_change,
             self.config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
-        watcher = backend.watcher  # a status stream beside the polls (core/watching.py)
+        # A status stream beside the polls (core/watching.py); not for resume, whose polls
+        # (`fetch`) renew its leases: a stream would let them lapse.
+        watcher = backend.watcher if fetch is None else None
         final = await (watcher.wait(task, wait, self.price, self.record) if watcher else wait())
         final = self.price(task, final)
         if final.state is not TaskState.COMPLETED or announce_success:

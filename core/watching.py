@@ -76,8 +76,9 @@ class Watcher:
                     finally:
                         group.cancel_scope.cancel()  # the stream is not needed any more
 
-                group.start_soon(self._follow, task, stream, settle, record)
+                # The wait first: it registers before the stream's first status arrives.
                 group.start_soon(waiting)
+                group.start_soon(self._follow, task, stream, settle, record)
         finally:
             self._close(stream)
         if failed:
