@@ -28,6 +28,7 @@ from .scheduler import PollScheduler
 __all__ = ["Watcher"]
 
 log = logging.getLogger("videoprovider.watching")
+CLOSE_WITHIN = 5.0  # real seconds a provider's stream may take to close its connection
 
 OpenStream = Callable[[str], "AsyncIterator[TaskStatus] | None"]
 Settle = Callable[[Task, TaskStatus], TaskStatus]
@@ -147,7 +148,7 @@ async def _close_stream(statuses: AsyncIterator[TaskStatus]) -> None:
     # ended (cancelling this) must still let it run.
     close = getattr(statuses, "aclose", None)
     if close is not None:
-        with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(CLOSE_WITHIN, shield=True):
             await close()
 
 
