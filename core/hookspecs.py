@@ -172,7 +172,8 @@ def videoprovider_watch(task_id: str) -> AsyncIterator[TaskStatus] | None:
     and its `watch_streams` cap allow: each stream opened counts as one request against the
     budget, as one poll does, so make exactly one request to open it (the client sets
     `single_attempt`) and read it over the provider's own connections, never ones its polls
-    queue on. Its statuses reach the waits exactly as polled ones do.
+    queue on. Its statuses reach the waits exactly as polled ones do. Not used for a
+    provider whose updates are pushed (`pushes_updates`), nor by `resume`.
 
     The stream's end or error, before a terminal status, falls back to polling: the client
     polls the task at once, then on its usual schedule; raise as `videoprovider_status`
