@@ -39,6 +39,7 @@ from .policy import AdaptivePolicy
 from .provider import Declaration, Operation, ProviderContext
 from .refs import TaskRef, installed_provider_names, to_task
 from .scheduler import PollScheduler
+from .watching import Watcher, stream_opener
 
 __all__ = ["Backend", "Backends", "load_backend", "user_agent"]
 
@@ -122,6 +123,7 @@ class Backend:
     scheduler: PollScheduler
     http: httpx.AsyncClient | None = None
     share: AccountShare | None = None
+    watcher: Watcher | None = None  # when the provider streams task statuses
 
     @property
     def capabilities(self) -> frozenset[Operation]:
@@ -281,6 +283,9 @@ def load_backend(
     )
     if core.poll_listing and pm.hook.videoprovider_list_tasks.get_hookimpls():
         backend.scheduler.use_listing(backend.list_page)
+    # Pushed updates cost no request at all: a stream beside them would only add some.
+    if declared.status_stream and not pushed and core.watch_streams > 0:
+        backend.watcher = Watcher(backend.scheduler, stream_opener(pm.hook), core.watch_streams)
     backend.learn_from(journal)
     backend.share_budget(journal)
     return backend

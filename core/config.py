@@ -102,6 +102,15 @@ class CoreSettings(BaseModel):
         "has one, instead of polling each task often (see docs/performance.md).",
         json_schema_extra={"untrusted_file": "allow"},
     )
+    watch_streams: int = Field(
+        default=16,
+        ge=0,
+        le=1000,
+        description="Most status streams open at once per provider, for providers that "
+        "stream a task's status (fal): each follows one waited task instead of polls; "
+        "0 never streams (see docs/architecture.md).",
+        json_schema_extra={"untrusted_file": "allow"},
+    )
     poll_jitter: float = Field(
         default=0.2,
         ge=0,

@@ -15,7 +15,7 @@ Hooks are always called with keyword arguments.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ PROVIDER_SUPPORT_HOOKS = (
     "videoprovider_list_tasks",
     "videoprovider_recover_submit",
     "videoprovider_download_headers",
+    "videoprovider_watch",
 )
 EVENT_HOOKS = (
     "videoprovider_task_submitted",
@@ -170,6 +171,29 @@ def videoprovider_recover_submit(request: VideoRequest) -> Awaitable[Task | None
     that sending the create again, with the same id, cannot pay for a second video. Raise
     (`ProviderUnavailable`, `RateLimited`, `ProtocolError`) when it cannot tell: the submit
     then stays an unknown outcome, to be recovered later. One request, never a create.
+    """
+
+
+@hookspec(firstresult=True)
+def videoprovider_watch(task_id: str) -> AsyncIterator[TaskStatus] | None:
+    """Follow `task_id` on the service's status stream (SSE, a long poll); optional.
+
+    Implemented by providers that declare `status_stream = True`. Return an async iterator
+    (an `async def` with `yield`) of the task's `TaskStatus`, one each time the service
+    reports a change, or None when it cannot stream this task now (the client then polls).
+    The client opens at most one stream per waited task, and only while its request budget
+    and its `watch_streams` cap allow: each stream opened counts as one request against the
+    budget, as one poll does, so make exactly one request to open it (the client sets
+    `single_attempt`) and read it over the provider's own connections, never ones its polls
+    queue on. Its statuses reach the waits exactly as polled ones do. Not used for a
+    provider whose updates are pushed (`pushes_updates`), nor by `resume`.
+
+    The stream's end or error, before a terminal status, falls back to polling: the client
+    polls the task at once, then on its usual schedule; raise as `videoprovider_status`
+    does (`RateLimited(retry_after=...)` pauses every poll of the account). A stream never
+    ends a wait by itself unless it yields a terminal status the provider vouches for as it
+    would in a status reply: where the service's event only says "finished", fetch the
+    outcome (fal's result) as the status hook would and yield that, then stop.
     """
 
 

@@ -173,6 +173,12 @@ def check_provider_class(name: str, cls: Any) -> None:
             "videoprovider_recover_submit together, or neither.",
             hint="See videoprovider.hookspecs.videoprovider_recover_submit.",
         )
+    if declared.status_stream != ("videoprovider_watch" in marked):
+        raise ConfigurationError(
+            f"{where} must declare `status_stream = True` and implement "
+            "videoprovider_watch together, or neither.",
+            hint="See videoprovider.hookspecs.videoprovider_watch.",
+        )
     implemented = {op for op in Operation if op.hook_name in marked}
     if Operation.SUBMIT not in caps or Operation.STATUS not in caps:
         raise ConfigurationError(f"{where} must offer at least submit and status.")

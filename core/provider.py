@@ -138,6 +138,10 @@ class Declaration:
       the provider implements `videoprovider_recover_submit`: a submit whose reply was lost
       is then found again by that id (`tasks resume`, `tasks reconcile`), never guessed at.
       Default None.
+    * `status_stream`: True when the provider follows a task on the service's status
+      stream (implements `videoprovider_watch`): a waited task's statuses then come from
+      one stream instead of repeated polls, within the request budget, with polling as the
+      fallback (core/watching.py). Default False.
     """
 
     capabilities: frozenset[Operation]
@@ -151,6 +155,7 @@ class Declaration:
     local_service: bool = False
     pushes_updates: bool = False
     recoverable_submits: str | None = None
+    status_stream: bool = False
 
     @classmethod
     def of(cls, provider: object, name: str = "?") -> Declaration:
@@ -235,7 +240,7 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     key = values.get("recoverable_submits")
     if key is not None and (not isinstance(key, str) or not key.isidentifier()):
         return "recoverable_submits", "it must be None or the name of a VideoRequest.extra key"
-    for flag in ("local_service", "pushes_updates"):
+    for flag in ("local_service", "pushes_updates", "status_stream"):
         if not isinstance(values.get(flag, False), bool):
             return flag, "it must be True or False"
     return None

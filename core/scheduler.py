@@ -16,6 +16,8 @@ its own task is done. The scheduler
   and fetches at once the tasks it was told have finished (`confirm`: a completion event),
 * when the provider lists its tasks, learns from that listing which tasks finished and
   polls the others only as a safety net (core/sweeps.py): about one request per task.
+* polls a task a status stream follows (`streamed`, core/watching.py) only as a safety
+  net, and counts each stream's opening in the budget (`begin_request`).
 
 Only the driver sleeps, on the injected clock, so a virtual clock runs it deterministically.
 """
@@ -80,6 +82,8 @@ class PollScheduler:
         self.window = RequestWindow()  # polls and listing pages, in the budget
         self._sleeping: anyio.CancelScope | None = None
         self.sweeper: Sweeper | None = None  # batch status, when the provider lists tasks
+        # Tasks a status stream follows (core/watching.py): polled only as a safety net.
+        self.streamed: set[tuple[str, str]] = set()
 
     def use_listing(self, list_page: ListPage) -> None:
         """Learn which tasks finished from the provider's listing (core/sweeps.py)."""
@@ -103,7 +107,8 @@ class PollScheduler:
         created = task.submitted_at.timestamp() if task.submitted_at else None
         # With other tasks to wait on, a listing will likely report this one's end.
         swept = self._sweeping and created is not None and bool(self._tracked)
-        first = self.policy.safety_delay if swept else self.policy.first_delay
+        slow = swept or (task.provider, task.task_id) in self.streamed
+        first = self.policy.safety_delay if slow else self.policy.first_delay
         entry = Tracked(
             task=task,
             on_change=on_change,
@@ -307,6 +312,18 @@ class PollScheduler:
         entry.due = now + self.policy.next_delay(entry.model, now - entry.born)
         self._push(entry)
 
+    def begin_request(self) -> bool:
+        """Count a request made beside the polls (a status stream opening) if the budget
+        has room for it now; `end_request` when its reply came."""
+        now = self.clock.monotonic()
+        if now < self.window.paused_until or self._allowed(now) < 1:
+            return False
+        self.window.begin()
+        return True
+
+    def end_request(self) -> None:
+        self.window.end(self.clock.monotonic())
+
     @property
     def requests(self) -> int:
         """Requests started (status and listing), for benchmarks and tests."""
@@ -420,7 +437,8 @@ class PollScheduler:
         if entry.recheck:
             entry.recheck = False
             self.fetch_first(entry)
-        slow = entry.swept and self._sweeping
+        key = (entry.task.provider, entry.task.task_id)
+        slow = (entry.swept and self._sweeping) or key in self.streamed
         entry.due = now + (self.policy.safety_delay if slow else self.policy.next_delay)(model, age)
         self._push(entry)
 

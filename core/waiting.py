@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -36,7 +37,8 @@ class Waiter:
     """Waits for tasks on the poll scheduler of each one's provider.
 
     Polls go through `calls`, the client's own operations, so every one is priced and
-    journaled like any other status; a pushed completion is priced as a polled one is.
+    journaled like any other status; a pushed completion is priced as a polled one is, and
+    so is what a status stream brings.
     """
 
     config: Config
@@ -69,12 +71,17 @@ class Waiter:
                 if inspect.isawaitable(result):
                     await result
 
-        final = await backend.scheduler.wait(
+        wait = partial(
+            backend.scheduler.wait,
             task,
             fetch or self.calls.status,
             on_change,
             self.config.core.wait_timeout if timeout is DEFAULT else timeout,
         )
+        # A status stream beside the polls (core/watching.py); not for resume, whose polls
+        # (`fetch`) renew its leases: a stream would let them lapse.
+        watcher = backend.watcher if fetch is None else None
+        final = await (watcher.wait(task, wait, self.calls.record) if watcher else wait())
         final = await self.calls.price(task, final)
         if final.state is not TaskState.COMPLETED or announce_success:
             await self.finished(task, final, None)

@@ -402,14 +402,20 @@ def main(ctx: click.Context, /) -> None:
 
 
 def _register() -> None:
-    from . import costs, info, journal, tasks
+    from . import costs, info, journal, serve, tasks
 
     def add_global_options(command: click.Command) -> None:
         global_options(command)
         for sub in getattr(command, "commands", {}).values():
             add_global_options(sub)
 
-    for command in (*tasks.COMMANDS, *costs.COMMANDS, *info.COMMANDS, *journal.COMMANDS):
+    for command in (
+        *tasks.COMMANDS,
+        *costs.COMMANDS,
+        *info.COMMANDS,
+        *journal.COMMANDS,
+        *serve.COMMANDS,
+    ):
         add_global_options(command)
         main.add_command(command)
 

@@ -45,6 +45,7 @@ from ..provider import Declaration, Operation
 from ..sync import VideoClient
 from .faults import Fault, FaultTransport
 from .listing_checks import ListingChecks
+from .watch_checks import WatchChecks
 
 __all__ = ["Fault", "FaultTransport", "ProviderConformance"]
 
@@ -54,10 +55,11 @@ LOST_REPLIES = ["drop_after_send", "500", "read_timeout"]
 LONG_WAIT = 7 * 24 * 3600.0  # virtual seconds: "until it ends", on a clock that never sleeps
 
 
-class ProviderConformance(ListingChecks):
+class ProviderConformance(ListingChecks, WatchChecks):
     """Contract tests for one provider plugin; subclass it as `Test...` to run them.
 
-    The checks of the optional task listing come from `ListingChecks`."""
+    The checks of the optional task listing come from `ListingChecks`, those of the optional
+    status stream from `WatchChecks`."""
 
     #: The provider's entry point name in `videoprovider.providers`.
     provider: ClassVar[str] = ""
@@ -146,7 +148,9 @@ class ProviderConformance(ListingChecks):
             environ={},
             clock=conformance_clock,
             transport=kit_transport,
-            **conformance_settings,
+            # A status stream runs in real time and would race the virtual clock the checks
+            # of polling count on; the stream has checks of its own (watch_checks.py).
+            **{"watch_streams": 0, **conformance_settings},
         ) as client:
             yield client
 

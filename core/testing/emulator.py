@@ -7,7 +7,8 @@ A provider's emulator (DashScope's, Replicate's, a third party's) is a `handler`
 
 h11 (the parser under httpx, so no new dependency) keeps this module free of hand-written
 HTTP: malformed requests get a 400, heads are bounded, keep-alive and pipelining follow the
-protocol. It is fast enough (well over a thousand requests per second on one core) for the
+protocol, and a streamed body (`Response.stream`, server-sent events) goes out chunked as
+it is produced. It is fast enough (well over a thousand requests per second on one core) for the
 benchmarks to drive it, and serves TLS when given a context.
 """
 
@@ -19,7 +20,7 @@ import signal
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # real seconds before answering (slow-reply faults)
     drop: bool = False  # close the connection without answering
+    # A streamed body (server-sent events): each chunk is sent as it comes, chunked by h11;
+    # the iterator raising cuts the connection mid-body, as a dying server does.
+    stream: AsyncIterator[bytes] | None = None
 
 
 @dataclass
@@ -159,17 +163,45 @@ class _Connection(asyncio.Protocol):
     def _write(self, response: Response) -> None:
         assert self.transport is not None
         headers = [("Content-Length", str(len(response.body))), *response.headers.items()]
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = "Status"
         self.transport.write(
             self.conn.send(
-                h11.Response(status_code=response.status, headers=headers, reason=reason)
+                h11.Response(status_code=response.status, headers=headers, reason=_reason(response))
             )
             + self.conn.send(h11.Data(data=response.body))
             + self.conn.send(h11.EndOfMessage())
         )
+
+    async def _write_stream(self, response: Response, body: AsyncIterator[bytes]) -> bool:
+        """Send `response` with `body` as it comes: no Content-Length, so h11 frames it
+        chunked (HTTP/1.1). False when the connection ended before the body did."""
+        assert self.transport is not None
+        self.transport.write(
+            self.conn.send(
+                h11.Response(
+                    status_code=response.status,
+                    headers=list(response.headers.items()),
+                    reason=_reason(response),
+                )
+            )
+        )
+        try:
+            async for chunk in body:
+                transport = self.transport
+                if transport is None or transport.is_closing():
+                    return False  # the client went away: stop producing
+                transport.write(self.conn.send(h11.Data(data=chunk)))
+        except Exception:
+            if self.transport is not None:
+                self.transport.abort()
+            return False
+        finally:
+            close = getattr(body, "aclose", None)
+            if close is not None:
+                await close()
+        if self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.write(self.conn.send(h11.EndOfMessage()))
+        return True
 
     async def _serve(self) -> None:
         # One request at a time per connection keeps replies in order (HTTP/1.1 pipelining).
@@ -186,12 +218,23 @@ class _Connection(asyncio.Protocol):
             if response.drop:
                 transport.abort()
                 return
-            self._write(response)
+            if response.stream is not None:
+                if not await self._write_stream(response, response.stream):
+                    return
+            else:
+                self._write(response)
             if self.conn.our_state is not h11.DONE or self.conn.their_state is not h11.DONE:
                 transport.close()  # Connection: close, or a request h11 cannot reuse after
                 return
             self.conn.start_next_cycle()
             self._read_events()
+
+
+def _reason(response: Response) -> str:
+    try:
+        return HTTPStatus(response.status).phrase
+    except ValueError:
+        return "Status"
 
 
 def _request(head: h11.Request, body: bytes) -> Request:

@@ -1,9 +1,10 @@
 """The fal provider's hooks: queue calls, retries, the submit rule, and where the key may go.
 
-The key (`Authorization: Key ...`) goes only to the configured queue origin: status, result
-and cancel URLs are built from `base_url` and the task id, never taken from a reply, so a
-reply naming another host cannot draw the key there. Schemas and webhook keys are public and
-read without it; result videos on fal's CDN are downloaded by the core, without it too.
+The key (`Authorization: Key ...`) goes only to the configured queue origin: status, status
+stream, result and cancel URLs are built from `base_url` and the task id, never taken from a
+reply, so a reply naming another host cannot draw the key there. Schemas and webhook keys are
+public and read without it; result videos on fal's CDN are downloaded by the core, without it
+too.
 
 Submit is retried only when the request provably never reached the server (no connection)
 or was refused with 429; after anything that may have queued a request it raises
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import httpx
+from httpx_sse import aconnect_sse
 
 from videoprovider._version import __version__
 from videoprovider.apiclient import api_client, describe, is_loopback, send_bounded
@@ -58,6 +60,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 JWKS_MIN_REFETCH = 60.0
 # Request ids of this process's webhook submits, for deliveries (which name no endpoint).
 MAX_REMEMBERED = 100_000
+# Open status streams at most (the core's `watch_streams` caps them first, 16 by default).
+STREAM_CONNECTIONS = 64
 T = TypeVar("T")
 
 
@@ -80,6 +84,8 @@ class FalProvider:
     status_rate_limit: ClassVar[float] = 10.0
     models: ClassVar[tuple[Any, ...]] = MODELS
     prices: ClassVar[tuple[Any, ...]] = PRICES
+    # Waited requests follow fal's status stream: one request instead of a poll per change.
+    status_stream: ClassVar[bool] = True
 
     def __init__(self, settings: FalSettings, context: ProviderContext) -> None:
         self.settings = settings
@@ -97,6 +103,18 @@ class FalProvider:
                 "User-Agent": agent,
             },
             timeout=timeout,
+        )
+        # Status streams stay open for minutes: connections of their own, so they never
+        # hold up the polls and submits queued on `_http`'s few. The same origin and key.
+        self._streams = api_client(
+            context,
+            base_url=settings.base_url,
+            headers={
+                "Authorization": f"Key {settings.api_key.get_secret_value()}",
+                "User-Agent": agent,
+            },
+            timeout=timeout,
+            max_connections=STREAM_CONNECTIONS,
         )
         # Public documents (schemas, webhook keys): a client that has no key to leak.
         self._public = api_client(
@@ -304,6 +322,10 @@ class FalProvider:
         status = wire.queue_status(wire.json_body(response, "status", str(ref)), ref, now)
         if status is not None:
             return status
+        return await self._outcome(ref)
+
+    async def _outcome(self, ref: wire.TaskRef) -> TaskStatus:
+        """A COMPLETED request's outcome, from its result: a video, the failure, or gone."""
         result = await self._send("GET", ref.path(), "status", str(ref))
         if result.status_code == 429 or result.status_code >= 500:
             raise wire.error_for(result, "status", str(ref))
@@ -311,6 +333,34 @@ class FalProvider:
             why = "fal no longer has this request's result (wrong account, or it expired)."
             return wire.unknown(ref, self.context.clock.now(), why)
         return wire.result_status(result, ref, self.context.clock.now())
+
+    @hookimpl
+    async def videoprovider_watch(self, task_id: str) -> AsyncIterator[TaskStatus]:
+        """The request's status stream [status-stream]: the status JSON as server-sent
+        events until COMPLETED, whose outcome is then read from the result as a poll does."""
+        ref = wire.task_ref(task_id, "watch")
+        path = ref.path("/status/stream")
+        try:
+            async with aconnect_sse(self._streams, "GET", path, params={"logs": "1"}) as source:
+                if source.response.status_code != 200:
+                    raise await wire.stream_error(source.response, str(ref))
+                async for event in source.aiter_sse():
+                    if not event.data:
+                        continue
+                    now = self.context.clock.now()
+                    doc = wire.event_json(event.data, str(ref))
+                    status = wire.queue_status(doc, ref, now)
+                    if status is None:
+                        yield await self._outcome(ref)
+                        return
+                    yield status
+        except httpx.HTTPError as exc:  # httpx_sse.SSEError too: not an event stream
+            raise ProviderUnavailable(
+                f"fal's status stream of {ref} broke: {describe(exc)}.",
+                provider=wire.PROVIDER,
+                operation="watch",
+                task_id=str(ref),
+            ) from exc
 
     @hookimpl
     async def videoprovider_cancel(self, task_id: str) -> TaskStatus:
@@ -432,4 +482,5 @@ class FalProvider:
     @hookimpl
     async def videoprovider_aclose(self) -> None:
         await self._http.aclose()
+        await self._streams.aclose()
         await self._public.aclose()

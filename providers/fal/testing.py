@@ -7,7 +7,8 @@ Fixtures:
   `.schema_url`, `.jwks_url`, `.service.inject(Fault(...))`); configure it with
   `@pytest.mark.fal_emulator(queue_seconds=5, ...)` (`EmulatorConfig` fields).
 * `fal_client`: a `VideoClient("fal")` pointed at it, key `sk-test-fal-emulator`, isolated
-  from your environment, config files and schema cache.
+  from your environment, config files and schema cache; it polls (`watch_streams=0`): to
+  test the status stream, use a `HeldClock` (tests/providers/fal/test_stream.py).
 
 Imports happen inside the fixtures, so loading this plugin costs nothing.
 """
@@ -69,7 +70,14 @@ def emulator_settings(emulator: RunningEmulator) -> dict[str, Any]:
 def fal_client(fal_emulator: RunningEmulator, fal_clock: VirtualClock) -> Iterator[VideoClient]:
     from videoprovider.sync import VideoClient
 
+    # No status stream: it runs in real time and would race the virtual clock, so which of
+    # stream and polls ended a wait would be up to the machine's load.
     with VideoClient(
-        "fal", config=False, environ={}, clock=fal_clock, **emulator_settings(fal_emulator)
+        "fal",
+        config=False,
+        environ={},
+        clock=fal_clock,
+        watch_streams=0,
+        **emulator_settings(fal_emulator),
     ) as client:
         yield client

@@ -119,6 +119,28 @@ def json_body(response: httpx.Response, operation: str, task_id: str | None = No
         ) from None
 
 
+def event_json(data: str, task_id: str) -> Any:
+    """The status object a status-stream event carries [status-stream]."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise errors.ProtocolError(
+            f"fal's status stream sent an event that is not JSON: {excerpt(data)!r}.",
+            provider=PROVIDER,
+            operation="watch",
+            task_id=task_id,
+        ) from None
+
+
+async def stream_error(response: httpx.Response, task_id: str) -> errors.VideoProviderError:
+    """The error for a status stream refused with a non-200 reply (read within a limit)."""
+    from videoprovider.apiclient import read_bounded
+
+    body = await read_bounded(response, 64 * 1024)
+    reply = httpx.Response(response.status_code, headers=response.headers, content=body)
+    return error_for(reply, "watch", task_id)
+
+
 def detail_of(body: Any, fallback: str = "no detail") -> str:
     """fal's `detail`: a message, or FastAPI's list of {loc, msg, type} [errors]."""
     detail = body.get("detail") if isinstance(body, dict) else None

@@ -194,6 +194,27 @@ class TestRefConformance(ProviderConformance):
         return "ref-404"
 """
 
+# The reference provider with a status stream: one request brings the first status (the
+# mock service cannot hold a reply open), later ones come from looking again.
+STREAMING = (
+    "    @hookimpl\n    def videoprovider_http_mounts(self):",
+    """    status_stream = True
+
+    @hookimpl
+    async def videoprovider_watch(self, task_id):
+        import anyio
+
+        while True:
+            status = await self._task("GET", task_id)
+            yield status
+            if status.is_terminal:
+                return
+            await anyio.sleep(0)
+
+    @hookimpl
+    def videoprovider_http_mounts(self):""",
+)
+
 BROKEN = {
     "resends": (
         """        if reply.status_code >= 500:
@@ -259,7 +280,8 @@ def run_kit(
 
 def test_a_correct_provider_passes_the_whole_kit(pytester: pytest.Pytester, install_dist) -> None:
     result = run_kit(pytester, install_dist, REFERENCE)
-    result.assert_outcomes(passed=35, skipped=3)
+    result.assert_outcomes(passed=35, skipped=5)
+    result.stdout.fnmatch_lines(["*ref does not declare status_stream (optional)*"])
 
 
 @pytest.mark.parametrize(
@@ -285,12 +307,47 @@ def test_a_broken_provider_fails_the_kit_saying_what_is_wrong(
     assert result.ret != 0
 
 
+def test_a_provider_with_a_status_stream_runs_the_stream_checks(
+    pytester: pytest.Pytester, install_dist
+) -> None:
+    result = run_kit(pytester, install_dist, REFERENCE.replace(*STREAMING))
+    result.assert_outcomes(passed=37, skipped=3)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (
+            (
+                '            status = await self._task("GET", task_id)\n            yield',
+                '            await self._task("GET", task_id)\n'
+                '            status = await self._task("GET", task_id)\n            yield',
+            ),
+            "*videoprovider_watch made 2 requests to open one stream*",
+        ),
+        (
+            ("            if status.is_terminal:\n                return", "            return"),
+            "*stream of a task that ended stopped at PROCESSING*",
+        ),
+    ],
+    ids=["opens_with_two_requests", "stops_before_the_end"],
+)
+def test_a_broken_status_stream_fails_the_kit_saying_what_is_wrong(
+    pytester: pytest.Pytester, install_dist, broken: tuple[str, str], message: str
+) -> None:
+    provider = REFERENCE.replace(*STREAMING)
+    assert broken[0] in provider
+    result = run_kit(pytester, install_dist, provider.replace(*broken))
+    result.stdout.fnmatch_lines([message])
+    assert result.ret != 0
+
+
 def test_a_provider_without_the_listing_hook_skips_the_listing_checks(
     pytester: pytest.Pytester, install_dist
 ) -> None:
     old, new = BROKEN["no_listing"]
     result = run_kit(pytester, install_dist, REFERENCE.replace(old, new))
-    result.assert_outcomes(passed=25, skipped=13)
+    result.assert_outcomes(passed=25, skipped=15)
     result.stdout.fnmatch_lines(["*ref does not implement videoprovider_list_tasks (optional)*"])
 
 

@@ -163,3 +163,20 @@ def test_recoverable_submits_need_the_recover_hook_and_the_hook_needs_them() -> 
     bad.recoverable_submits = "not a key"  # type: ignore[attr-defined]
     with pytest.raises(ConfigurationError, match="recoverable_submits"):
         check_provider_class("x", bad)
+
+
+def test_a_status_stream_needs_the_watch_hook_and_the_hook_needs_the_declaration() -> None:
+    ops = {Operation.SUBMIT, Operation.STATUS}
+    both = make(ops, **BASIC, videoprovider_watch=1)
+    both.status_stream = True  # type: ignore[attr-defined]
+    check_provider_class("ok", both)
+    declared_only = make(ops, **BASIC)
+    declared_only.status_stream = True  # type: ignore[attr-defined]
+    hook_only = make(ops, **BASIC, videoprovider_watch=1)
+    for cls in (declared_only, hook_only):
+        with pytest.raises(ConfigurationError, match="status_stream"):
+            check_provider_class("x", cls)
+    bad = make(ops, **BASIC, videoprovider_watch=1)
+    bad.status_stream = "yes"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="status_stream"):
+        check_provider_class("x", bad)

@@ -121,16 +121,17 @@ def test_tutorial_tests_pass_and_its_provider_passes_the_kit(
     for name, code in files.items():
         pytester.makepyfile(**{Path(name).stem: code})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
-    result.assert_outcomes(passed=21, skipped=18)
+    result.assert_outcomes(passed=21, skipped=20)
     # Skipped by declaration only: the fault checks (uses_http = False), the settings
     # check that needs a free string setting Acme does not have, and the checks of the
-    # optional task listing, whose hook Acme does not implement.
+    # optional task listing and status stream, whose hooks Acme does not implement.
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
     assert reasons == {
         "acme declares uses_http = False",
         "acme has no string setting that conformance_settings leaves free; set "
         "conformance_string_setting to check precedence with one",
         "acme does not implement videoprovider_list_tasks (optional)",
+        "acme does not declare status_stream (optional)",
     }
 
 

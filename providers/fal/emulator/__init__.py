@@ -7,7 +7,8 @@
 or from a shell: `python -m videoprovider_fal.emulator --port 0` (prints its base URL). It
 checks `Authorization: Key ...`, serves each catalogued endpoint's OpenAPI schema
 (`/api/openapi/queue/openapi.json?endpoint_id=...`, no key), queues requests with positions,
-runs them with logs, answers results (a video URL on `/files/`, or the model's error),
+runs them with logs, streams their status as server-sent events (`.../status/stream`),
+answers results (a video URL on `/files/`, or the model's error),
 cancels for real, injects 429, 5xx and dropped connections, can point reply URLs at another
 host (`reply_base_url`), publishes its ED25519 keys at `/.well-known/jwks.json` and POSTs
 signed deliveries to a submit's `fal_webhook` (`service.webhooks`).

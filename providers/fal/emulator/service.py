@@ -4,13 +4,16 @@ and logs, results, real cancel, faults, the JWKS document and signed webhook del
 Time comes from a clock object (`monotonic()`, `now()`), so tests drive requests with a
 virtual clock. Replies follow fal's shapes [docs/providers/fal.md]: `{"detail": ...}` errors
 (FastAPI's list for validation), `IN_QUEUE`/`IN_PROGRESS`/`COMPLETED`, cancel answering
-`OK`, `CANCELLATION_REQUESTED`, `ALREADY_COMPLETED` or `NOT_FOUND`.
+`OK`, `CANCELLATION_REQUESTED`, `ALREADY_COMPLETED` or `NOT_FOUND`; the status stream
+sends the status JSON as server-sent events until COMPLETED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,19 +23,20 @@ from videoprovider.testing.media import sample_mp4
 
 from ..inputs import check
 from .schemas import openapi
-from .webhooks import Deliverer
+from .webhooks import TICK, Deliverer
 
 SCHEMA_PATH = "/api/openapi/queue/openapi.json"
 JWKS_PATH = "/.well-known/jwks.json"
-FaultKind = Literal["429", "500", "503", "drop", "drop_after"]
-Match = Literal["submit", "status", "result", "cancel", "schema", "jwks", "any"]
+FaultKind = Literal["429", "500", "503", "drop", "drop_after", "cut"]
+Match = Literal["submit", "status", "stream", "result", "cancel", "schema", "jwks", "any"]
 CANCELED = {"error": "Request was cancelled by the user", "error_type": "request_cancelled"}
 
 
 @dataclass
 class Fault:
     """Misbehave on the next `count` requests of kind `match` (`drop_after`: do the work,
-    then close the connection unanswered)."""
+    then close the connection unanswered; `cut`: a status stream sends its first event,
+    then the connection breaks when the next one is due)."""
 
     kind: FaultKind
     match: Match = "any"
@@ -128,10 +132,12 @@ class FalService:
             return _detail(int(fault.kind), "Internal Server Error")
         if fault is not None and fault.kind == "drop":
             return Response(drop=True)
+        if kind == "stream":
+            return self._route(req, kind, cut=fault is not None and fault.kind == "cut")
         reply = self._route(req, kind)
         return Response(drop=True) if fault is not None else reply
 
-    def _route(self, req: Request, kind: str) -> Response:
+    def _route(self, req: Request, kind: str, *, cut: bool = False) -> Response:
         if kind == "schema":
             doc = openapi(req.query.get("endpoint_id", ""))
             return _json(200, doc) if doc else _detail(404, "Endpoint not found")
@@ -153,8 +159,12 @@ class FalService:
             if kind == "cancel":
                 return _json(404, {"status": "NOT_FOUND"})
             return _detail(404, f"Request {request_id} not found")
+        logs = req.query.get("logs") in ("1", "true")
         if kind == "status":
-            return _json(200, self._status_view(found, now, req.query.get("logs") in ("1", "true")))
+            return _json(200, self._status_view(found, now, logs))
+        if kind == "stream":
+            headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            return Response(200, headers=headers, stream=self._events(found, logs, cut))
         if kind == "result":
             return self._result(found, now)
         return self._cancel(found, now)
@@ -219,6 +229,23 @@ class FalService:
             elif p.fail:
                 view.update(error="Content policy violation", error_type="content_policy")
         return view
+
+    async def _events(self, p: QueuedRequest, logs: bool, cut: bool) -> AsyncIterator[bytes]:
+        """The status stream [status-stream]: an event whenever the status (position, logs)
+        changes, the same JSON as a status reply; closed after the COMPLETED one."""
+        yield b": connected\n\n"  # a comment, as fal's keep-alives are: readers skip it
+        last = ""
+        while True:
+            view = self._status_view(p, self.clock.monotonic(), logs)
+            said = json.dumps(view)
+            if said != last:
+                if cut and last:
+                    raise ConnectionResetError("the emulator cuts this stream (a fault)")
+                yield f"data: {said}\n\n".encode()
+                last = said
+                if view["status"] == "COMPLETED":
+                    return
+            await asyncio.sleep(TICK)  # real time: the emulator's clock may be a test's
 
     def _outcome(self, p: QueuedRequest) -> tuple[int, dict[str, Any]]:
         if p.canceled_at is not None:
@@ -303,6 +330,8 @@ def _kind(method: str, path: str) -> str:
         tail = parts[parts.index("requests") + 1 :]
         if method == "GET" and len(tail) == 2 and tail[1] == "status":
             return "status"
+        if method == "GET" and tail[1:] == ["status", "stream"]:
+            return "stream"
         if method == "GET" and len(tail) == 1:
             return "result"
         if method == "PUT" and len(tail) == 2 and tail[1] == "cancel":

@@ -95,3 +95,56 @@ async def test_cancel_of_an_unknown_request_is_not_found() -> None:
     script = {CANCEL: httpx.Response(404, json={"status": "NOT_FOUND"})}
     with pytest.raises(TaskNotFound):
         await _run(script, lambda p: p.videoprovider_cancel(task_id=TASK))
+
+
+STREAM = ("GET", f"/fal-ai/veo3/requests/{RID}/status/stream")
+SSE = {"Content-Type": "text/event-stream"}
+
+
+async def _watched(script: Script) -> tuple[list[Any], list[httpx.Request]]:
+    async def follow(provider: FalProvider) -> list[Any]:
+        return [s async for s in provider.videoprovider_watch(task_id=TASK)]
+
+    got, seen = await _run(script, follow)
+    return got, seen
+
+
+async def test_the_status_stream_maps_each_event_and_reads_the_result_at_the_end() -> None:
+    events = (
+        b": keep-alive\n\n"
+        b'data: {"status": "IN_QUEUE", "queue_position": 3}\n\n'
+        b'data: {"status": "IN_PROGRESS", "logs": []}\n\n'
+        b'data: {"status": "COMPLETED", "logs": []}\n\n'
+    )
+    video = {"video": {"url": "https://v3.fal.media/files/x.mp4"}}
+    script = {
+        STREAM: httpx.Response(200, headers=SSE, content=events),
+        RESULT: httpx.Response(200, json=video),
+    }
+    got, seen = await _watched(script)
+    assert [s.state for s in got] == [TaskState.PENDING, TaskState.PROCESSING, TaskState.COMPLETED]
+    assert got[0].queue_position == 3 and got[-1].video_url.endswith("x.mp4")
+    assert [r.url.path for r in seen] == [STREAM[1], RESULT[1]]
+    assert seen[0].url.params["logs"] == "1"
+    assert seen[0].headers["accept"] == "text/event-stream"
+    assert all(r.headers["authorization"] == "Key sk-test-fal-provider" for r in seen)
+    assert all(r.url.host == "queue.fal.run" for r in seen)  # the configured origin only
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (httpx.Response(401, json={"detail": "bad key"}), "AuthenticationError"),
+        (httpx.Response(429, headers={"Retry-After": "4"}, json={}), "RateLimited"),
+        (httpx.Response(200, json={"status": "IN_QUEUE"}), "ProviderUnavailable"),  # not SSE
+        (httpx.Response(200, headers=SSE, content=b"data: {oops\n\n"), "ProtocolError"),
+    ],
+)
+async def test_a_refused_or_garbled_status_stream_raises_for_the_fallback(
+    reply: httpx.Response, error: str
+) -> None:
+    with pytest.raises(Exception) as info:
+        await _watched({STREAM: reply})
+    assert type(info.value).__name__ == error
+    if error == "RateLimited":
+        assert info.value.retry_after == 4.0  # type: ignore[attr-defined]

@@ -1,0 +1,94 @@
+"""A real provider behind the gateway: DashScope's emulator on 127.0.0.1, one clock for both.
+
+The gateway maps OpenAI's `size` and `seconds` onto DashScope's fields, refuses what the
+model does not offer before anything is sent, and keeps a task DashScope cannot cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient
+
+from videoprovider.config import load_config
+from videoprovider.server import create_app
+from videoprovider.testing.clocks import HeldClock
+from videoprovider_dashscope.testing import TEST_KEY
+
+from .conftest import write_config
+
+MODEL = "dashscope/wan2.5-t2v-preview"
+
+
+@pytest.fixture
+def dashscope_clock() -> HeldClock:
+    return HeldClock()
+
+
+@pytest.fixture
+def gateway(
+    tmp_path: Path, dashscope_emulator: Any, dashscope_clock: HeldClock
+) -> Iterator[TestClient]:
+    config = write_config(
+        tmp_path,
+        extra=(
+            "download_allow_private = true\n"
+            f'[dashscope]\napi_key = "{TEST_KEY}"\nbase_url = "{dashscope_emulator.base_url}"\n'
+        ),
+    )
+    app = create_app(load_config(config=config), clock=dashscope_clock)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_size_and_seconds_reach_dashscope_in_its_own_fields(
+    gateway: TestClient, dashscope_emulator: Any
+) -> None:
+    made = gateway.post(
+        "/v1/videos",
+        json={"model": MODEL, "prompt": "A lighthouse", "size": "1280x720", "seconds": "5"},
+    )
+    assert made.status_code == 200, made.text
+    assert made.json()["status"] == "queued" and made.json()["size"] == "1280x720"
+    (submit,) = dashscope_emulator.service.requests_of("submit")
+    assert submit.body["parameters"]["size"] == "1280*720"
+    assert submit.body["parameters"]["duration"] == 5
+
+
+@pytest.mark.parametrize(("field", "value"), [("seconds", "7"), ("size", "1000x1000")])
+def test_what_the_model_does_not_offer_is_refused_unsent(
+    gateway: TestClient, dashscope_emulator: Any, field: str, value: str
+) -> None:
+    answer = gateway.post("/v1/videos", json={"model": MODEL, "prompt": "A cat", field: value})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == field
+    assert dashscope_emulator.service.requests_of("submit") == []
+
+
+def test_a_running_dashscope_task_cannot_be_deleted_and_is_kept(gateway: TestClient) -> None:
+    made = gateway.post("/v1/videos", json={"model": MODEL, "prompt": "A cat"}).json()
+    answer = gateway.delete(f"/v1/videos/{made['id']}")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "cancel_unsupported"
+    assert gateway.get(f"/v1/videos/{made['id']}").status_code == 200
+
+
+def test_a_dashscope_video_is_stored_when_it_completes(
+    gateway: TestClient, dashscope_clock: HeldClock
+) -> None:
+    made = gateway.post("/v1/videos", json={"model": MODEL, "prompt": "A cat"}).json()
+    assert gateway.portal is not None
+    for _ in range(1000):  # time moves on in steps; bounded by count
+        gateway.portal.call(dashscope_clock.advance, 5)
+        video = gateway.get(f"/v1/videos/{made['id']}").json()
+        if video["status"] in ("completed", "failed"):
+            break
+    assert video["status"] == "completed", video
+    content = gateway.get(f"/v1/videos/{made['id']}/content")
+    assert content.status_code == 200 and content.content[4:8] == b"ftyp"
