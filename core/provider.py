@@ -138,6 +138,9 @@ class Declaration:
       the provider implements `videoprovider_recover_submit`: a submit whose reply was lost
       is then found again by that id (`tasks resume`, `tasks reconcile`), never guessed at.
       Default None.
+    * `notice_interval`: seconds within which notices (`WebhookDelivery.notice`) for one
+      task prompt at most one status request (core/notices.py); later ones in the
+      interval are answered as replays. Default 30.
     """
 
     capabilities: frozenset[Operation]
@@ -151,6 +154,7 @@ class Declaration:
     local_service: bool = False
     pushes_updates: bool = False
     recoverable_submits: str | None = None
+    notice_interval: float = 30.0
 
     @classmethod
     def of(cls, provider: object, name: str = "?") -> Declaration:
@@ -218,6 +222,9 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     typical = values.get("typical_task_seconds", 60.0)
     if isinstance(typical, bool) or not isinstance(typical, (int, float)) or typical <= 0:
         return "typical_task_seconds", f"{typical!r} is not a positive number of seconds"
+    interval = values.get("notice_interval", 30.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+        return "notice_interval", f"{interval!r} is not a number of seconds (0 or more)"
     limit = values.get("status_rate_limit")
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0
