@@ -142,6 +142,9 @@ class Declaration:
       stream (implements `videoprovider_watch`): a waited task's statuses then come from
       one stream instead of repeated polls, within the request budget, with polling as the
       fallback (core/watching.py). Default False.
+    * `notice_interval`: seconds within which notices (`WebhookDelivery.notice`) for one
+      task prompt at most one status request (core/notices.py); later ones in the
+      interval are answered as replays. Default 30.
     """
 
     capabilities: frozenset[Operation]
@@ -156,6 +159,7 @@ class Declaration:
     pushes_updates: bool = False
     recoverable_submits: str | None = None
     status_stream: bool = False
+    notice_interval: float = 30.0
 
     @classmethod
     def of(cls, provider: object, name: str = "?") -> Declaration:
@@ -223,6 +227,9 @@ def _check(values: dict[str, Any]) -> tuple[str, str] | None:
     typical = values.get("typical_task_seconds", 60.0)
     if isinstance(typical, bool) or not isinstance(typical, (int, float)) or typical <= 0:
         return "typical_task_seconds", f"{typical!r} is not a positive number of seconds"
+    interval = values.get("notice_interval", 30.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+        return "notice_interval", f"{interval!r} is not a number of seconds (0 or more)"
     limit = values.get("status_rate_limit")
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0

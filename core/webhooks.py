@@ -6,7 +6,8 @@ A host that can receive HTTP hands each delivery to `client.receive_webhook(head
 ends the waits on that task without another poll, and tells host plugins. A delivery that
 only announces that a task finished (a *notice*: DashScope's completion events carry no
 video URL) costs one status request instead, ahead of every other poll, and that status
-ends the waits. Polling goes on at a low rate as a safety net, so a lost delivery never
+ends the waits; notices cost at most one such request per task per interval
+(core/notices.py). Polling goes on at a low rate as a safety net, so a lost delivery never
 loses a task.
 """
 
@@ -21,6 +22,7 @@ import anyio
 
 from .errors import VideoProviderError, WebhookRejected
 from .models import Task, TaskStatus, WebhookDelivery
+from .notices import NoticeGate
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -89,6 +91,7 @@ class Inbox:
         self._hosts = waiter.hosts
         self._waiter = waiter
         self._seen = SeenDeliveries()
+        self._notices = NoticeGate()
 
     async def receive(
         self, backend: Backend, headers: Mapping[str, str], body: bytes
@@ -108,12 +111,19 @@ class Inbox:
             return None
         status = delivery.status
         if delivery.notice:
-            if backend.scheduler.confirm(status.provider, status.task_id):
-                return status  # the waits' own poll fetches it, ahead of the others
-            if await self._calls.recorder.knows(status.provider, status.task_id) is False:
+            key = (status.provider, status.task_id)
+            if (
+                not backend.scheduler.waits_on(*key)
+                and await self._calls.recorder.knows(*key) is False
+            ):
                 # Not one of ours: a service may push every task of the account (EventBridge
                 # does), and fetching other programs' tasks would spend the account's budget.
                 return status
+            interval = backend.declared.notice_interval
+            if not self._notices.admit(*key, backend.scheduler.clock.monotonic(), interval):
+                return None  # this task was asked about within the interval (core/notices.py)
+            if backend.scheduler.confirm(*key):
+                return status  # the waits' own poll fetches it, ahead of the others
             # Nobody in this process waits on it: fetch it here, through the client's status
             # call, so the journal and host plugins see the real final status.
             task = Task(provider=status.provider, task_id=status.task_id)
@@ -121,6 +131,7 @@ class Inbox:
                 status = await self._calls.status(task)
             except BaseException:
                 self._seen.forget(backend.name, delivery.id)
+                self._notices.release(*key)
                 raise
         else:
             status = await self._calls.record(

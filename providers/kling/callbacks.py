@@ -3,16 +3,15 @@
 Kling signs no callback [callback-protocol]: anyone who knows the URL can post one. So a
 delivery names a task and the state it claims, and nothing more is believed: the client asks
 Kling for the task (one status request, in the budget, none for a task its journal does not
-know) and only that answer changes anything. Within NOTICE_INTERVAL of one callback for a
-task, later ones are handed on as replays of it, so a flood costs one request per task per
-interval.
+know) and only that answer changes anything. The core lets at most one such request per
+task through per `notice_interval` (core/notices.py), so a flood of forged callbacks, each
+with an id of its own, costs one request per task per interval.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from videoprovider.clock import Clock
@@ -21,12 +20,9 @@ from videoprovider.models import TaskStatus, WebhookDelivery
 
 from . import wire
 
-__all__ = ["NOTICE_INTERVAL", "CallbackReader"]
+__all__ = ["CallbackReader"]
 
 log = logging.getLogger("videoprovider.kling")
-
-NOTICE_INTERVAL = 30.0
-NOTICES_KEPT = 10_000
 
 
 class CallbackReader:
@@ -34,7 +30,6 @@ class CallbackReader:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._notices: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def read(self, body: bytes) -> WebhookDelivery:
         where: dict[str, Any] = {"provider": wire.PROVIDER, "operation": "webhook"}
@@ -71,19 +66,6 @@ class CallbackReader:
             state=state,
             checked_at=self._clock.now(),
         )
-        delivery_id = self._throttled(status.task_id, f"{said}:{task.get('updated_at')}")
+        delivery_id = f"{status.task_id}:{said}:{task.get('updated_at')}"
         log.info("callback: task %s says %s (a notice; to be confirmed)", status.task_id, said)
         return WebhookDelivery(id=delivery_id, status=status, notice=True)
-
-    def _throttled(self, task_id: str, what: str) -> str:
-        """The delivery id of a callback: its own, or within NOTICE_INTERVAL of the last one
-        for the task, that one's (so the client takes it for a replay and asks nothing)."""
-        delivery_id, now = f"{task_id}:{what}", self._clock.monotonic()
-        last = self._notices.get(task_id)
-        if last is not None and now - last[0] < NOTICE_INTERVAL:
-            return last[1]
-        self._notices[task_id] = (now, delivery_id)
-        self._notices.move_to_end(task_id)
-        while len(self._notices) > NOTICES_KEPT:
-            self._notices.popitem(last=False)
-        return delivery_id

@@ -37,7 +37,7 @@ from videoprovider.prices import Price
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings, single_attempt
 
 from . import wire
-from .auth import TokenSigner
+from .auth import bearer
 from .callbacks import CallbackReader
 from .catalog import Kind, model_infos
 from .request import EXTERNAL_ID, build_create, kind_of
@@ -77,8 +77,12 @@ class KlingProvider:
         self.context = context
         self.local_service = is_loopback(httpx.URL(settings.base_url).host)
         self.pushes_updates = settings.callback_url is not None
-        self._signer = TokenSigner(
-            settings.access_key, settings.secret_key, context.clock, settings.jwt_lifetime
+        self._signer = bearer(
+            settings.api_key,
+            settings.access_key,
+            settings.secret_key,
+            context.clock,
+            settings.jwt_lifetime,
         )
         headers = {
             "Accept": "application/json",

@@ -1,11 +1,12 @@
-"""The `[kling]` settings: the access key pair, where requests go, the default model."""
+"""The `[kling]` settings: the credentials (an API key, or the older access key pair), where
+requests go, the default model."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from videoprovider.apiclient import is_loopback
@@ -35,16 +36,24 @@ class KlingSettings(ProviderSettings):
     """Settings of the Kling provider (`[kling]` in the config file)."""
 
     env_vars: ClassVar[dict[str, tuple[str, ...]]] = {
+        "api_key": ("KLING_API_KEY",),
         "access_key": ("KLING_ACCESS_KEY",),
         "secret_key": ("KLING_SECRET_KEY",),
         "base_url": ("KLING_BASE_URL",),
     }
 
-    access_key: SecretStr = Field(
-        description="The access key (AK) of a Kling API key pair; the token's issuer."
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="A Kling API key, sent as the bearer token (the docs' current way; it "
+        "wins over the key pair when both are set).",
     )
-    secret_key: SecretStr = Field(
-        description="The secret key (SK) the request tokens are signed with (kept secret)."
+    access_key: SecretStr | None = Field(
+        default=None,
+        description="The access key (AK) of a Kling key pair; the signed token's issuer.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The secret key (SK) the request tokens are signed with (kept secret).",
     )
     base_url: str = Field(
         default=DEFAULT_BASE_URL,
@@ -90,13 +99,32 @@ class KlingSettings(ProviderSettings):
         json_schema_extra=_UNTRUSTED_OK,
     )
 
-    @field_validator("access_key", "secret_key")
+    @field_validator("api_key", "access_key", "secret_key")
     @classmethod
-    def _key(cls, v: SecretStr, info: object) -> SecretStr:
+    def _key(cls, v: SecretStr | None, info: object) -> SecretStr | None:
         name = getattr(info, "field_name", "key")
+        if v is None:
+            return None
         if not v.get_secret_value().strip():
             raise ValueError(f"{name} is empty; set KLING_{str(name).upper()}")
         return SecretStr(v.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _credentials(self) -> KlingSettings:
+        if self.api_key is not None:
+            return self
+        if self.access_key is None and self.secret_key is None:
+            raise ValueError(
+                "Kling needs credentials: set api_key (KLING_API_KEY), or the key pair "
+                "access_key and secret_key (KLING_ACCESS_KEY, KLING_SECRET_KEY)"
+            )
+        missing = "secret_key" if self.secret_key is None else "access_key"
+        if self.access_key is None or self.secret_key is None:
+            raise ValueError(
+                f"{missing} is missing: the key pair needs both access_key and secret_key "
+                f"(set KLING_{missing.upper()}), or set api_key (KLING_API_KEY) instead"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod

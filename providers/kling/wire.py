@@ -127,8 +127,8 @@ def error_for(
     if (code is not None and 1000 <= code < 1100) or (code is None and status == 401):
         return errors.AuthenticationError(
             said,
-            hint="Check KLING_ACCESS_KEY and KLING_SECRET_KEY (one key pair, from the "
-            "console of the region of base_url).",
+            hint="Check KLING_API_KEY, or KLING_ACCESS_KEY and KLING_SECRET_KEY (one key "
+            "pair), from the console of the region of base_url.",
             **where,
         )
     if code in ACCOUNT_CODES:

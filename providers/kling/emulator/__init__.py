@@ -4,7 +4,8 @@
         emu.service.inject(Fault("drop_after", match="create"))
 
 or from a shell: `python -m videoprovider_kling.emulator --port 0` (prints its base URL).
-It verifies each request's JWT (signature, issuer, nbf, exp: codes 1001-1004), creates
+It verifies each request's JWT (signature, issuer, nbf, exp: codes 1001-1004) or API key
+(`TEST_API_KEY`), creates
 text2video, image2video and multi-image2video tasks and runs each kind on its own time on an
 injectable clock, answers queries by task id or external_task_id, refuses a repeated
 external_task_id, injects any error code and dropped replies, POSTs unsigned callbacks to a
@@ -21,10 +22,18 @@ from functools import partial
 
 from videoprovider.testing.emulator import EmulatorClock, base_url, in_thread, serve
 
-from .service import TEST_ACCESS_KEY, TEST_SECRET_KEY, EmulatorConfig, Fault, KlingService
+from .service import (
+    TEST_ACCESS_KEY,
+    TEST_API_KEY,
+    TEST_SECRET_KEY,
+    EmulatorConfig,
+    Fault,
+    KlingService,
+)
 
 __all__ = [
     "TEST_ACCESS_KEY",
+    "TEST_API_KEY",
     "TEST_SECRET_KEY",
     "EmulatorConfig",
     "Fault",

@@ -7,7 +7,13 @@ import asyncio
 
 from videoprovider.testing.emulator import serve_until_signalled
 
-from .service import TEST_ACCESS_KEY, TEST_SECRET_KEY, EmulatorConfig, KlingService
+from .service import (
+    TEST_ACCESS_KEY,
+    TEST_API_KEY,
+    TEST_SECRET_KEY,
+    EmulatorConfig,
+    KlingService,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,11 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--access-key", default=TEST_ACCESS_KEY)
     parser.add_argument("--secret-key", default=TEST_SECRET_KEY)
+    parser.add_argument("--api-key", default=TEST_API_KEY)
     parser.add_argument(
         "--seconds", type=float, default=None, help="run time of every task kind, in seconds"
     )
     args = parser.parse_args(argv)
-    config = EmulatorConfig(keys={args.access_key: args.secret_key})
+    config = EmulatorConfig(keys={args.access_key: args.secret_key}, api_keys=(args.api_key,))
     if args.seconds is not None:
         config.seconds = {kind: args.seconds for kind in config.seconds}
     service = KlingService(config)

@@ -35,6 +35,7 @@ HTTP_OF = {
 REFUSED = "Failure to pass the risk control system"
 TEST_ACCESS_KEY = "ak-test-emulator"
 TEST_SECRET_KEY = "sk-test-emulator-secret-0123456789abcdef"
+TEST_API_KEY = "sk-test-emulator-api-key-0123456789abcdef"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Fault:
 @dataclass
 class EmulatorConfig:
     keys: dict[str, str] = field(default_factory=lambda: {TEST_ACCESS_KEY: TEST_SECRET_KEY})
+    api_keys: tuple[str, ...] = (TEST_API_KEY,)
     seconds: dict[str, float] = field(
         default_factory=lambda: {"t2v": 60.0, "i2v": 90.0, "mi2v": 120.0}
     )
@@ -128,7 +130,10 @@ class KlingService:
         if fault is not None and isinstance(fault.code, int):
             return _reply(fault.code, f"injected error {fault.code}")
         refused = check_token(
-            req.headers.get("authorization", ""), self.config.keys, self.clock.now().timestamp()
+            req.headers.get("authorization", ""),
+            self.config.keys,
+            self.clock.now().timestamp(),
+            self.config.api_keys,
         )
         if refused is not None:
             return _reply(*refused)

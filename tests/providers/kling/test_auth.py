@@ -1,6 +1,8 @@
 """The request token: signed with PyJWT, renewed before it ends, verified by the emulator."""
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import jwt
 import pytest
@@ -8,9 +10,14 @@ from pydantic import SecretStr
 
 from videoprovider import VideoClient
 from videoprovider.clock import VirtualClock
-from videoprovider.errors import AuthenticationError
-from videoprovider_kling.auth import TokenSigner
-from videoprovider_kling.emulator import TEST_ACCESS_KEY, TEST_SECRET_KEY, RunningEmulator
+from videoprovider.errors import AuthenticationError, ConfigurationError
+from videoprovider_kling.auth import ApiKey, TokenSigner
+from videoprovider_kling.emulator import (
+    TEST_ACCESS_KEY,
+    TEST_API_KEY,
+    TEST_SECRET_KEY,
+    RunningEmulator,
+)
 from videoprovider_kling.emulator.tokens import check_token
 
 AK, SK = "ak-test-unit", "sk-test-unit-0123456789abcdef0123456789"
@@ -128,3 +135,78 @@ def test_tokens_signed_over_a_long_wait_stay_valid(
     task = kling_client.submit("a cat")
     kling_clock.advance(3 * 3600)  # six token lifetimes later
     assert kling_client.status(task).state.value == "COMPLETED"
+
+
+# -- the API key (Kling's current auth, beside the key pair) ------------------------------
+
+
+def test_an_api_key_alone_is_the_bearer_token_and_generates_end_to_end(
+    kling_emulator: RunningEmulator, kling_clock: VirtualClock, tmp_path: Path
+) -> None:
+    with VideoClient(
+        "kling", config=False, environ={}, clock=kling_clock, api_key=TEST_API_KEY,
+        base_url=kling_emulator.base_url,
+    ) as client:  # fmt: skip
+        result = client.generate("a cat", tmp_path / "cat.mp4")
+        report = json.dumps(client.settings_report(), default=str)
+    assert result.status.state.value == "COMPLETED" and (tmp_path / "cat.mp4").stat().st_size
+    assert TEST_API_KEY not in report
+    assert ApiKey(SecretStr(TEST_API_KEY)).authorization() == f"Bearer {TEST_API_KEY}"
+    assert TEST_API_KEY not in repr(ApiKey(SecretStr(TEST_API_KEY)))
+
+
+def test_the_api_key_wins_over_the_key_pair(
+    kling_emulator: RunningEmulator, kling_clock: VirtualClock
+) -> None:
+    with VideoClient(
+        "kling", config=False, environ={}, clock=kling_clock, api_key=TEST_API_KEY,
+        access_key=TEST_ACCESS_KEY, secret_key="sk-test-wrong-0123456789abcdef0123456789",
+        base_url=kling_emulator.base_url,
+    ) as client:  # fmt: skip
+        assert client.submit("a cat").task_id.startswith("t2v-")
+
+
+def test_a_wrong_api_key_is_an_authentication_error_that_never_shows_it(
+    kling_emulator: RunningEmulator, kling_clock: VirtualClock
+) -> None:
+    wrong = "sk-test-wrong-api-key-0123456789"
+    with (
+        VideoClient(
+            "kling", config=False, environ={}, clock=kling_clock, api_key=wrong,
+            base_url=kling_emulator.base_url,
+        ) as client,
+        pytest.raises(AuthenticationError) as caught,
+    ):  # fmt: skip
+        client.submit("a cat")
+    assert caught.value.code == "1002" and "KLING_API_KEY" in (caught.value.hint or "")
+    assert wrong not in str(caught.value) + repr(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({}, "api_key"),
+        ({"access_key": TEST_ACCESS_KEY}, "secret_key"),
+        ({"secret_key": TEST_SECRET_KEY}, "access_key"),
+        ({"api_key": "  "}, "api_key"),
+    ],
+)
+def test_missing_credentials_are_refused_before_any_request_naming_the_setting(
+    kling_emulator: RunningEmulator, given: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named) as caught:
+        VideoClient("kling", config=False, environ={}, base_url=kling_emulator.base_url, **given)
+    assert "KLING_" in str(caught.value)
+    assert TEST_SECRET_KEY not in str(caught.value)
+    assert kling_emulator.service.requests == []
+
+
+def test_the_api_key_comes_from_kling_api_key(
+    kling_emulator: RunningEmulator, kling_clock: VirtualClock
+) -> None:
+    environ = {"KLING_API_KEY": TEST_API_KEY}
+    with VideoClient(
+        "kling", config=False, environ=environ, clock=kling_clock,
+        base_url=kling_emulator.base_url,
+    ) as client:  # fmt: skip
+        assert client.submit("a cat").task_id.startswith("t2v-")
