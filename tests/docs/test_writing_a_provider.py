@@ -186,16 +186,17 @@ def test_the_http_provider_passes_the_kit_against_its_emulator(
     ((name, code),) = tutorial_files("tests/test_bolt").items()
     pytester.makepyfile(**{Path(name).stem: code})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-rs")
-    # Nothing skipped but by declaration: Bolt has no free string setting, no listing and
-    # no client-chosen task ids.
+    # Nothing skipped but by declaration: Bolt has no free string setting, no listing, no
+    # client-chosen task ids and no status stream.
     reasons = {line.split(": ")[-1] for line in result.outlines if line.startswith("SKIPPED")}
     assert reasons == {
         "bolt has no string setting that conformance_settings leaves free; set "
         "conformance_string_setting to check precedence with one",
         "bolt does not implement videoprovider_list_tasks (optional)",
         "bolt does not declare recoverable_submits",
+        "bolt does not declare status_stream (optional)",
     }, "\n".join(result.outlines[-40:])
-    result.assert_outcomes(passed=24, skipped=14)
+    result.assert_outcomes(passed=24, skipped=16)
 
 
 def test_the_http_provider_generates_and_cancels_through_the_client(
