@@ -32,7 +32,7 @@ from .config_files import ConfigArg, Layer, default_config_paths, merge, read_la
 from .errors import ConfigurationError
 from .prices import Price, user_prices
 from .redact import redact_userinfo
-from .trust import InsecurePermissionsWarning, is_secret
+from .trust import InsecurePermissionsWarning, SettingsModel, is_secret
 
 __all__ = [
     "Config",
@@ -49,7 +49,7 @@ ENV_PREFIX = "VIDEOPROVIDER_"
 M = TypeVar("M", bound=BaseModel)
 
 
-class CoreSettings(BaseModel):
+class CoreSettings(SettingsModel):
     """Settings of videoprovider itself (not of any one provider).
 
     A field a working-directory config file may set carries

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from .catalog import ModelInfo
 from .clock import Clock, SystemClock
 from .prices import Price
+from .trust import SettingsModel
 
 __all__ = [
     "Declaration",
@@ -58,7 +59,7 @@ class Operation(str, Enum):
         return f"videoprovider_{self.value}"
 
 
-class ProviderSettings(BaseModel):
+class ProviderSettings(SettingsModel):
     """Base class of a provider's settings: the `[<provider>]` section of the config file.
 
     Each field can also be set by the environment variable `VIDEOPROVIDER_<PROVIDER>_<FIELD>`

@@ -39,6 +39,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = [
     "ALLOW_UNTRUSTED",
     "InsecurePermissionsWarning",
+    "SettingsModel",
     "is_secret",
     "read_config_file",
     "refuse_untrusted",
@@ -68,6 +69,25 @@ class InsecurePermissionsWarning(UserWarning):
 def _extra(info: FieldInfo) -> Mapping[str, Any]:
     extra = info.json_schema_extra
     return extra if isinstance(extra, Mapping) else {}
+
+
+class SettingsModel(BaseModel):
+    """A settings model whose repr never shows a secret: fields that `is_secret` names are
+    masked even when typed `str`, and the userinfo of every URL is `***` (core/redact.py),
+    so a `base_url` of https://user:PASSWORD@host prints without its password."""
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        from .redact import redact_userinfo
+
+        fields = type(self).model_fields
+        for name, value in super().__repr_args__():
+            info = fields.get(name) if name else None
+            if info is not None and is_secret(info) and value is not None:
+                yield name, value if isinstance(value, (SecretStr, SecretBytes)) else "**********"
+            elif isinstance(value, str):
+                yield name, redact_userinfo(value)
+            else:
+                yield name, value
 
 
 def is_secret(info: FieldInfo) -> bool:

@@ -80,3 +80,23 @@ def test_httpx_request_logs_drop_passwords(caplog: pytest.LogCaptureFixture) -> 
     url = httpx.URL(f"https://u:{PASSWORD}@h.example/v.mp4")
     logging.getLogger("httpx").info("HTTP Request: %s %s", "GET", url)
     assert PASSWORD not in caplog.text and "h.example" in caplog.text
+
+
+def test_settings_reprs_show_no_url_password_and_no_secret_typed_as_str() -> None:
+    from pydantic import Field
+
+    from videoprovider.config import CoreSettings
+    from videoprovider.provider import ProviderSettings
+    from videoprovider_replicate.settings import ReplicateSettings
+
+    class Flagged(ProviderSettings):
+        token: str = Field(json_schema_extra={"secret": True})
+
+    shown = [
+        repr(ReplicateSettings(api_token="sk-test-0", base_url=f"https://u:{PASSWORD}@h.x/v1")),
+        str(CoreSettings(journal_url=f"postgresql://app:{PASSWORD}@db/video")),
+        repr(Flagged(token=PASSWORD)),
+    ]
+    for text in shown:
+        assert PASSWORD not in text
+    assert "https://***@h.x/v1" in shown[0] and "postgresql://***@db/video" in shown[1]
