@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from .catalog import ModelInfo
 from .clock import Clock, SystemClock
