@@ -26,6 +26,7 @@ def test_security_md_names_only_tests_that_exist() -> None:
     missing = [
         f"{path}::{name}"
         for path, name in tests
-        if not re.search(rf"def {name}\(", (ROOT / path).read_text())
+        if not (ROOT / path).is_file()
+        or not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(), re.M)
     ]
     assert missing == []
