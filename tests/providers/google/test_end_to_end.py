@@ -96,14 +96,15 @@ def test_invalid_values_are_refused_before_any_request(
     assert google_emulator.service.requests == []
 
 
-def test_cancel_is_refused_with_the_reason_and_no_request(
+def test_cancel_of_a_veo_task_is_refused_naming_the_model_with_no_request(
     google_client: VideoClient, google_emulator: RunningEmulator
 ) -> None:
-    task = google_client.submit("a cat")
+    task = google_client.submit("a cat", model="veo-3.0-fast-generate-001")
     before = len(google_emulator.service.requests)
-    with pytest.raises(UnsupportedOperation, match="no cancel"):
+    with pytest.raises(UnsupportedOperation, match=r"veo-3\.0-fast-generate-001.*no cancel"):
         google_client.cancel(task)
     assert len(google_emulator.service.requests) == before
+    assert google_client.status(task).state is not TaskState.CANCELED
 
 
 def test_filtered_results_fail_with_the_reason(google_client: VideoClient) -> None:
