@@ -32,7 +32,6 @@ from videoprovider.errors import (
     TaskFailed,
     TaskNotFound,
     TaskNotReady,
-    UnsupportedOperation,
 )
 from videoprovider.hookspecs import hookimpl
 from videoprovider.models import Task, TaskState, TaskStatus, VideoRequest
@@ -331,51 +330,3 @@ class VeoProvider:
     @hookimpl
     async def videoprovider_aclose(self) -> None:
         await self._http.aclose()
-
-
-class GoogleProvider(VeoProvider):
-    """Veo and Gemini Omni video models on the Gemini API (generativelanguage.googleapis.com).
-
-    Cancel is the Interactions API's (Gemini Omni) alone: a Veo operation has none, so the
-    cancel hook refuses a Veo task with UnsupportedOperation, naming its model, before any
-    request (the client and the CLI treat it as any other refused operation).
-    """
-
-    capabilities: ClassVar[frozenset[Operation]] = frozenset(
-        {Operation.SUBMIT, Operation.STATUS, Operation.URL, Operation.CANCEL}
-    )
-    unsupported: ClassVar[dict[Operation, str]] = {}
-
-    @hookimpl
-    async def videoprovider_cancel(self, task_id: str) -> TaskStatus:
-        name = self.context.name
-        if not interactions.is_interaction(task_id):
-            match = self.operation_names.fullmatch(task_id) if isinstance(task_id, str) else None
-            model = match[1] if match else "a Veo model"
-            raise UnsupportedOperation(
-                f"{task_id} is an operation of {model}: {self.service} documents no cancel "
-                "for Veo operations, so it runs to its end. Only Gemini Omni interactions "
-                f"({interactions.PREFIX}<id>) can be cancelled; nothing was sent.",
-                provider=name,
-                operation="cancel",
-                task_id=str(task_id),
-                hint="Nothing was sent. Wait for the task, or leave it: it cannot be stopped.",
-            )
-        path = interactions.path(task_id, "cancel", name) + "/cancel"
-        try:
-            response = await send_bounded(self._http, "POST", path, max_bytes=MAX_INLINE_REPLY)
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(
-                f"Calling {self.service} (cancel) failed: {describe(exc)}.",
-                provider=name,
-                operation="cancel",
-                task_id=task_id,
-            ) from exc
-        if response.status_code == 404:
-            return wire.unknown_status(task_id, self.context.clock.now(), name)
-        if response.status_code != 200:
-            raise wire.error_for(response, "cancel", task_id, name)
-        status = self._parse_status(response, task_id)
-        if status.state.is_terminal:
-            self._submitted.pop(task_id, None)
-        return status
