@@ -207,6 +207,13 @@ def test_cli_generate_against_an_emulator_process(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "x.mp4").read_bytes()[4:8] == b"ftyp"
         assert TEST_KEY not in result.stdout + result.stderr
+        # A Veo operation cannot be cancelled: exit 3, the model named, nothing sent.
+        veo_task = "models/veo-3.0-generate-001/operations/abcdef123456"
+        refused = subprocess.run(
+            [*cli, "cancel", veo_task], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert refused.returncode == 3, refused.stderr
+        assert "veo-3.0-generate-001" in refused.stderr
     finally:
         emulator.terminate()
         emulator.wait(10)
