@@ -1,10 +1,13 @@
 """Gemini API project webhooks: signed deliveries end waits; forged, stale, replayed ones do not."""
 
+import socket
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from videoprovider.client import AsyncVideoClient
@@ -12,6 +15,7 @@ from videoprovider.errors import ConfigurationError, WebhookRejected
 from videoprovider.models import TaskState
 from videoprovider.sync import VideoClient
 from videoprovider.testing.clocks import HeldClock
+from videoprovider.webhooks import asgi_app
 from videoprovider_google.emulator import EmulatorConfig, RunningEmulator, run_in_thread
 from videoprovider_google.emulator.webhooks import DEFAULT_SECRET, signed
 from videoprovider_google.testing import TEST_KEY
@@ -136,3 +140,33 @@ def test_without_a_secret_deliveries_are_refused(
 def test_a_secret_that_is_not_whsec_is_refused_naming_the_field() -> None:
     with pytest.raises(ConfigurationError, match="webhook_secret"):
         VideoClient("google", config=False, environ={}, api_key=TEST_KEY, webhook_secret="hunter2")
+
+
+async def test_deliveries_over_http_reach_the_asgi_app(
+    client: AsyncVideoClient, emulator: RunningEmulator, held: HeldClock
+) -> None:
+    import uvicorn
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    hook_url = f"http://127.0.0.1:{listening.getsockname()[1]}/hooks/google"
+    server = uvicorn.Server(uvicorn.Config(asgi_app(client), log_level="warning", lifespan="off"))
+    async with anyio.create_task_group() as group:
+        group.start_soon(partial(server.serve, sockets=[listening]))
+        task = await client.submit("a cat")
+        held.advance(12.0)
+        ((headers, body),) = emulator.service.webhook_deliveries()
+        async with httpx.AsyncClient() as http:
+            with anyio.fail_after(10):  # real time, bounded: the server runs on this loop
+                while not server.started:
+                    await anyio.sleep(0.01)
+                forged = await http.post(
+                    hook_url, content=body, headers={**headers, "webhook-signature": "v1,AAAA"}
+                )
+                genuine = await http.post(hook_url, content=body, headers=headers)
+                replayed = await http.post(hook_url, content=body, headers=headers)
+        server.should_exit = True
+    assert forged.status_code == 401
+    assert genuine.status_code == 200
+    assert genuine.json() == {"task": task.task_id, "state": "COMPLETED"}
+    assert replayed.json() == {"replay": True}
+    assert len(_polls(emulator)) == 1
