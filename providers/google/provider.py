@@ -59,15 +59,14 @@ def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
     return parsed.scheme, parsed.host, parsed.port
 
 
-class GoogleProvider:
-    """Veo video models on the Gemini API (generativelanguage.googleapis.com)."""
+class VeoProvider:
+    """What the Gemini API and Vertex AI share: Veo operations, submit, status and url."""
 
     capabilities: ClassVar[frozenset[Operation]] = frozenset(
         {Operation.SUBMIT, Operation.STATUS, Operation.URL}
     )
     unsupported: ClassVar[dict[Operation, str]] = {
-        Operation.CANCEL: "The Gemini API documents no cancel for video operations; a "
-        "started Veo generation runs to its end.",
+        Operation.CANCEL: "Google documents no cancel for Veo operations.",
     }
     Settings: ClassVar[type[ProviderSettings]] = GoogleSettings
     # Veo takes from about 11 seconds to 6 minutes [veo-guide]; polls are cheap GETs, but the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -69,10 +71,16 @@ class GoogleSettings(VeoSettings):
         # here the first one set wins, GEMINI_API_KEY first as the Gemini docs name it.
         "api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
         "base_url": ("GEMINI_BASE_URL",),
+        "webhook_secret": ("GEMINI_WEBHOOK_SECRET",),
     }
 
     api_key: SecretStr = Field(description="Gemini API key (kept secret).")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API root, https only.")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signing secret (whsec_...) of the project's Gemini API webhook; set, "
+        "signed deliveries end waits and polls become a slow safety net.",
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -80,6 +88,23 @@ class GoogleSettings(VeoSettings):
         if not v.get_secret_value().strip():
             raise ValueError("api_key is empty; set GEMINI_API_KEY (aistudio.google.com/apikey)")
         return SecretStr(v.get_secret_value().strip())
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        secret = v.get_secret_value().strip()
+        try:
+            ok = secret.startswith("whsec_") and bool(base64.b64decode(secret[6:], validate=True))
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                "webhook_secret must be the whsec_... signing secret the Gemini API returned "
+                "when the webhook was created (rotate it if it was lost)"
+            )
+        return SecretStr(secret)
 
     @field_validator("base_url")
     @classmethod

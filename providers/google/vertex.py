@@ -21,7 +21,7 @@ from videoprovider.models import TaskStatus, VideoRequest
 from videoprovider.provider import Operation, ProviderContext, ProviderSettings
 
 from . import catalog, wire
-from .provider import MAX_INLINE_REPLY, GoogleProvider, origin
+from .provider import MAX_INLINE_REPLY, VeoProvider, origin
 from .vertex_auth import AccessTokens
 from .vertex_settings import VertexSettings
 
@@ -33,7 +33,7 @@ OPERATION = re.compile(
 _GS = re.compile(r"gs://([^/]+)/(.+)")
 
 
-class VertexProvider(GoogleProvider):
+class VertexProvider(VeoProvider):
     """Veo video models on Vertex AI (aiplatform.googleapis.com)."""
 
     capabilities: ClassVar[frozenset[Operation]] = frozenset(

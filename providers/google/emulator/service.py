@@ -20,7 +20,7 @@ from videoprovider.testing.emulator import EmulatorClock, Recorded, Request, Res
 from videoprovider.testing.media import sample_mp4
 
 from ..catalog import GEMINI, VERTEX
-from . import interactions, vertex
+from . import interactions, vertex, webhooks
 from .replies import error as _error
 from .replies import json_reply as _json
 
@@ -68,6 +68,7 @@ class EmulatorConfig:
     # Vertex AI: the service accounts (`client_email`) the token endpoint serves; None: any.
     service_accounts: tuple[str, ...] | None = None
     omni_inline: bool = True  # Omni videos come as base64 `data` (False: a file `uri`)
+    webhook_secret: str = webhooks.DEFAULT_SECRET  # signs `webhook_deliveries()`
 
 
 @dataclass
@@ -113,6 +114,12 @@ class GoogleService:
         self.rng = random.Random(self.config.seed)
         self.vertex = vertex.VertexRoutes(self)
         self.interactions = interactions.InteractionRoutes(self)
+        self.delivered: set[str] = set()
+
+    def webhook_deliveries(self) -> list[webhooks.Delivery]:
+        """Signed deliveries (headers, body) of the tasks finished since the last call, as
+        the project's webhook would receive them."""
+        return webhooks.due(self)
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)

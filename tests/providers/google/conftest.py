@@ -6,7 +6,7 @@ import pytest
 
 from videoprovider.clock import VirtualClock
 from videoprovider.provider import ProviderContext
-from videoprovider_google.provider import GoogleProvider
+from videoprovider_google.gemini import GoogleProvider
 from videoprovider_google.settings import GoogleSettings
 
 KEY = "sk-test-0123456789abcdef"

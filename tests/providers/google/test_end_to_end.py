@@ -96,14 +96,15 @@ def test_invalid_values_are_refused_before_any_request(
     assert google_emulator.service.requests == []
 
 
-def test_cancel_is_refused_with_the_reason_and_no_request(
+def test_cancel_of_a_veo_task_is_refused_naming_the_model_with_no_request(
     google_client: VideoClient, google_emulator: RunningEmulator
 ) -> None:
-    task = google_client.submit("a cat")
+    task = google_client.submit("a cat", model="veo-3.0-fast-generate-001")
     before = len(google_emulator.service.requests)
-    with pytest.raises(UnsupportedOperation, match="no cancel"):
+    with pytest.raises(UnsupportedOperation, match=r"veo-3\.0-fast-generate-001.*no cancel"):
         google_client.cancel(task)
     assert len(google_emulator.service.requests) == before
+    assert google_client.status(task).state is not TaskState.CANCELED
 
 
 def test_filtered_results_fail_with_the_reason(google_client: VideoClient) -> None:
@@ -206,6 +207,13 @@ def test_cli_generate_against_an_emulator_process(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "x.mp4").read_bytes()[4:8] == b"ftyp"
         assert TEST_KEY not in result.stdout + result.stderr
+        # A Veo operation cannot be cancelled: exit 3, the model named, nothing sent.
+        veo_task = "models/veo-3.0-generate-001/operations/abcdef123456"
+        refused = subprocess.run(
+            [*cli, "cancel", veo_task], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert refused.returncode == 3, refused.stderr
+        assert "veo-3.0-generate-001" in refused.stderr
     finally:
         emulator.terminate()
         emulator.wait(10)

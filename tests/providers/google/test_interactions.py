@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from videoprovider.errors import RequestRejected, TaskFailed, TaskNotFound
+from videoprovider.errors import RequestRejected, TaskCanceled, TaskFailed, TaskNotFound
 from videoprovider.models import TaskState
 from videoprovider.sync import VideoClient
 from videoprovider_google.emulator import RunningEmulator
@@ -83,3 +83,26 @@ def test_malformed_interaction_ids_send_nothing(
 
 def test_an_unknown_interaction_is_unknown(google_client: VideoClient) -> None:
     assert google_client.status("interactions/v1_nosuch").state is TaskState.UNKNOWN
+
+
+def test_cancel_of_an_omni_task_cancels_the_interaction(
+    google_client: VideoClient, google_emulator: RunningEmulator
+) -> None:
+    task = google_client.submit("a marble run", model=OMNI)
+    status = google_client.cancel(task)
+    assert status.state is TaskState.CANCELED
+    (cancel,) = [r for r in google_emulator.service.requests if r.path.endswith("/cancel")]
+    assert cancel.method == "POST"
+    assert cancel.path == "/v1beta/" + task.task_id + "/cancel"
+    assert "x-goog-api-key" in cancel.headers
+    assert google_client.status(task).state is TaskState.CANCELED
+    with pytest.raises(TaskCanceled):
+        google_client.wait(task)
+
+
+def test_cancel_of_a_malformed_interaction_id_sends_nothing(
+    google_client: VideoClient, google_emulator: RunningEmulator
+) -> None:
+    with pytest.raises(TaskNotFound):
+        google_client.cancel("interactions/../x")
+    assert google_emulator.service.requests == []
