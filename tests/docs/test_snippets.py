@@ -6,8 +6,9 @@ A marker on the line before a fence:
 install, a server that runs until stopped). Nothing else is skipped.
 
 Python blocks run in a fresh directory with HOME and the XDG directories inside it and
-VIDEOPROVIDER_PROVIDER=fake; a block that defines `test_` functions is run by pytest. Every
-client gets a VirtualClock by default, so waits finish at once and nothing sleeps.
+VIDEOPROVIDER_PROVIDER=fake; a block that defines `test_` functions is run by pytest, in a
+child process. Every client gets a VirtualClock by default, so waits finish at once and
+nothing sleeps.
 
 bash and console blocks (in console blocks, the `$ ` lines) run each `videoprovider` command
 in-process through click's CliRunner. A file's shell blocks run in order inside one test,
@@ -25,11 +26,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -130,13 +133,14 @@ def test_shell_session(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def run_python(block: Block, request: pytest.FixtureRequest) -> None:
     if re.search(r"^def test_", block.code, flags=re.M):
-        # Only here: pytester puts sys.modules back as it found them, so a module first
-        # imported by a snippet (httpcore, whose exception classes httpx caches on first
-        # use) would be imported anew by later tests, and httpx would stop mapping its
-        # errors. Plain snippets run in this process as they are.
+        # In a child process: run in-process, pytester puts sys.modules back as it found
+        # them, so a module a snippet imported first (httpcore, whose exception classes
+        # httpx caches on first use) is imported anew by later tests, and httpx then lets
+        # raw httpcore errors through them, so their outcome depended on test order.
+        # Plain snippets run in this process as they are.
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
         pytester.makepyfile(**{"test_doc_snippet": block.code})
-        result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
         assert result.ret == 0, f"{block.name}\n" + "\n".join(result.outlines[-30:])
         return
     exec(compile(block.code, block.name, "exec"), {"__name__": "__main__"})
@@ -243,3 +247,30 @@ def test_a_files_shell_blocks_run_in_one_session_in_reading_order() -> None:
     cli = SESSIONS[ROOT / "docs" / "cli.md"]
     assert len(cli) > 1 and [b.line for b in cli] == sorted(b.line for b in cli)
     assert not any(b.lang in SHELL and b.skip is None for b in SINGLE)
+
+
+CLOSED_PORT_TEST = """
+import httpx
+import pytest
+
+
+def test_a_closed_port_is_a_connect_error():
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:9/")
+"""
+
+
+def test_a_snippet_run_by_pytest_leaves_httpx_mapping_its_errors(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As if the snippet were the first to use httpx: httpcore not yet imported, no map."""
+    import httpx._transports.default as transport
+
+    for name in [m for m in sys.modules if m == "httpcore" or m.startswith("httpcore.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(transport, "HTTPCORE_EXC_MAP", {})
+    block = Block(Path(__file__), 1, "python", CLOSED_PORT_TEST)
+    with fresh_home(tmp_path, monkeypatch):
+        run_python(block, request)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:9/")
