@@ -28,8 +28,7 @@ import heapq
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -43,10 +42,20 @@ from .provider import single_attempt
 from .sweeps import ListPage, Sweeper
 from .tracked import Fetch, OnChange, Tracked, regresses, remember
 
-__all__ = ["PollScheduler"]
+__all__ = ["PollScheduler", "Share"]
 
 log = logging.getLogger("videoprovider.scheduler")
 MAX_GARBLED_POLLS = 5  # consecutive ProtocolErrors on one task's polls before giving up
+
+
+class Share(Protocol):
+    """This client's part of an account budget that other workers spend too."""
+
+    def __call__(self, budget: float) -> float:
+        """The part of `budget` this client may use now; called on every look, so no I/O."""
+
+    async def refresh(self) -> None:
+        """Bring the part up to date (the drive loop awaits it before each look)."""
 
 
 class PollScheduler:
@@ -57,7 +66,7 @@ class PollScheduler:
         clock: Clock,
         policy: AdaptivePolicy,
         budget: float | None,
-        share: Callable[[float], float] | None = None,
+        share: Share | None = None,
     ) -> None:
         self.clock = clock
         self.policy = policy
@@ -197,6 +206,8 @@ class PollScheduler:
         try:
             async with anyio.create_task_group() as group:
                 while not mine.done.is_set():
+                    if self.share is not None:
+                        await self.share.refresh()
                     delay = self._launch_due(group)
                     if mine.done.is_set():
                         break

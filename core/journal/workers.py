@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio.to_thread
 from pydantic import SecretStr
 
 from ..clock import Clock
@@ -49,26 +50,44 @@ def account_key(provider: str, settings: Any) -> str:
 
 
 class AccountShare:
-    """This worker's share of an account budget, as the scheduler asks for it (`share(budget)`
-    on every look); it heartbeats and recounts the live workers at most every HEARTBEAT s."""
+    """This worker's share of an account budget, as the scheduler reads it (`share(budget)` on
+    every look, no I/O); `await refresh()`, which the scheduler's drive loop calls, heartbeats
+    and recounts the live workers at most every HEARTBEAT s, in a worker thread: on
+    PostgreSQL each beat is a few round trips, and a locked SQLite journal holds it for up
+    to its busy timeout, which must not stall every other wait on the loop."""
 
-    def __init__(self, journal: Journal, account: str, worker: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        account: str,
+        worker: str,
+        clock: Clock,
+        offload: Callable[[Callable[[], None]], Awaitable[None]] | None = None,
+    ) -> None:
         self.journal = journal
         self.account = account
         self.worker = worker
         self.clock = clock
+        self._offload = offload or anyio.to_thread.run_sync
         self._next_beat = -math.inf
         self._live = 1
         self._ready_at = math.inf  # monotonic time from which this worker may poll
         self._created = False
 
     def __call__(self, budget: float) -> float:
+        if self.clock.monotonic() < self._ready_at:
+            return 0.0
+        return budget / self._live
+
+    async def refresh(self) -> None:
+        if self.clock.monotonic() >= self._next_beat:
+            await self._offload(self.beat)
+
+    def beat(self) -> None:
+        """Heartbeat and recount now if due (blocking: `refresh` runs it off the loop)."""
         now = self.clock.monotonic()
         if now >= self._next_beat:
             self._beat(now)
-        if now < self._ready_at:
-            return 0.0
-        return budget / self._live
 
     def _beat(self, now: float) -> None:
         if not self._created:
