@@ -61,7 +61,7 @@ def create_app(
         gateway.callbacks = Callbacks(settings, store, clock, callback_transport, gateway.owner)
         app.state.gateway = gateway
         app.state.keys = KeyRing(settings, store)
-        app.state.rates = RateLimiter(clock)
+        app.state.rates = RateLimiter(clock, store)
         await gateway.start()
         try:
             yield
