@@ -20,6 +20,7 @@ import anyio
 import httpx
 
 from .provider import ProviderContext
+from .usage import RequestCounts
 
 __all__ = [
     "MAX_API_BYTES",
@@ -54,7 +55,8 @@ class ResponseTooLarge(httpx.RemoteProtocolError):
 
 
 class APIClient(httpx.AsyncClient):
-    """An `httpx.AsyncClient` whose `send_bounded` calls wait their turn in `gate`.
+    """An `httpx.AsyncClient` whose `send_bounded` calls wait their turn in `gate`, and are
+    counted in `requests` when it is set (core/usage.py).
 
     httpcore's pool looks at every queued request and every connection each time it assigns
     one, so thousands of polls queued on a few connections cost CPU in proportion to the
@@ -62,9 +64,12 @@ class APIClient(httpx.AsyncClient):
     on a semaphore sized to the pool instead keeps httpcore's queue empty, and costs O(1).
     """
 
-    def __init__(self, *, max_concurrent: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_concurrent: int, requests: RequestCounts | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.gate = anyio.Semaphore(max_concurrent)
+        self.requests = requests
 
 
 def api_client(
@@ -77,10 +82,12 @@ def api_client(
 ) -> APIClient:
     """An httpx client for a provider's API: the environment's proxies and CAs apply.
 
-    `context.transport`, when set, replaces the network (and with it the proxies).
+    `context.transport`, when set, replaces the network (and with it the proxies). Its
+    requests are counted in `context.requests`.
     """
     return APIClient(
         max_concurrent=max_connections,
+        requests=context.requests,
         base_url=base_url,
         headers=dict(headers),
         timeout=timeout,
@@ -132,7 +139,12 @@ async def send_bounded(
     request = client.build_request(method, url, **kwargs)
     if isinstance(client, APIClient):
         async with _turn(client, request):
-            return await _send(client, request, max_bytes)
+            if client.requests is None:
+                return await _send(client, request, max_bytes)
+            client.requests.sending()
+            response = await _send(client, request, max_bytes)
+            client.requests.answered(response.status_code)
+            return response
     return await _send(client, request, max_bytes)
 
 

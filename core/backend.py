@@ -39,6 +39,7 @@ from .policy import AdaptivePolicy
 from .provider import Declaration, Operation, ProviderContext
 from .refs import TaskRef, installed_provider_names, to_task
 from .scheduler import PollScheduler
+from .usage import ProviderUsage, RequestCounts, requests_of
 from .watching import Watcher, stream_opener
 
 __all__ = ["Backend", "Backends", "load_backend", "user_agent"]
@@ -124,6 +125,7 @@ class Backend:
     http: httpx.AsyncClient | None = None
     share: AccountShare | None = None
     watcher: Watcher | None = None  # when the provider streams task statuses
+    requests: RequestCounts | None = None  # what its API clients sent (its context's)
 
     @property
     def capabilities(self) -> frozenset[Operation]:
@@ -146,6 +148,18 @@ class Backend:
             self.share = AccountShare(journal, account, worker_id(), self.scheduler.clock)
             self.scheduler.share = self.share
 
+    def usage(self) -> ProviderUsage:
+        """The requests sent so far and the request budget in use now."""
+        counts = self.requests or RequestCounts()
+        window = self.scheduler.window
+        return ProviderUsage(
+            provider=self.name,
+            requests=dict(counts.sent),
+            throttled=counts.throttled,
+            budget=self.scheduler.budget,
+            in_use=window.in_use(self.scheduler.clock.monotonic()),
+        )
+
     def leave(self) -> None:
         """Give the share back to the other workers (a client closing)."""
         if self.share is not None:
@@ -157,7 +171,8 @@ class Backend:
         """Await the provider's `hook`; its errors name the provider, operation and task, and
         a reply of the wrong type is a ProtocolError (a bug in the plugin)."""
         try:
-            result = await getattr(self.pm.hook, hook)(**kwargs)
+            with requests_of(operation):
+                result = await getattr(self.pm.hook, hook)(**kwargs)
         except VideoProviderError as exc:
             exc.provider = exc.provider or self.name
             exc.operation = exc.operation or operation
@@ -280,6 +295,7 @@ def load_backend(
         sources=sources,
         pm=pm,
         scheduler=PollScheduler(clock, policy, budget),
+        requests=context.requests,
     )
     if core.poll_listing and pm.hook.videoprovider_list_tasks.get_hookimpls():
         backend.scheduler.use_listing(backend.list_page)

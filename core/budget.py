@@ -43,13 +43,17 @@ class RequestWindow:
         """Hold every request (a retry-after: throttling is per account, not per task)."""
         self.paused_until = max(self.paused_until, now + seconds)
 
+    def in_use(self, now: float) -> int:
+        """Requests counted against the budget now: in flight, or returned within a second."""
+        while self._returns and self._returns[0] < now - 1.0 - WINDOW_SLACK:
+            self._returns.popleft()
+        return self.in_flight + len(self._returns)
+
     def free(self, now: float, limit: int | None) -> int:
         """How many more requests may start now under `limit` (None: no limit)."""
         if limit is None:
             return 1 << 30
-        while self._returns and self._returns[0] < now - 1.0 - WINDOW_SLACK:
-            self._returns.popleft()
-        return max(0, limit - self.in_flight - len(self._returns))
+        return max(0, limit - self.in_use(now))
 
     def until_free(self, now: float, slots: int = 1) -> float:
         """How long until `slots` more requests fit (one that returns frees a slot sooner,

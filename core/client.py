@@ -47,6 +47,7 @@ from .refs import TaskRef
 from .resume import Resumed, Resumer, lease_ttl
 from .scheduler import PollScheduler
 from .spending import SpendCap
+from .usage import ProviderUsage
 from .waiting import DEFAULT, OnProgress, Waiter
 from .webhooks import Inbox
 
@@ -158,6 +159,11 @@ class AsyncVideoClient:
         for backend in self._backends:
             report[backend.name] = describe(backend.settings, backend.sources)
         return report
+
+    def usage(self) -> list[ProviderUsage]:
+        """Per provider this client has met: the requests its API clients sent, by kind,
+        the throttled replies among them, and its request budget in use (core/usage.py)."""
+        return [backend.usage() for backend in self._backends]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider_name!r})"

@@ -29,6 +29,7 @@ from .catalog import ModelInfo
 from .clock import Clock, SystemClock
 from .prices import Price
 from .trust import SettingsModel
+from .usage import RequestCounts
 
 __all__ = [
     "Declaration",
@@ -92,6 +93,8 @@ class ProviderContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("videoprovider"))
     # An httpx transport to use instead of the network: tests pass httpx.MockTransport here.
     transport: Any = None
+    # Where `apiclient.api_client`'s clients count the requests they send (core/usage.py).
+    requests: RequestCounts = field(default_factory=RequestCounts)
 
 
 class Provider(Protocol):

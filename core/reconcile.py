@@ -26,6 +26,7 @@ from .errors import ConfigurationError, ProtocolError, VideoProviderError
 from .journal.entry import JournalEntry, Phase
 from .journal.recorder import Recorder
 from .models import Task, TaskStatus, VideoRequest
+from .usage import requests_of
 
 __all__ = ["Orphan", "Reconciler", "list_all", "with_submit_id"]
 
@@ -102,7 +103,8 @@ class Reconciler:
 
     async def _recover_one(self, backend: Backend, entry: JournalEntry) -> Orphan:
         try:
-            task = await backend.pm.hook.videoprovider_recover_submit(request=entry.request)
+            with requests_of("recover"):
+                task = await backend.pm.hook.videoprovider_recover_submit(request=entry.request)
             if task is not None and not isinstance(task, Task):
                 raise ProtocolError(
                     f"The {backend.name} provider's recover_submit returned "

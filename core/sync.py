@@ -33,6 +33,7 @@ from .prices import Estimate
 from .provider import Operation
 from .reconcile import Orphan
 from .resume import Resumed
+from .usage import ProviderUsage
 
 __all__ = ["VideoClient"]
 
@@ -76,6 +77,10 @@ class VideoClient:
 
     def settings_report(self) -> dict[str, dict[str, Any]]:
         return self._aclient.settings_report()
+
+    def usage(self) -> list[ProviderUsage]:
+        # On the loop: the request window it reads is the scheduler's, on that thread.
+        return self._portal.call(self._aclient.usage)
 
     def submit(
         self,

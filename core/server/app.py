@@ -60,8 +60,9 @@ def create_app(
         gateway = Gateway(config, settings, store, clock, transport, plugins=plugins)
         gateway.callbacks = Callbacks(settings, store, clock, callback_transport, gateway.owner)
         app.state.gateway = gateway
+        app.state.metrics.providers.usage = gateway.usage
         app.state.keys = KeyRing(settings, store)
-        app.state.rates = RateLimiter(clock)
+        app.state.rates = RateLimiter(clock, store)
         await gateway.start()
         try:
             yield

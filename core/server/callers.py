@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
@@ -138,39 +138,34 @@ def _caller(row: KeyRow) -> Caller:
     return Caller(row.name, row.providers, row.models, row.rate_per_minute, row.max_spend, period)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
-@dataclass
 class RateLimiter:
-    """A token bucket per caller on the injected clock: `rate_per_minute` requests a minute,
-    up to that many at once. Per process: replicas each allow the rate."""
+    """A token bucket per caller, kept in the store: `rate_per_minute` requests a minute, up
+    to that many at once, for every process on the store together.
 
-    clock: Clock
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    Timed by the injected clock's wall time, the one thing processes on several machines
+    agree on (each process's monotonic clock starts where it likes)."""
+
+    def __init__(self, clock: Clock, store: Store) -> None:
+        self.clock = clock
+        self.store = store
 
     def take(self, caller: Caller) -> None:
         rate = caller.rate_per_minute
         if rate is None:
             return
-        now = self.clock.monotonic()
-        bucket = self._buckets.setdefault(caller.name, _Bucket(float(rate), now))
-        bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.at) * rate / 60)
-        bucket.at = now
-        if bucket.tokens < 1:
-            wait = (1 - bucket.tokens) * 60 / rate
-            raise ApiError(
-                429,
-                f"Rate limit of {rate} requests per minute reached for key {caller.name!r}; "
-                f"retry in {wait:.1f} s.",
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                retry_after=wait,
-            )
-        bucket.tokens -= 1
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        held = self.store.take_token(caller.name, rate, now_ms)
+        if held is None:
+            return
+        wait = (1 - held) * 60 / rate
+        raise ApiError(
+            429,
+            f"Rate limit of {rate} requests per minute reached for key {caller.name!r}; "
+            f"retry in {wait:.1f} s.",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            retry_after=wait,
+        )
 
 
 def key_row(name: str, key: str, now: datetime, **limits: object) -> KeyRow:

@@ -29,6 +29,7 @@ from ..models import VideoRequest
 from ..provider import Operation
 from ..refs import installed_provider_names
 from ..spending import period_start
+from ..usage import ProviderUsage
 from .callbacks import Callbacks, check_callback_url
 from .callers import Caller
 from .errors import ApiError, from_provider_error, not_found
@@ -84,6 +85,10 @@ class Gateway(Tracking):
                 plugins=self._plugins,
             )
         return self._clients[provider]
+
+    def usage(self) -> list[ProviderUsage]:
+        """What every client's providers were sent, and their request budgets in use."""
+        return [used for client in self._clients.values() for used in client.usage()]
 
     def resolve_model(self, asked: str | None) -> tuple[str, str, str]:
         """(provider, model, as asked) for a request's `model`: an alias or provider/model."""

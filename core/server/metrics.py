@@ -1,9 +1,13 @@
 """Prometheus metrics at `/metrics`: requests and their latency by route, videos by provider
-and status. Labels hold only bounded values (route templates, never ids or keys)."""
+and status, and what the providers were sent (requests by kind, throttles, the request
+budget), read from the library's own counters at each scrape (core/usage.py). Labels hold
+only bounded values (route templates, provider names, request kinds; never ids or keys)."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,12 +19,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..hookspecs import hookimpl
 from ..models import Task, TaskStatus
+from ..usage import ProviderUsage
 
-__all__ = ["Metrics", "RequestMetrics", "TaskMetrics", "router"]
+__all__ = ["Metrics", "ProviderMetrics", "RequestMetrics", "TaskMetrics", "router"]
 
 router = APIRouter()
 
@@ -66,6 +72,67 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.providers = ProviderMetrics()
+        self.registry.register(self.providers)
+
+
+class ProviderMetrics:
+    """What the gateway's clients sent their providers, read from the library's counters at
+    each scrape: `usage` is the gateway's (set when it starts), nothing before."""
+
+    def __init__(self) -> None:
+        self.usage: Callable[[], list[ProviderUsage]] = list
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families(self.usage()))
+
+    def _families(self, used: Sequence[ProviderUsage] = ()) -> list[Metric]:
+        requests = CounterMetricFamily(
+            "videoprovider_provider_requests",
+            "HTTP requests sent to a provider's API, by provider and kind (the operation "
+            "they were for: submit, status, url, cancel, list, recover, webhook); retries count.",
+            labels=["provider", "kind"],
+        )
+        throttled = CounterMetricFamily(
+            "videoprovider_provider_throttled",
+            "Provider replies that throttled a request (HTTP 429), by provider.",
+            labels=["provider"],
+        )
+        in_use = GaugeMetricFamily(
+            "videoprovider_budget_in_use",
+            "Status requests counted against the provider's request budget now (in flight, "
+            "or returned within the last second).",
+            labels=["provider"],
+        )
+        budget = GaugeMetricFamily(
+            "videoprovider_budget_per_second",
+            "The provider account's request budget, status requests per second (absent: none).",
+            labels=["provider"],
+        )
+        sent: Tally[tuple[str, str]] = Tally()
+        refused: Tally[str] = Tally()
+        busy: Tally[str] = Tally()
+        rates: dict[str, float] = {}
+        # A client may have met another provider (a task routed to it): sum by provider.
+        for one in used:
+            for kind, count in one.requests.items():
+                sent[one.provider, kind] += count
+            refused[one.provider] += one.throttled
+            busy[one.provider] += one.in_use
+            if one.budget is not None:
+                rates[one.provider] = max(rates.get(one.provider, 0.0), one.budget)
+        for (provider, kind), count in sorted(sent.items()):
+            requests.add_metric([provider, kind], count)
+        for provider, count in sorted(refused.items()):
+            throttled.add_metric([provider], count)
+        for provider, count in sorted(busy.items()):
+            in_use.add_metric([provider], count)
+        for provider, rate in sorted(rates.items()):
+            budget.add_metric([provider], rate)
+        return [requests, throttled, in_use, budget]
 
 
 class TaskMetrics:

@@ -1,5 +1,5 @@
 """The gateway's own tables: its videos (each a journaled task seen through OpenAI's eyes),
-the callers' keys and their idempotency keys.
+the callers' keys, their idempotency keys and their request rates.
 
 They live in their own database (database.py: an SQLite file beside the task journal, or
 PostgreSQL), so the journal stays the library's and the gateway adds nothing to it. Every
@@ -41,6 +41,9 @@ SCHEMA = [
         id TEXT PRIMARY KEY, video_id TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
         attempts INTEGER NOT NULL, delivered_ms BIGINT, last_error TEXT,
         given_up INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires_ms BIGINT)""",
+    # A token bucket per caller with a request rate, shared by every process on the store.
+    """CREATE TABLE IF NOT EXISTS gateway_rates (
+        caller TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at_ms BIGINT NOT NULL)""",
 ]
 LEASED = ("gateway_videos", "gateway_callbacks")
 # Statuses before a task is known to have ended; "submitting" is a row whose submit has not
@@ -106,6 +109,11 @@ class CallbackRow:
 
 
 _VIDEO_COLUMNS = [f.name for f in fields(VideoRow)]
+# A caller's bucket refilled to :now at :rate a minute, capped at :rate (CASE, not MIN or
+# LEAST: SQLite and PostgreSQL name those differently).
+_ELAPSED_MS = "(CASE WHEN :now > gateway_rates.at_ms THEN :now - gateway_rates.at_ms ELSE 0 END)"
+_FILLING = f"(gateway_rates.tokens + {_ELAPSED_MS} * :rate / 60000.0)"
+_REFILLED = f"(CASE WHEN {_FILLING} > :rate THEN :rate ELSE {_FILLING} END)"
 
 
 class Store:
@@ -289,6 +297,29 @@ class Store:
                 "id": callback_id,
             },
         )
+
+    # -- request rates ----------------------------------------------------------------------
+
+    def take_token(self, caller: str, rate: int, now_ms: int) -> float | None:
+        """Take one request from the caller's bucket (`rate` a minute, up to `rate` at once,
+        refilled by the wall time `now_ms`); None when taken, else what the bucket holds (<1).
+
+        One upsert, atomic on its own in SQLite and PostgreSQL alike (a row lock, no
+        transaction around it), so replicas on the store together allow `rate`. A refusal
+        leaves the row as it was: the refill is linear, so it comes to the same later.
+        Time that goes back (another machine's clock) refills nothing."""
+        params = {"caller": caller, "rate": rate, "now": now_ms}
+        taken = self._run(
+            "INSERT INTO gateway_rates (caller, tokens, at_ms) VALUES (:caller, :rate - 1, :now) "
+            f"ON CONFLICT (caller) DO UPDATE SET tokens = {_REFILLED} - 1, at_ms = CASE WHEN "
+            ":now > gateway_rates.at_ms THEN :now ELSE gateway_rates.at_ms END "
+            f"WHERE {_REFILLED} >= 1 RETURNING tokens",
+            params,
+        )
+        if taken:
+            return None
+        held = self._run(f"SELECT {_REFILLED} FROM gateway_rates WHERE caller = :caller", params)
+        return float(held[0][0]) if held else 0.0
 
     # -- caller keys ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from videoprovider.config import load_config
 from videoprovider.server import create_app
 from videoprovider.testing.clocks import HeldClock
+from videoprovider_dashscope.emulator import Fault
 from videoprovider_dashscope.testing import TEST_KEY
 
 from .conftest import write_config
@@ -92,3 +93,47 @@ def test_a_dashscope_video_is_stored_when_it_completes(
     assert video["status"] == "completed", video
     content = gateway.get(f"/v1/videos/{made['id']}/content")
     assert content.status_code == 200 and content.content[4:8] == b"ftyp"
+
+
+def scrape(gateway: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = gateway.get("/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_dashscope_requests_throttles_and_the_budget(
+    gateway: TestClient, dashscope_emulator: Any, dashscope_clock: HeldClock
+) -> None:
+    made = gateway.post("/v1/videos", json={"model": MODEL, "prompt": "A cat"}).json()
+    dashscope_emulator.service.inject(Fault("429", match="status", retry_after=20))
+    assert gateway.portal is not None
+    for _ in range(1000):  # time moves on in steps; bounded by count
+        gateway.portal.call(dashscope_clock.advance, 5)
+        video = gateway.get(f"/v1/videos/{made['id']}").json()
+        if video["status"] in ("completed", "failed"):
+            break
+    assert video["status"] == "completed", video
+    gateway.portal.call(dashscope_clock.advance, 5)  # past the last poll's second
+    found = scrape(gateway)
+
+    def requests(kind: str) -> float:
+        key = (("kind", kind), ("provider", "dashscope"))
+        return found.get(("videoprovider_provider_requests_total", key), 0)
+
+    service = dashscope_emulator.service
+    assert requests("submit") == len(service.requests_of("submit")) == 1
+    # Every status request the emulator saw is counted, the throttled poll with the rest,
+    # and the one that fetched the video's URL as a url request; the download is not one.
+    assert requests("status") >= 2 and requests("url") == 1
+    assert requests("status") + requests("url") == len(service.requests_of("status"))
+    dashscope = (("provider", "dashscope"),)
+    assert found["videoprovider_provider_throttled_total", dashscope] == 1
+    assert found["videoprovider_budget_per_second", dashscope] == 20
+    assert found["videoprovider_budget_in_use", dashscope] == 0
+    assert all("task" not in dict(labels) for _, labels in found)

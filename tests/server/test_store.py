@@ -88,3 +88,21 @@ def test_keys_and_callbacks_round_trip(database: str) -> None:
     store.callback_tried("msg_1", 2, None, delivered_ms=5)
     assert store.pending_callbacks() == [] and store.callback_counts() == {"delivered": 1}
     assert [v.id for v in store.page("a", None, 10, "desc")] == ["v1"]
+
+
+def test_a_rate_bucket_is_shared_by_stores_and_refills_with_wall_time(database: str) -> None:
+    one, two = Store(database), Store(database)
+    try:
+        assert [s.take_token("a", 2, now_ms=1000) for s in (one, two)] == [None, None]
+        assert two.take_token("a", 2, now_ms=1000) == 0.0
+        assert one.take_token("b", 2, now_ms=1000) is None  # each caller its own bucket
+        # Time that goes back (a skewed clock elsewhere) refills nothing.
+        assert one.take_token("a", 2, now_ms=0) == 0.0
+        assert one.take_token("a", 2, now_ms=16_000) == pytest.approx(0.5)
+        assert two.take_token("a", 2, now_ms=31_000) is None
+        assert one.take_token("a", 2, now_ms=31_000) == 0.0
+        # A long idle time fills the bucket only up to the rate.
+        assert [one.take_token("a", 2, now_ms=10**9) for _ in range(3)][-1] == 0.0
+    finally:
+        one.close()
+        two.close()
