@@ -93,9 +93,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[Server] = []
 
     def start(
-        server: str = "", extra: str = "", tick: float = 1.0, database: str | None = None
+        server: str = "",
+        extra: str = "",
+        tick: float = 1.0,
+        database: str | None = None,
+        storage: str | None = None,
     ) -> Server:
-        gateway = Server(write_config(tmp_path, server, extra, database), tick).start()
+        config = write_config(tmp_path, server, extra, database, storage)
+        gateway = Server(config, tick).start()
         started.append(gateway)
         return gateway
 

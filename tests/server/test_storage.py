@@ -27,7 +27,7 @@ from videoprovider.server.storage import FsspecStorage, open_storage
 from videoprovider.testing.clocks import HeldClock
 from videoprovider.trust import untrusted_may_set
 
-from .conftest import write_config
+from .conftest import KEY_A, StartServer, write_config
 
 FAKE_KEY_ID = "AKIAtestFAKEFAKEFAKE"
 FAKE_SECRET = "test-secret-not-a-real-one-0123456789abcd"
@@ -93,6 +93,7 @@ def in_memory(tmp_path: Path, memory_url: str) -> Iterator[Gateway]:
 
 def keys_under(url: str) -> list[str]:
     fs, root = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache()  # s3fs caches listings; another process may have changed them
     return sorted(p.rsplit("/", 1)[-1] for p in fs.find(root))
 
 
@@ -335,3 +336,30 @@ def test_a_missing_bucket_keeps_the_video_open_and_logs_no_secret(
         assert gw.storage.download_target(video_id).is_file()  # kept for the next try
     assert "storing video_" in caplog.text
     assert FAKE_SECRET not in caplog.text and FAKE_KEY_ID not in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+def test_the_openai_client_and_ranges_over_real_http_with_s3_storage(
+    start_server: StartServer, s3_bucket: str
+) -> None:
+    openai = pytest.importorskip("openai")
+    import httpx
+
+    url = f"s3://{s3_bucket}/real-http"
+    # The gateway process inherits the fake AWS_* environment and the loopback endpoint.
+    gateway = start_server(storage=url)
+    oc = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY_A, max_retries=0)
+    video = oc.videos.create_and_poll(model="fake/fake-1", prompt="A lighthouse")
+    assert video.status == "completed"
+    data = oc.videos.download_content(video.id).read()
+    assert keys_under(url) == [f"{video.id}.mp4"]
+    assert fsspec.filesystem("s3").cat_file(f"{url}/{video.id}.mp4") == data
+
+    headers = {"Authorization": f"Bearer {KEY_A}", "Range": "bytes=100-199"}
+    part = httpx.get(f"{gateway.url}/v1/videos/{video.id}/content", headers=headers)
+    assert part.status_code == 206 and part.content == data[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+
+    assert oc.videos.delete(video.id).deleted
+    assert keys_under(url) == []
+    assert FAKE_SECRET not in gateway.stderr.read_text()
