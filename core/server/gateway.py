@@ -329,5 +329,7 @@ class Gateway(Tracking):
                     code="storage_unavailable",
                     retry_after=10,
                 ) from None
+        # A download not stored yet (a store being retried) goes with its video.
+        self.storage.download_target(row.id).unlink(missing_ok=True)
         self.store.delete(row.id)
         self._notify(row.id)

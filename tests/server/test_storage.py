@@ -334,6 +334,8 @@ def test_a_missing_bucket_keeps_the_video_open_and_logs_no_secret(
         video = gw.client.get(f"/v1/videos/{video_id}").json()
         assert video["status"] == "in_progress"
         assert gw.storage.download_target(video_id).is_file()  # kept for the next try
+        assert gw.client.delete(f"/v1/videos/{video_id}").status_code == 200
+        assert not gw.storage.download_target(video_id).exists()  # went with its video
     assert "storing video_" in caplog.text
     assert FAKE_SECRET not in caplog.text and FAKE_KEY_ID not in caplog.text
 
