@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.responses import Response
 
 from .. import errors as e
 from ..client import AsyncVideoClient
@@ -35,6 +36,7 @@ from .callers import Caller
 from .errors import ApiError, from_provider_error, not_found
 from .requests import Asked, to_request, with_first_frame
 from .settings import ServerSettings
+from .storage import Storage, StorageError, open_storage
 from .store import OPEN, Store, VideoRow
 from .tracking import Tracking, now_ms
 
@@ -65,7 +67,7 @@ class Gateway(Tracking):
         self._transport = transport
         self._clients: dict[str, AsyncVideoClient] = {}
         self._trackers: dict[str, asyncio.Task[None]] = {}
-        self.storage = settings.storage_path()
+        self.storage: Storage = open_storage(settings.storage_location(), settings.spool_path())
         self._changed: dict[str, asyncio.Event] = {}
         self.owner = worker_id()
         self._ttl = settings.lease_seconds
@@ -114,8 +116,8 @@ class Gateway(Tracking):
     async def start(self) -> None:
         """Pick up every open video (after a restart or a kill) and drop expired files; then
         look again every half lease for videos whose process has gone."""
-        self.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.sweep()
+        await self.storage.prepare()
+        await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="gateway sweeper")
 
     async def stop(self) -> None:
@@ -259,7 +261,8 @@ class Gateway(Tracking):
             raise not_found(video_id)
         return row
 
-    def content(self, caller: Caller, video_id: str) -> Path:
+    async def content(self, caller: Caller, video_id: str) -> Response:
+        """The stored video as a response honouring Range (storage.py)."""
         row = self.get(caller, video_id)
         if row.status != "completed":
             raise ApiError(
@@ -269,9 +272,21 @@ class Gateway(Tracking):
                 code="video_not_ready",
                 retry=False,
             )
-        path = Path(row.path or "")
-        if not row.path or not path.is_file() or (row.expires_ms or 0) <= now_ms(self.clock):
-            self.sweep_expired()
+        response = None
+        if row.path and (row.expires_ms or 0) > now_ms(self.clock):
+            try:
+                response = await self.storage.response(row.path, f"{video_id}.mp4")
+            except StorageError as exc:
+                log.warning("%s", exc)
+                raise ApiError(
+                    503,
+                    f"The stored file of video {video_id} cannot be read right now; try again.",
+                    type="server_error",
+                    code="storage_unavailable",
+                    retry_after=10,
+                ) from None
+        if response is None:
+            await self.sweep_expired()
             raise ApiError(
                 404,
                 f"The stored file of video {video_id} has expired (kept "
@@ -279,7 +294,7 @@ class Gateway(Tracking):
                 param="video_id",
                 code="video_expired",
             )
-        return path
+        return response
 
     async def delete(self, caller: Caller, video_id: str) -> None:
         row = self.get(caller, video_id)
@@ -303,10 +318,23 @@ class Gateway(Tracking):
                 raise from_provider_error(exc) from None
             if tracker is not None:
                 tracker.cancel()
-        self._remove(row)
+        await self._remove(row)
 
-    def _remove(self, row: VideoRow) -> None:
+    async def _remove(self, row: VideoRow) -> None:
         if row.path:
-            Path(row.path).unlink(missing_ok=True)
+            try:
+                await self.storage.remove(row.path)
+            except StorageError as exc:
+                log.warning("%s", exc)
+                raise ApiError(
+                    503,
+                    f"The stored file of video {row.id} could not be deleted; the "
+                    "video was kept. Try again.",
+                    type="server_error",
+                    code="storage_unavailable",
+                    retry_after=10,
+                ) from None
+        # A download not stored yet (a store being retried) goes with its video.
+        self.storage.download_target(row.id).unlink(missing_ok=True)
         self.store.delete(row.id)
         self._notify(row.id)

@@ -60,7 +60,7 @@ def serve(config: Config, settings: ServerSettings, workers: int = 1) -> None:
     # the videos through the store's leases) from the same config file.
     os.environ[CONFIG_ENV] = str(config.file or "")
     os.environ[f"{ENV_PREFIX}DATABASE"] = str(settings.database_url())
-    os.environ[f"{ENV_PREFIX}STORAGE"] = str(settings.storage_path())
+    os.environ[f"{ENV_PREFIX}STORAGE"] = settings.storage_location()
     uvicorn.run("videoprovider.server.run:worker_app", factory=True, workers=workers, **options)
 
 

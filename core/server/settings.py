@@ -67,10 +67,10 @@ class ServerSettings(BaseModel):
         "callbacks): an SQLite file path or postgresql://...; default: gateway.sqlite3 in "
         "the user data dir.",
     )
-    storage: Path | None = Field(
+    storage: str | None = Field(
         default=None,
-        description="Folder the finished videos are saved to; default: videos/ in the user "
-        "data dir.",
+        description="Where the finished videos are kept: a folder, or an fsspec URL "
+        "(s3://bucket/prefix, memory://, file://); default: videos/ in the user data dir.",
     )
     retention_hours: float = Field(
         default=24.0 * 7, gt=0, description="How long a stored video is kept, hours."
@@ -120,6 +120,18 @@ class ServerSettings(BaseModel):
         default=(), description="Caller keys kept in the config ([[server.keys]])."
     )
 
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is not None and "://" in v and "@" in v.split("://", 1)[1].split("/", 1)[0]:
+            # The URL is logged and kept with every video: credentials come from the
+            # environment or the AWS config files instead (docs/gateway.md, "Storage").
+            raise ValueError(
+                "a storage URL may not hold credentials (user:secret@); set them in the "
+                "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws instead"
+            )
+        return v
+
     @field_validator("models")
     @classmethod
     def _aliases(cls, v: dict[str, str]) -> dict[str, str]:
@@ -134,8 +146,13 @@ class ServerSettings(BaseModel):
     def database_url(self) -> str:
         return self.database or str(_data_dir() / "gateway.sqlite3")
 
-    def storage_path(self) -> Path:
-        return self.storage or _data_dir() / "videos"
+    def storage_location(self) -> str:
+        """The folder path or fsspec URL videos are kept at."""
+        return self.storage or str(_data_dir() / "videos")
+
+    def spool_path(self) -> Path:
+        """The local folder uploads and downloads pass through when storage is a URL."""
+        return _data_dir() / "spool"
 
 
 def _data_dir() -> Path:

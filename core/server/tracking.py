@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from .. import errors as e
@@ -19,6 +18,7 @@ from ..clock import Clock
 from ..models import TaskState, TaskStatus
 from .callbacks import Callbacks
 from .settings import ServerSettings
+from .storage import Storage, StorageError
 from .store import Store, VideoRow
 
 __all__ = ["Tracking", "now_ms"]
@@ -26,6 +26,7 @@ __all__ = ["Tracking", "now_ms"]
 log = logging.getLogger("videoprovider.server.gateway")
 DOWNLOAD_TRIES = 5
 TRACKING_PAUSE = 300.0  # seconds before a stopped tracker looks again, doubling to 1 h
+STORING_PAUSE = 30.0  # seconds before a failed store is tried again, doubling to 1 h
 
 
 def now_ms(clock: Clock) -> int:
@@ -38,7 +39,7 @@ class Tracking:
     store: Store
     clock: Clock
     settings: ServerSettings
-    storage: Path
+    storage: Storage
     callbacks: Callbacks | None
     owner: str
     _ttl: float
@@ -48,8 +49,8 @@ class Tracking:
     def client(self, provider: str) -> AsyncVideoClient:
         raise NotImplementedError
 
-    def sweep(self) -> None:
-        self.sweep_expired()
+    async def sweep(self) -> None:
+        await self.sweep_expired()
         for row in self.store.open_rows():
             if row.id in self._trackers:
                 continue
@@ -74,7 +75,7 @@ class Tracking:
         while True:
             await self.clock.sleep(self._ttl / 2)
             try:
-                self.sweep()
+                await self.sweep()
             except Exception:  # a store that failed once must not stop the sweeps
                 log.exception("sweeping the gateway's store failed")
 
@@ -140,8 +141,12 @@ class Tracking:
     async def _store_video(
         self, client: AsyncVideoClient, row: VideoRow, ref: str, final: TaskStatus
     ) -> None:
-        target = self.storage / f"{row.id}.mp4"
+        target = self.storage.download_target(row.id)
+        # A file at the target is complete (downloads rename a finished file into place):
+        # one left by a store that failed, or by a process that stopped, is not paid twice.
         for attempt in range(DOWNLOAD_TRIES):
+            if target.is_file():
+                break
             try:
                 await client.download(ref, target, overwrite=True)
                 break
@@ -150,13 +155,23 @@ class Tracking:
                     self._failed(row, exc, code="download_failed")
                     return
                 await self.clock.sleep(2.0**attempt)
+        pause = STORING_PAUSE
+        while True:
+            try:
+                location = await self.storage.keep(row.id, target)
+                break
+            except StorageError as exc:
+                # The video is paid for and downloaded: keep it open and try again.
+                log.warning("%s; trying again in %.0f s", exc, pause)
+                await self.clock.sleep(pause)
+                pause = min(pause * 2, 3600.0)
         done = now_ms(self.clock)
         cost = final.cost
         self._update(
             row,
             status="completed",
             progress=100,
-            path=str(target),
+            path=location,
             completed_ms=done,
             expires_ms=done + int(self.settings.retention_hours * 3600 * 1000),
             cost_actual=str(cost.amount) if cost and cost.actual and cost.amount else None,
@@ -200,11 +215,15 @@ class Tracking:
         if changed is not None:
             changed.set()
 
-    def sweep_expired(self) -> int:
+    async def sweep_expired(self) -> int:
         """Delete stored files whose retention ran out; their videos stay, without content."""
         rows = self.store.expired(now_ms(self.clock))
         for row in rows:
             if row.path:
-                Path(row.path).unlink(missing_ok=True)
+                try:
+                    await self.storage.remove(row.path)
+                except StorageError as exc:
+                    log.warning("%s; the next sweep tries again", exc)
+                    continue
             self.store.update(row.id, path=None)
         return len(rows)

@@ -165,7 +165,7 @@ async def _save_upload(upload: UploadFile, gw: Gateway) -> Path:
             code="invalid_file",
             retry=False,
         )
-    folder = gw.storage / "uploads"
+    folder = gw.storage.spool
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{uuid.uuid4().hex}{suffix}"
     path.write_bytes(data)
@@ -199,10 +199,9 @@ async def list_videos(
 @router.get("/videos/{video_id}/content", response_class=FileResponse)
 async def video_content(
     video_id: str, who: Who, gw: Gw, variant: Literal["video"] = "video"
-) -> FileResponse:
+) -> Response:
     """The stored MP4, with Range support."""
-    path = gw.content(who, video_id)
-    return FileResponse(path, media_type="video/mp4", filename=f"{video_id}.mp4")
+    return await gw.content(who, video_id)
 
 
 @router.delete("/videos/{video_id}", response_model=VideoDeleted)

@@ -61,10 +61,14 @@ class Server:
 
 
 def write_config(
-    folder: Path, server: str = "", extra: str = "", database: str | None = None
+    folder: Path,
+    server: str = "",
+    extra: str = "",
+    database: str | None = None,
+    storage: str | None = None,
 ) -> Path:
     """A config file in `folder` for a gateway keeping everything there (or its store and
-    journal in `database`)."""
+    journal in `database`, its videos at `storage`)."""
     path = folder / "videoprovider.toml"
     path.write_text(
         f'journal_url = "{database or folder / "journal.sqlite3"}"\n'
@@ -73,7 +77,7 @@ def write_config(
         f'cancel_file = "{folder / "cancels.sqlite3"}"\n'
         "[server]\n"
         f'database = "{database or folder / "gateway.sqlite3"}"\n'
-        f'storage = "{folder / "videos"}"\n'
+        f'storage = "{storage or folder / "videos"}"\n'
         "poll_after_ms = 0\n"
         f"{textwrap.dedent(server)}\n"
     )
@@ -89,9 +93,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[Server] = []
 
     def start(
-        server: str = "", extra: str = "", tick: float = 1.0, database: str | None = None
+        server: str = "",
+        extra: str = "",
+        tick: float = 1.0,
+        database: str | None = None,
+        storage: str | None = None,
     ) -> Server:
-        gateway = Server(write_config(tmp_path, server, extra, database), tick).start()
+        config = write_config(tmp_path, server, extra, database, storage)
+        gateway = Server(config, tick).start()
         started.append(gateway)
         return gateway
 
