@@ -31,6 +31,7 @@ from .download import ProgressFn, check_target, redact_http_logs, redact_url
 from .errors import (
     ConfigurationError,
     DownloadError,
+    RequestRejected,
 )
 from .hosts import HostPlugins
 from .intake import to_request as _request
@@ -318,8 +319,14 @@ class AsyncVideoClient:
         *,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
+        status: TaskStatus | None = None,
     ) -> Path:
-        """Save a completed task's video to `path` (a file or directory)."""
+        """Save a completed task's video to `path` (a file or directory).
+
+        `status`, the task's final status from `wait`, saves asking the provider for the
+        video's URL again: a request outside the poll budget, which many videos ending
+        together can push over the account's limit.
+        """
         if isinstance(task, str) and "://" in task:
             # A host passing its user's "task id" here must not fetch arbitrary URLs.
             raise DownloadError(
@@ -328,8 +335,20 @@ class AsyncVideoClient:
                 provider=self.provider_name,
                 operation="download",
             )
+        found = self._backends.task(task)
+        if status is not None and (status.provider, status.task_id) != (
+            found.provider,
+            found.task_id,
+        ):
+            raise RequestRejected(
+                f"status is of task {status.provider}:{status.task_id}, not of {found.ref}.",
+                field="status",
+                hint="Pass the status that wait() returned for this task, or none.",
+                provider=found.provider,
+                operation="download",
+            )
         saved, _ = await self._collector.download(
-            self._backends.task(task), path, overwrite=overwrite, on_bytes=on_bytes
+            found, path, overwrite=overwrite, on_bytes=on_bytes, status=status
         )
         return saved
 

@@ -319,6 +319,7 @@ async def _stream(
                     f"Downloading {shown} failed with HTTP {resp.status_code}.",
                     hint="The URL may have expired; get a fresh one with url(task).",
                     http_status=resp.status_code,
+                    retryable=resp.status_code == 429 or resp.status_code >= 500,
                     **ctx,
                 )
             length = _content_length(resp)
@@ -354,6 +355,7 @@ async def _stream(
     except httpx.HTTPError as exc:
         raise DownloadError(
             f"Downloading {shown} was interrupted after {written} bytes: {type(exc).__name__}.",
+            retryable=True,
             **ctx,
         ) from exc
     return written

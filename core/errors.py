@@ -320,6 +320,13 @@ class WebhookRejected(VideoProviderError):
 
 
 class DownloadError(VideoProviderError):
-    """The video could not be downloaded. No partial file is left at the target path."""
+    """The video could not be downloaded. No partial file is left at the target path.
+
+    `retryable` when the video host throttled (429), failed (5xx) or cut the transfer off:
+    the same download may succeed later."""
 
     default_hint = "Retry the download; video URLs stay valid for a limited time."
+
+    def __init__(self, message: str, *, retryable: bool = False, **kw: Any) -> None:
+        self.retryable = retryable
+        super().__init__(message, **kw)

@@ -145,8 +145,16 @@ class VideoClient:
         *,
         overwrite: bool = False,
         on_bytes: ProgressFn | None = None,
+        status: TaskStatus | None = None,
     ) -> Path:
-        return self._run(self._aclient.download, task, path, overwrite=overwrite, on_bytes=on_bytes)
+        return self._run(
+            self._aclient.download,
+            task,
+            path,
+            overwrite=overwrite,
+            on_bytes=on_bytes,
+            status=status,
+        )
 
     def download_url(
         self,

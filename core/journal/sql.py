@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -129,12 +130,19 @@ class Journal(ABC):
     def close(self) -> None:  # noqa: B027 - optional for back ends without resources
         """Release the connection."""
 
+    @contextmanager
+    def _creating(self) -> Iterator[None]:
+        """Hold while creating tables, so processes opening a new database together do
+        not collide (PostgreSQL's `IF NOT EXISTS` does not make that safe; SQLite's does)."""
+        yield
+
     def _init_schema(self) -> None:
-        for statement in SCHEMA[:1]:
-            self._run(statement)
-        self._migrate()
-        for statement in SCHEMA[1:]:
-            self._run(statement)
+        with self._creating():
+            for statement in SCHEMA[:1]:
+                self._run(statement)
+            self._migrate()
+            for statement in SCHEMA[1:]:
+                self._run(statement)
 
     def _migrate(self) -> None:
         missing = [name for name in ADDED_COLUMNS if name not in self._columns()]

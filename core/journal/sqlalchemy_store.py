@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..clock import Clock
@@ -10,9 +11,33 @@ from ..errors import ConfigurationError
 from ..redact import redact_userinfo
 from .sql import TABLE, Journal, Statement
 
-__all__ = ["SQLAlchemyJournal", "masked"]
+__all__ = ["SQLAlchemyJournal", "masked", "schema_lock"]
 
 T = TypeVar("T")
+# One PostgreSQL advisory lock for every videoprovider table creation (the journal's, the
+# workers', the gateway's): any number, as long as it is the same everywhere.
+SCHEMA_LOCK = 0x7669646F70726F76  # "vidoprov"
+
+
+@contextmanager
+def schema_lock(engine: Any) -> Iterator[None]:
+    """Create tables while holding this, one process at a time. Two PostgreSQL sessions
+    running the same `CREATE TABLE IF NOT EXISTS` together can both find the name free, and
+    the second fails on the catalogue's unique index (`pg_type_typname_nsp_index`)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    import sqlalchemy
+
+    lock = sqlalchemy.text("SELECT pg_advisory_lock(:key)")
+    unlock = sqlalchemy.text("SELECT pg_advisory_unlock(:key)")
+    with engine.connect() as conn:
+        conn.execute(lock, {"key": SCHEMA_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(unlock, {"key": SCHEMA_LOCK})
+            conn.commit()
 
 
 class SQLAlchemyJournal(Journal):
@@ -46,6 +71,11 @@ class SQLAlchemyJournal(Journal):
                 hint="Check the host, port, database name and credentials in journal_url, and "
                 "that the server runs.",
             ) from exc
+
+    @contextmanager
+    def _creating(self) -> Iterator[None]:
+        with schema_lock(self._engine):
+            yield
 
     def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         with self._engine.begin() as conn:

@@ -91,7 +91,8 @@ class AccountShare:
 
     def _beat(self, now: float) -> None:
         if not self._created:
-            self.journal._run(SCHEMA)
+            with self.journal._creating():
+                self.journal._run(SCHEMA)
             self._created = True
         wall = int(self.clock.now().timestamp() * 1000)
         params = {"worker": self.worker, "account": self.account, "now": wall}

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
+from ..journal.sqlalchemy_store import schema_lock
 
 __all__ = ["Database", "open_database"]
 
@@ -35,6 +36,12 @@ class Database:
 
     def exclusive(self, steps: Callable[[], T]) -> T:
         raise NotImplementedError
+
+    def create(self, statements: Sequence[str]) -> None:
+        """Run the schema's statements; processes starting together on a new database take
+        turns (SQLite's own lock serialises each statement already)."""
+        for statement in statements:
+            self.run(statement)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -108,6 +115,10 @@ class SQLAlchemyDatabase(Database):
                 return steps()
             finally:
                 self._local.conn = None
+
+    def create(self, statements: Sequence[str]) -> None:
+        with schema_lock(self._engine):
+            super().create(statements)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -45,10 +45,16 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gateway_rates (
         caller TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at_ms BIGINT NOT NULL)""",
 ]
-LEASED = ("gateway_videos", "gateway_callbacks")
 # Statuses before a task is known to have ended; "submitting" is a row whose submit has not
 # answered yet (after a crash: outcome unknown).
 OPEN = ("submitting", "queued", "in_progress")
+# The leased tables, and which of their rows still have work to do: only those can be
+# leased, so a process that read a row while it was open, and comes to lease it after its
+# holder finished it and let go, does not do the work a second time.
+LEASED = {
+    "gateway_videos": "status IN ({})".format(", ".join(f"'{state}'" for state in OPEN)),
+    "gateway_callbacks": "delivered_ms IS NULL AND given_up = 0",
+}
 
 
 @dataclass
@@ -122,8 +128,7 @@ class Store:
     def __init__(self, where: str | Path) -> None:
         self._db = open_database(where)
         self.url = self._db.url
-        for statement in (*SCHEMA, *LOCKS):
-            self._db.run(statement)
+        self._db.create([*SCHEMA, *LOCKS])
 
     def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         return self._db.run(sql, params)
@@ -226,12 +231,12 @@ class Store:
     # -- leases: one process at a time follows a video or delivers a callback -------------
 
     def acquire(self, table: str, row_id: str, owner: str, now_ms: int, ttl_ms: int) -> bool:
-        """Take (or renew) the lease on a row; False while another process holds it."""
-        assert table in LEASED
+        """Take (or renew) the lease on a row that still has work to do; False while
+        another process holds it, or once the row's work is done."""
         taken = self._run(
             f"UPDATE {table} SET lease_owner = :owner, lease_expires_ms = :expires WHERE "
-            "id = :id AND (lease_owner IS NULL OR lease_owner = :owner OR "
-            "lease_expires_ms IS NULL OR lease_expires_ms < :now) RETURNING id",
+            f"id = :id AND {LEASED[table]} AND (lease_owner IS NULL OR lease_owner = :owner "
+            "OR lease_expires_ms IS NULL OR lease_expires_ms < :now) RETURNING id",
             {"owner": owner, "expires": now_ms + ttl_ms, "now": now_ms, "id": row_id},
         )
         return bool(taken)

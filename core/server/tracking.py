@@ -24,7 +24,7 @@ from .store import Store, VideoRow
 __all__ = ["Tracking", "now_ms"]
 
 log = logging.getLogger("videoprovider.server.gateway")
-DOWNLOAD_TRIES = 5
+DOWNLOAD_TRIES = 5  # for a failure that says trying again will not help
 TRACKING_PAUSE = 300.0  # seconds before a stopped tracker looks again, doubling to 1 h
 STORING_PAUSE = 30.0  # seconds before a failed store is tried again, doubling to 1 h
 
@@ -144,17 +144,27 @@ class Tracking:
         target = self.storage.download_target(row.id)
         # A file at the target is complete (downloads rename a finished file into place):
         # one left by a store that failed, or by a process that stopped, is not paid twice.
-        for attempt in range(DOWNLOAD_TRIES):
-            if target.is_file():
-                break
+        # The final status carries the video's URL: asking the provider for it again would
+        # be a request outside the poll budget, one per video ending, enough to push the
+        # account over its limit when many end together.
+        known: TaskStatus | None = final
+        attempt, pause = 0, 1.0
+        while not target.is_file():
             try:
-                await client.download(ref, target, overwrite=True)
+                await client.download(ref, target, overwrite=True, status=known)
                 break
             except e.VideoProviderError as exc:
-                if attempt == DOWNLOAD_TRIES - 1:
+                attempt += 1
+                # The video is paid for: a refusal that may pass (a throttled lookup, a
+                # service down) is waited out, however long; only one that will not, repeated,
+                # fails the video.
+                if not exc.retryable and attempt >= DOWNLOAD_TRIES:
                     self._failed(row, exc, code="download_failed")
                     return
-                await self.clock.sleep(2.0**attempt)
+                log.warning("downloading %s: %s; trying again in %.0f s", row.id, exc, pause)
+                known = None  # the URL may have expired: the next try asks for a fresh one
+                await self.clock.sleep(pause)
+                pause = min(pause * 2, 3600.0)
         pause = STORING_PAUSE
         while True:
             try:

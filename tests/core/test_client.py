@@ -29,6 +29,7 @@ from videoprovider import (
     WaitTimeout,
     hookimpl,
 )
+from videoprovider.calls import TaskCalls
 from videoprovider.download import video_name
 
 InstallDist = Any  # the install_dist fixture from tests/conftest.py
@@ -363,6 +364,26 @@ async def test_download_by_task_id_or_url(make_client: MakeClient, tmp_path: Pat
     by_url = await c.download_url(await c.url(task), tmp_path / "b.mp4")
     into_dir = await c.download(task, tmp_path)
     assert by_id.read_bytes() == by_url.read_bytes() == into_dir.read_bytes()
+
+
+async def test_a_download_given_the_final_status_asks_the_provider_nothing(
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = make_client()
+    task = await c.submit("a cat")
+    final = await c.wait(task)
+    other = await c.submit("a dog")
+
+    async def asked(*args: object, **kwargs: object) -> None:
+        raise AssertionError("asked the provider for the URL again")
+
+    monkeypatch.setattr(TaskCalls, "url", asked)
+    monkeypatch.setattr(TaskCalls, "status", asked)
+    saved = await c.download(task, tmp_path / "a.mp4", status=final)
+    assert saved.read_bytes()[4:8] == MP4_MAGIC
+    with pytest.raises(RequestRejected) as info:
+        await c.download(other, tmp_path / "b.mp4", status=final)
+    assert info.value.field == "status" and not (tmp_path / "b.mp4").exists()
 
 
 async def test_download_takes_no_url_for_a_task(make_client: MakeClient, tmp_path: Path) -> None:

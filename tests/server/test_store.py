@@ -42,6 +42,23 @@ def test_one_process_at_a_time_holds_a_lease(database: str) -> None:
     assert store.acquire("gateway_videos", "v1", "p1", now_ms=9003, ttl_ms=5000)
 
 
+def test_a_row_whose_work_is_done_cannot_be_leased(database: str) -> None:
+    # A sweep read both rows while they were open; their holder then finished and let go.
+    from videoprovider.server.store import CallbackRow
+
+    store = Store(database)
+    store.add(row("v1"))
+    store.add_callback(CallbackRow("msg_1", "v1", "https://x.example", "{}", 0))
+    assert store.acquire("gateway_videos", "v1", "p1", now_ms=0, ttl_ms=5000)
+    assert store.acquire("gateway_callbacks", "msg_1", "p1", now_ms=0, ttl_ms=5000)
+    store.update("v1", status="completed", progress=100)
+    store.callback_tried("msg_1", 1, None, delivered_ms=5)
+    store.release("gateway_videos", "v1", "p1")
+    store.release("gateway_callbacks", "msg_1", "p1")
+    assert not store.acquire("gateway_videos", "v1", "p2", now_ms=10, ttl_ms=5000)
+    assert not store.acquire("gateway_callbacks", "msg_1", "p2", now_ms=10, ttl_ms=5000)
+
+
 def test_an_idempotency_key_returns_the_first_row(database: str) -> None:
     store = Store(database)
     first = store.add(row("v1", idempotency_key="k"))
@@ -106,3 +123,32 @@ def test_a_rate_bucket_is_shared_by_stores_and_refills_with_wall_time(database: 
     finally:
         one.close()
         two.close()
+
+
+def test_processes_opening_a_new_database_together_all_open_it(database: str) -> None:
+    # Gateways (or `serve --workers N`) starting at once on an empty database: each creates
+    # the gateway's tables and the journal's; none may fail on the other's creation.
+    import threading
+
+    from videoprovider.journal import open_journal
+
+    starting = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        starting.wait(timeout=30)
+        try:
+            Store(database).close()
+            open_journal(database).close()
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    store = Store(database)
+    store.add(row("v1"))
+    assert store.get("v1") is not None
