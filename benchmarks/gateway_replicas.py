@@ -3,7 +3,8 @@ video collected once, stored once, and the account never throttled?
 
     pip install ".[server,postgres]"
     python benchmarks/gateway_replicas.py [-n 2000] [--task-seconds 20] [--quick]
-        [--postgres-url URL] [--out benchmarks/results/gateway_replicas.json]
+        [--replicas 1] [--start-together] [--postgres-url URL] [--keep DIR]
+        [--out benchmarks/results/gateway_replicas.json]
 
 A throwaway PostgreSQL server (the installed initdb, as tests/journal/conftest.py starts
 one; or `--postgres-url`, whose tables are emptied) holds both gateways' store and their task
@@ -174,6 +175,12 @@ def store_counts(database: str) -> dict[str, Any]:
             stored = conn.execute(
                 sqlalchemy.text("SELECT COUNT(*) FROM gateway_videos WHERE path IS NOT NULL")
             ).scalar_one()
+            failed = conn.execute(
+                sqlalchemy.text(
+                    "SELECT id, task_id, error_code, error_message FROM gateway_videos "
+                    "WHERE status = 'failed' ORDER BY id LIMIT 20"
+                )
+            ).all()
             journaled = conn.execute(
                 sqlalchemy.text("SELECT COUNT(*) FROM videoprovider_journal")
             ).scalar_one()
@@ -185,6 +192,10 @@ def store_counts(database: str) -> dict[str, Any]:
         "last_completed_ms": span[1],
         "rows_with_file": int(stored),
         "journaled": int(journaled),
+        "failed_rows": [
+            {"id": r[0], "task_id": r[1], "error_code": r[2], "error_message": (r[3] or "")[:400]}
+            for r in failed
+        ],
     }
 
 
@@ -256,7 +267,18 @@ def run(
         if r["path"].startswith("/videos/")
     )
     files = {r.name: {p.stem for p in r.videos.glob("*.mp4")} for r in gateways}
+    # What the gateways logged besides their access log: lost leases, paused trackers.
+    logged = {
+        r.name: [
+            line
+            for line in r.log.read_text(errors="replace").splitlines()
+            if "HTTP/1.1" not in line and not line.startswith("INFO:")
+        ]
+        for r in gateways
+    }
     in_both = set.intersection(*files.values()) if len(files) > 1 else set()
+    twice = {t for t, c in downloads.items() if c > 1}
+    suspects = in_both | twice | {r["task_id"] for r in store["failed_rows"] if r["task_id"]}
     # The emulator stamps each request with the system-wide monotonic clock, as we do.
     queries = [r for r in log if r["path"].startswith("/api/v1/tasks") and r["method"] == "GET"]
     per_second = Counter(int(r["at"] - start) for r in queries if r["at"] < checks_from)
@@ -276,6 +298,10 @@ def run(
                 "cpu_s": cpu[i],
                 "cpu_ms_per_task": 1000 * cpu[i] / max(1, len(mine)),
                 "peak_rss_mb": rss[i],
+                "warnings": len(logged[replica.name]),
+                "lost_leases": sum("lost the lease" in line for line in logged[replica.name]),
+                "paused_trackers": sum("paused" in line for line in logged[replica.name]),
+                "log_excerpt": logged[replica.name][:20],
             }
         )
     return {
@@ -295,6 +321,10 @@ def run(
         "tasks_downloaded_twice_or_more": sorted(t for t, c in downloads.items() if c > 1),
         "files": sum(len(f) for f in files.values()),
         "videos_in_both_folders": sorted(in_both),
+        "logged_about_them": {
+            name: [line[:400] for line in lines if any(v in line for v in suspects)][:40]
+            for name, lines in logged.items()
+        },
         "throttled": stats["throttled"],
         "busiest_second": stats["peak_status_per_second"],
         "budget": ACCOUNT_QPS,
@@ -360,11 +390,14 @@ def main() -> None:
         help="start both gateways at once instead of one after the other",
     )
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--keep", help="work in this folder and keep it (the gateways' logs)")
     parser.add_argument("--out", default="benchmarks/results/gateway_replicas.json")
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.task_seconds = 200, 10.0
-    with tempfile.TemporaryDirectory() as tmp, throwaway_postgres() as started:
+    with tempfile.TemporaryDirectory() as scratch, throwaway_postgres() as started:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         database = args.postgres_url or started
         if database is None:
             sys.exit("PostgreSQL is not installed (Debian: apt-get install postgresql).")
@@ -405,13 +438,19 @@ def main() -> None:
     )
     print(
         "\n| replica | created | stored here | of them its own | CPU s | CPU ms / task "
-        "| peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|"
+        "| peak RSS MB | lost leases | paused trackers |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     for p in result["replicas"]:
         print(
             f"| {p['replica']} | {p['created']:,} | {p['stored_here']:,} | "
             f"{p['stored_here_of_its_own']:,} | {p['cpu_s']:.1f} | {p['cpu_ms_per_task']:.1f} | "
-            f"{p['peak_rss_mb']:.0f} |"
+            f"{p['peak_rss_mb']:.0f} | {p['lost_leases']} | {p['paused_trackers']} |"
+        )
+    for row in result["store"]["failed_rows"]:
+        print(
+            f"failed: {row['id']} task {row['task_id']}: {row['error_code']}: "
+            f"{row['error_message'][:200]}"
         )
     if result["create_errors"]:
         print("\ncreate errors:", *result["create_errors"], sep="\n  ")
