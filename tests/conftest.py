@@ -1,6 +1,7 @@
 import asyncio
 import importlib
 import os
+import signal
 import ssl
 import sys
 import textwrap
@@ -48,6 +49,20 @@ def private_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_kept() -> Iterator[None]:
+    """A test that leaves SIGINT's or SIGTERM's handler changed breaks later ones (the Ctrl-C
+    tests need Python's own SIGINT handler: `interrupt_main` does nothing without it): put
+    the handlers back and fail the test that changed them."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in watched}
+    yield
+    changed = [sig.name for sig in watched if signal.getsignal(sig) is not before[sig]]
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+    assert not changed, f"the test left the {' and '.join(changed)} handler changed"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The sync twin's own concerns: calls block the calling thread, and Ctrl-C still stops them."""
 
 import _thread
+import faulthandler
 import threading
 import time
 
@@ -13,6 +14,7 @@ def test_ctrl_c_reaches_a_blocked_call_and_cancels_its_coroutine() -> None:
     client = VideoClient("fake", config=False, environ={}, clock=VirtualClock(), scenario="stuck")
     task = client.submit("a cat")
     polling = threading.Event()
+    seen = threading.Event()  # the wait has returned or raised
     interrupted_at: list[float] = []
 
     def interrupt() -> None:
@@ -21,12 +23,17 @@ def test_ctrl_c_reaches_a_blocked_call_and_cancels_its_coroutine() -> None:
         # What a SIGINT does when the kernel hands it to another thread: the handler waits
         # for the main thread to run Python again, which a wait without a timeout never does.
         _thread.interrupt_main()
-        time.sleep(10)  # the bound of the test below, only reached when it fails
-        client.close()  # unblocks the old, untimed wait, so a failure ends instead of hanging
+        if not seen.wait(10):  # the bound of the test below, only reached when it fails
+            # Where the main thread is instead of raising KeyboardInterrupt, for the report.
+            faulthandler.dump_traceback(all_threads=True)
+            client.close()  # unblocks the old, untimed wait: a failure ends, never hangs
 
     threading.Thread(target=interrupt, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        client.wait(task, timeout=None, on_progress=lambda status: polling.set())
+        try:
+            client.wait(task, timeout=None, on_progress=lambda status: polling.set())
+        finally:
+            seen.set()
     seen_after = time.monotonic() - interrupted_at[0]
     assert seen_after < 5, f"the interrupt was seen {seen_after:.1f} s late"
     # The wait's coroutine was cancelled, not left polling on the loop.
