@@ -2,14 +2,30 @@
 
 import _thread
 import faulthandler
+import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from videoprovider import VideoClient, VirtualClock
 
 
+@pytest.fixture
+def python_sigint_handler() -> Iterator[None]:
+    """Python's own SIGINT handler for the test: `interrupt_main` does nothing without it,
+    and a test run started in the background by a shell without job control (`cmd &` in a
+    script) inherits SIGINT ignored, which Python then leaves ignored. (That case is the
+    CLI's to handle: tests/core/test_cli.py's Ctrl-C test runs it both ways.)"""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_reaches_a_blocked_call_and_cancels_its_coroutine() -> None:
     client = VideoClient("fake", config=False, environ={}, clock=VirtualClock(), scenario="stuck")
     task = client.submit("a cat")
