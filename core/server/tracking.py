@@ -162,7 +162,8 @@ class Tracking:
                     self._failed(row, exc, code="download_failed")
                     return
                 log.warning("downloading %s: %s; trying again in %.0f s", row.id, exc, pause)
-                known = None  # the URL may have expired: the next try asks for a fresh one
+                if not (isinstance(exc, e.DownloadError) and exc.retryable):
+                    known = None  # the URL may have expired: the next try asks for a fresh one
                 await self.clock.sleep(pause)
                 pause = min(pause * 2, 3600.0)
         pause = STORING_PAUSE

@@ -111,6 +111,9 @@ def test_a_paid_video_the_host_keeps_refusing_is_stored_once_it_answers(
     video = run_to_end(gateway, dashscope_clock, made["id"])
     assert video["status"] == "completed", video
     assert len(dashscope_emulator.service.requests_of("video")) == 8
+    # The host refused for a while; the URL stayed good: no fresh one asked for meanwhile.
+    url_lookups = (("kind", "url"), ("provider", "dashscope"))
+    assert scrape(gateway).get(("videoprovider_provider_requests_total", url_lookups), 0) == 0
     content = gateway.get(f"/v1/videos/{made['id']}/content")
     assert content.status_code == 200 and content.content[4:8] == b"ftyp"
 
