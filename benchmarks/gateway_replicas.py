@@ -36,13 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from itertools import count
 from pathlib import Path
 from typing import Any
 
-from gateway_overhead import free_port, proc_cpu, proc_peak_rss_mb
+from gateway_overhead import free_port, proc_cpu, proc_peak_rss_mb, wait_ready
 from shared_budget import throwaway_postgres
 
 KEY = "sk-test-benchmark"
@@ -82,18 +81,7 @@ class Replica:
             self.process = subprocess.Popen(command, stdout=errors, stderr=errors, env=env)
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway {self.name} exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gateway {self.name} not ready:\n{self.log.read_text()[-2000:]}")
+        wait_ready(self.url, self.process, self.log)
 
     def stop(self) -> None:
         if self.process.poll() is None:
