@@ -24,7 +24,7 @@ from ..download import AddressGuard
 from ..errors import DownloadError
 from .errors import ApiError
 from .settings import ServerSettings
-from .store import CallbackRow, Store, VideoRow
+from .store import CallbackRow, Store, VideoRow, now_ms
 from .views import to_wire
 
 __all__ = ["Callbacks", "check_callback_url"]
@@ -83,7 +83,7 @@ class Callbacks:
                 self._run(row)
 
     def _lease(self, row: CallbackRow, seconds: float) -> bool:
-        now = int(self._clock.now().timestamp() * 1000)
+        now = now_ms(self._clock)
         ttl = int((seconds + self._settings.lease_seconds) * 1000)
         return self._store.acquire("gateway_callbacks", row.id, self._owner, now, ttl)
 

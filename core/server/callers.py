@@ -18,7 +18,7 @@ from ..clock import Clock
 from ..spending import SpendCap
 from .errors import ApiError
 from .settings import ServerSettings
-from .store import KeyRow, Store
+from .store import KeyRow, Store, now_ms
 
 __all__ = ["ANONYMOUS", "Caller", "KeyRing", "RateLimiter", "hash_key", "new_key"]
 
@@ -153,8 +153,7 @@ class RateLimiter:
         rate = caller.rate_per_minute
         if rate is None:
             return
-        now_ms = int(self.clock.now().timestamp() * 1000)
-        held = self.store.take_token(caller.name, rate, now_ms)
+        held = self.store.take_token(caller.name, rate, now_ms(self.clock))
         if held is None:
             return
         wait = (1 - held) * 60 / rate

@@ -37,8 +37,8 @@ from .errors import ApiError, from_provider_error, not_found
 from .requests import Asked, to_request, with_first_frame
 from .settings import ServerSettings
 from .storage import Storage, StorageError, open_storage
-from .store import OPEN, Store, VideoRow
-from .tracking import Tracking, now_ms
+from .store import OPEN, Store, VideoRow, now_ms
+from .tracking import Tracking
 
 __all__ = ["Gateway"]
 

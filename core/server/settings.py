@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from ..config import Config
 from ..errors import ConfigurationError
+from ..redact import redact_userinfo
 
 __all__ = ["KeySettings", "ServerSettings", "server_settings"]
 
@@ -123,7 +124,7 @@ class ServerSettings(BaseModel):
     @field_validator("storage")
     @classmethod
     def _storage(cls, v: str | None) -> str | None:
-        if v is not None and "://" in v and "@" in v.split("://", 1)[1].split("/", 1)[0]:
+        if v is not None and redact_userinfo(v) != v:
             # The URL is logged and kept with every video: credentials come from the
             # environment or the AWS config files instead (docs/gateway.md, "Storage").
             raise ValueError(

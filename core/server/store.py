@@ -16,9 +16,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from .database import LOCKS, open_database
 
-__all__ = ["CallbackRow", "KeyRow", "Store", "VideoRow"]
+__all__ = ["CallbackRow", "KeyRow", "Store", "VideoRow", "now_ms"]
+
+
+def now_ms(clock: Clock) -> int:
+    """The clock's wall time as the store keeps times: milliseconds since the epoch (wall
+    time, since processes on several machines share the rows)."""
+    return int(clock.now().timestamp() * 1000)
+
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gateway_videos (

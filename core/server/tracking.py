@@ -19,18 +19,14 @@ from ..models import TaskState, TaskStatus
 from .callbacks import Callbacks
 from .settings import ServerSettings
 from .storage import Storage, StorageError
-from .store import Store, VideoRow
+from .store import Store, VideoRow, now_ms
 
-__all__ = ["Tracking", "now_ms"]
+__all__ = ["Tracking"]
 
 log = logging.getLogger("videoprovider.server.gateway")
 DOWNLOAD_TRIES = 5  # for a failure that says trying again will not help
 TRACKING_PAUSE = 300.0  # seconds before a stopped tracker looks again, doubling to 1 h
 STORING_PAUSE = 30.0  # seconds before a failed store is tried again, doubling to 1 h
-
-
-def now_ms(clock: Clock) -> int:
-    return int(clock.now().timestamp() * 1000)
 
 
 class Tracking:
